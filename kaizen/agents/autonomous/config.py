@@ -1,0 +1,77 @@
+"""``AutonomousConfig``: every knob of an autonomous agent, checked when it is made."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from kaizen.core.autonomy.state.redaction import DEFAULT_SUMMARY_LIMIT
+
+from .errors import ConfigError
+
+PROVIDERS = ("ollama", "openai", "anthropic", "scripted")
+APPROVAL_POLICIES = ("ask", "allow_safe", "allow_all", "deny")
+DEFAULT_STORE = "sqlite:///.kaizen/state.db"
+
+
+@dataclass
+class AutonomousConfig:
+    """Configuration of ``BaseAutonomousAgent``.
+
+    ``storage`` is a store URL (``sqlite:///path``, ``file:///dir``,
+    ``postgresql://...``, ``memory://``) or a store object; the embedded SQLite
+    file under ``./.kaizen/`` is the default and is only opened on first use.
+    """
+
+    max_cycles: int = 20
+    llm_provider: str = "ollama"
+    model: str = "llama3.2"
+    temperature: float | None = None
+    base_url: str | None = None
+    api_key: str | None = None
+    provider_options: dict[str, Any] = field(default_factory=dict)
+    name: str | None = None
+    system_prompt: str | None = None
+    # checkpoints
+    storage: Any = None
+    checkpoint_frequency: int = 1
+    retention_count: int | None = None
+    # approvals and tools
+    approval_policy: str = "ask"
+    workdir: str | None = None
+    bash_timeout: float = 30.0
+    summary_limit: int = DEFAULT_SUMMARY_LIMIT
+    # cost
+    budget_limit_usd: float | None = None
+    prices: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _positive_int(self.max_cycles, "max_cycles")
+        _positive_int(self.checkpoint_frequency, "checkpoint_frequency")
+        if self.retention_count is not None:
+            _positive_int(self.retention_count, "retention_count")
+        if self.llm_provider not in PROVIDERS:
+            raise ConfigError(f"llm_provider {self.llm_provider!r} is not one of {', '.join(PROVIDERS)}")
+        if not isinstance(self.model, str) or not self.model:
+            raise ConfigError("model must be a non-empty str, e.g. 'llama3.2'")
+        if self.approval_policy not in APPROVAL_POLICIES:
+            raise ConfigError(
+                f"approval_policy {self.approval_policy!r} is not one of {', '.join(APPROVAL_POLICIES)}"
+            )
+        if isinstance(self.summary_limit, bool) or not isinstance(self.summary_limit, int) or self.summary_limit < 16:
+            raise ConfigError(f"summary_limit must be an int >= 16, got {self.summary_limit!r}")
+        if self.budget_limit_usd is not None and (
+            isinstance(self.budget_limit_usd, bool)
+            or not isinstance(self.budget_limit_usd, (int, float))
+            or not math.isfinite(self.budget_limit_usd)
+            or self.budget_limit_usd < 0
+        ):
+            raise ConfigError(f"budget_limit_usd must be a number >= 0, got {self.budget_limit_usd!r}")
+        if not isinstance(self.bash_timeout, (int, float)) or self.bash_timeout <= 0:
+            raise ConfigError(f"bash_timeout must be a number > 0, got {self.bash_timeout!r}")
+
+
+def _positive_int(value: object, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be an int >= 1, got {value!r}")

@@ -1,0 +1,62 @@
+"""Errors of the state core and its stores.
+
+Each error names what failed (argument, field, agent id or checkpoint id) so a
+user can fix the call without reading our source. Input errors subclass the
+built-in ``ValueError``/``TypeError`` so generic handlers keep working.
+"""
+
+from __future__ import annotations
+
+
+class StateError(Exception):
+    """Base class of every error raised by the state core and its stores."""
+
+
+class InvalidStateValueError(StateError, ValueError):
+    """An argument or field has the right type but a value we cannot accept."""
+
+
+class InvalidStateTypeError(StateError, TypeError):
+    """An argument or field has the wrong type."""
+
+
+class StateFormatError(StateError, ValueError):
+    """A serialized state is foreign, damaged or from an unknown schema version."""
+
+
+class StorageError(StateError):
+    """A store could not do what was asked (I/O, configuration, schema)."""
+
+
+class CheckpointNotFoundError(StorageError, KeyError):
+    """No checkpoint (or agent) with the given id exists in the store."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else "checkpoint not found"
+
+
+class CheckpointCorruptError(StorageError):
+    """A stored checkpoint failed its checksum or its record chain."""
+
+    def __init__(self, checkpoint_id: str, detail: str) -> None:
+        super().__init__(f"checkpoint {checkpoint_id!r} is damaged: {detail}")
+        self.checkpoint_id = checkpoint_id
+        self.detail = detail
+
+
+class CheckpointConflictError(StorageError):
+    """Another writer already continued from the same parent checkpoint."""
+
+    def __init__(self, agent_id: str, expected_parent: str | None, actual_head: str | None) -> None:
+        super().__init__(
+            f"agent {agent_id!r}: cannot save on top of {expected_parent or 'an empty history'}; "
+            f"the agent's latest checkpoint is now {actual_head or 'none'} (another writer saved first). "
+            "Resume from the latest checkpoint, or fork to keep both histories."
+        )
+        self.agent_id = agent_id
+        self.expected_parent = expected_parent
+        self.actual_head = actual_head
+
+
+class StateDivergedError(StorageError):
+    """A state's append-only history no longer extends its parent checkpoint's."""

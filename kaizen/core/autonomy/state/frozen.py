@@ -1,0 +1,75 @@
+"""Immutable JSON containers for append-only history.
+
+Approval records and conversation entries are shared between the live agent
+and every state captured from it, so capturing is a pointer copy rather than a
+deep copy. Sharing is only safe because nobody can change them in place.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+
+class FrozenDict(dict):  # type: ignore[type-arg]
+    """A ``dict`` that refuses in-place changes.
+
+    It stays a real ``dict`` so ``json.dumps``, ``orjson``, ``==`` with plain
+    dicts and ``isinstance(x, dict)`` keep working; ``dict(x)`` or ``x.copy()``
+    gives a mutable copy.
+    """
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError(
+            "history records are immutable (they are part of the audit trail); "
+            "use dict(record) for a mutable copy"
+        )
+
+    __setitem__ = __delitem__ = __ior__ = _refuse  # type: ignore[assignment]
+    clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted(self.items(), key=lambda item: item[0])))
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("FrozenDict is persisted as JSON only")
+
+
+class FrozenList(list):  # type: ignore[type-arg]
+    """A ``list`` that refuses in-place changes (see FrozenDict for why it stays a list)."""
+
+    __slots__ = ()
+    _refuse = FrozenDict._refuse
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse  # type: ignore[assignment]
+    append = extend = insert = pop = remove = clear = sort = reverse = _refuse  # type: ignore[assignment]
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(self))
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("FrozenList is persisted as JSON only")
+
+
+
+
+def freeze(value: Any) -> Any:
+    """Turn a JSON value into its immutable form (FrozenDict / FrozenList)."""
+    if isinstance(value, dict):
+        if isinstance(value, FrozenDict):
+            return value
+        return FrozenDict({key: freeze(item) for key, item in value.items()})
+    if isinstance(value, (list, tuple)):
+        if isinstance(value, FrozenList):
+            return value
+        return FrozenList([freeze(item) for item in value])
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """Turn a frozen JSON value back into plain, mutable dicts and lists."""
+    if isinstance(value, dict):
+        return {key: thaw(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [thaw(item) for item in value]
+    return value

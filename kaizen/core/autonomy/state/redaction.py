@@ -1,0 +1,171 @@
+"""Audit-safe summaries of tool inputs.
+
+An approval record keeps a short text of what the tool was asked to do. Tool
+inputs routinely carry passwords, bearer tokens and API keys, so secrets are
+replaced *before* the text is cut to length: a cut can never leave half a key
+behind. The renderer stops walking once it has enough text, so a huge or
+deeply nested input costs no more than a small one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+REDACTED = "[REDACTED]"
+DEFAULT_SUMMARY_LIMIT = 300
+_SCAN_MARGIN = 65_536  # a string is cut to what the summary can show plus this, then redacted
+_MAX_DEPTH = 12
+
+_SECRET_WORDS = (
+    "password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|"
+    "private[_-]?key|credential|authorization|cookie|session[_-]?id|signature"
+)
+_SECRET_KEY = re.compile(rf"(?i)({_SECRET_WORDS})")
+_EXACT_SECRET_KEYS = frozenset({"auth", "pass", "pw", "key", "sig", "dsn"})
+
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # PEM private keys, whole block.
+    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)"),
+     "[REDACTED PRIVATE KEY]"),
+    # Credentials inside URLs and DSNs: scheme://user:password@host
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^\s/:@]*:)[^\s/@]+@"), rf"\1{REDACTED}@"),
+    # HTTP authorization schemes.
+    (re.compile(r"(?i)\b(bearer|basic|token|digest)(\s+)[A-Za-z0-9\-._~+/]{6,}=*"), rf"\1\2{REDACTED}"),
+    # curl -u user:password / --user user:password
+    (re.compile(r"(\s-u\s*|--user[=\s]+)([^\s:]+):(\S+)"), rf"\1\2:{REDACTED}"),
+    # key=value, key: value, "key": "value" where the key names a secret.
+    (re.compile(
+        rf"(?i)((?<![A-Za-z0-9_.\-])[A-Za-z0-9_.\-]*(?:{_SECRET_WORDS})[A-Za-z0-9_.\-]*[\"']?\s*[:=]\s*)"
+        r"(\"[^\"]*\"|'[^']*'|[^\s,;&'\"}\]]+)"), rf"\1{REDACTED}"),
+    # --password value / --api-key value
+    (re.compile(rf"(?i)((?<![A-Za-z0-9_\-])--?[A-Za-z0-9_\-]*(?:{_SECRET_WORDS})[A-Za-z0-9_\-]*\s+)([^\s-]\S*)"), rf"\1{REDACTED}"),
+    # Well-known token shapes.
+    (re.compile(
+        r"\b(?:sk-(?:ant-|proj-)?[A-Za-z0-9_\-]{16,}|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}"
+        r"|xox[abprs]-[A-Za-z0-9\-]{10,}|(?:AKIA|ASIA)[0-9A-Z]{16}|AIza[0-9A-Za-z_\-]{35}"
+        r"|glpat-[A-Za-z0-9_\-]{20,}|npm_[A-Za-z0-9]{36}|hf_[A-Za-z0-9]{30,}"
+        r"|eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,})"), REDACTED),
+)
+
+
+# Every pattern above needs one of these; most inputs have none and skip the patterns.
+_TRIGGER = re.compile(
+    rf"(?i)://|bearer|basic|token|digest|-u|--user|{_SECRET_WORDS}|{'|'.join(_EXACT_SECRET_KEYS)}"
+    r"|sk-|gh[pousr]_|github_pat_|xox|akia|asia|aiza|glpat-|npm_|hf_|eyj|private key"
+)
+
+
+def redact_text(text: str, max_chars: int | None = None) -> str:
+    """Replace every secret-looking part of ``text`` with ``[REDACTED]``.
+
+    With ``max_chars`` only the first ``max_chars`` characters (plus a wide margin,
+    so that no secret is cut before it is recognised) are examined and returned.
+    """
+    if max_chars is not None and len(text) > max_chars + _SCAN_MARGIN:
+        text = text[: max_chars + _SCAN_MARGIN]
+    if _TRIGGER.search(text) is None:
+        return text
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def is_secret_key(key: str) -> bool:
+    """True when a mapping key names a secret (``password``, ``api_key``, ``X-Auth-Token`` ...)."""
+    return key.lower() in _EXACT_SECRET_KEYS or _SECRET_KEY.search(key) is not None
+
+
+class _Budget:
+    """Collects rendered pieces until the summary is long enough."""
+
+    def __init__(self, limit: int) -> None:
+        self.parts: list[str] = []
+        self.left = limit + 1  # one more than the limit tells us to add an ellipsis
+
+    def add(self, text: str) -> bool:
+        if self.left <= 0:
+            return False
+        piece = text[: self.left]
+        self.parts.append(piece)
+        self.left -= len(piece)
+        return self.left > 0
+
+
+def _safe_repr(value: Any) -> str:
+    try:
+        text = repr(value)
+    except Exception as exc:  # a broken __repr__ must not break the audit trail
+        text = f"<{type(value).__qualname__} (repr failed: {type(exc).__name__})>"
+    if not isinstance(text, str):
+        text = f"<{type(value).__qualname__}>"
+    return text
+
+
+def _render(value: Any, out: _Budget, depth: int) -> bool:
+    if depth > _MAX_DEPTH:
+        return out.add("...")
+    if value is None or isinstance(value, (bool, int, float)):
+        return out.add(repr(value))
+    if isinstance(value, str):
+        return out.add(repr(redact_text(value, out.left)))
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raw = bytes(value[: out.left + _SCAN_MARGIN])
+        return out.add("b" + repr(redact_text(raw.decode("utf-8", "replace"), out.left)))
+    if isinstance(value, Mapping):
+        return _render_mapping(value, out, depth)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return _render_sequence(value, out, depth)
+    return out.add(redact_text(_safe_repr(value), out.left))
+
+
+def _render_mapping(value: Mapping[Any, Any], out: _Budget, depth: int) -> bool:
+    if not out.add("{"):
+        return False
+    try:
+        items = iter(value.items())
+    except Exception:
+        return out.add(redact_text(_safe_repr(value), out.left))
+    for index, (key, item) in enumerate(items):
+        if index and not out.add(", "):
+            return False
+        key_text = repr(redact_text(key, out.left)) if isinstance(key, str) else redact_text(_safe_repr(key), out.left)
+        if not out.add(key_text + ": "):
+            return False
+        secret = isinstance(key, str) and is_secret_key(key) and not isinstance(item, (bool, int, float, type(None)))
+        if not (out.add(repr(REDACTED)) if secret else _render(item, out, depth + 1)):
+            return False
+    return out.add("}")
+
+
+def _render_sequence(value: Any, out: _Budget, depth: int) -> bool:
+    if isinstance(value, list):
+        opener, closer = "[", "]"
+    elif isinstance(value, tuple):
+        opener, closer = "(", ")"
+    else:
+        opener, closer = "{", "}"
+    if not out.add(opener):
+        return False
+    for index, item in enumerate(value):
+        if index and not out.add(", "):
+            return False
+        if not _render(item, out, depth + 1):
+            return False
+    return out.add(closer)
+
+
+def summarize_input(tool_input: Any, limit: int = DEFAULT_SUMMARY_LIMIT) -> str:
+    """A bounded, secret-free text of a tool input, in the familiar ``{'key': 'value'}`` form.
+
+    ``None`` gives ``""``. The result is at most ``limit`` characters; a cut one ends in "...".
+    """
+    if tool_input is None:
+        return ""
+    out = _Budget(limit)
+    _render(tool_input, out, 0)
+    text = "".join(out.parts)
+    if len(text) > limit:
+        text = text[: max(limit - 3, 0)] + "..."
+    return text

@@ -1,0 +1,173 @@
+"""``StateTracker``: the live approval history, tool counts and workflow state of one agent.
+
+Every call validates all of its input before changing anything, so a rejected
+call leaves the tracked state exactly as it was. Capturing shares the immutable
+history entries with the snapshot instead of copying or serializing them.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import Any
+
+from .errors import InvalidStateTypeError, InvalidStateValueError
+from .frozen import FrozenDict
+from .ids import utc_now
+from .jsonsafe import checked_json_copy, json_copy
+from .records import check_tool_name, make_approval_record
+from .redaction import DEFAULT_SUMMARY_LIMIT
+
+
+def check_increment(increment: object) -> int:
+    if isinstance(increment, bool) or not isinstance(increment, int):
+        raise InvalidStateTypeError(f"increment must be a positive int, got {type(increment).__name__}")
+    if increment <= 0:
+        raise InvalidStateValueError(f"increment must be a positive int, got {increment}")
+    return increment
+
+
+def _optional(value: object, name: str, kind: type | tuple[type, ...]) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, kind)):
+        expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise InvalidStateTypeError(f"{name} must be {expected} or None, got {type(value).__name__}")
+
+
+class StateTracker:
+    """Tracks what the state-management spec records, with copies out and checks in."""
+
+    def __init__(self, *, summary_limit: int = DEFAULT_SUMMARY_LIMIT) -> None:
+        if isinstance(summary_limit, bool) or not isinstance(summary_limit, int) or summary_limit < 16:
+            raise InvalidStateValueError(f"summary_limit must be an int >= 16, got {summary_limit!r}")
+        self.summary_limit = summary_limit
+        self._lock = threading.Lock()
+        self._approvals: list[FrozenDict] = []
+        self._standing: dict[str, str] = {}
+        self._tool_counts: dict[str, int] = {}
+        self._token_usage: dict[str, dict[str, int]] = {}
+        self._workflow_state: dict[str, Any] = {}
+        self._workflow_run_id: str | None = None
+
+    # --- approvals -------------------------------------------------------------------------
+    def record_approval(
+        self,
+        tool_name: str,
+        approved: bool,
+        action: str = "once",
+        tool_input: Any = None,
+        *,
+        decided_by: str | None = None,
+    ) -> FrozenDict:
+        record = make_approval_record(
+            tool_name, approved, action, tool_input, decided_by=decided_by, summary_limit=self.summary_limit
+        )
+        if record["action"] == "all" and not approved:
+            raise InvalidStateValueError("action 'all' means approve every later call: approved must be True")
+        if record["action"] == "deny_all" and approved:
+            raise InvalidStateValueError("action 'deny_all' means deny every later call: approved must be False")
+        with self._lock:
+            self._approvals.append(record)
+            if record["action"] != "once":
+                self._standing[record["tool_name"]] = record["action"]
+        return record
+
+    def standing_decision(self, tool_name: str) -> str | None:
+        """``"all"`` or ``"deny_all"`` if an earlier decision covers every call of ``tool_name``."""
+        return self._standing.get(tool_name)
+
+    def approval_history(self) -> list[dict[str, Any]]:
+        return [dict(record) for record in self._approvals]
+
+    # --- tool and token usage -------------------------------------------------------------
+    def record_tool_usage(self, tool_name: str, increment: int = 1) -> int:
+        check_tool_name(tool_name)
+        check_increment(increment)
+        with self._lock:
+            count = self._tool_counts.get(tool_name, 0) + increment
+            self._tool_counts[tool_name] = count
+        return count
+
+    def tool_usage_counts(self) -> dict[str, int]:
+        return dict(self._tool_counts)
+
+    def record_token_usage(self, model: str, input_tokens: int, output_tokens: int) -> None:
+        check_tool_name(model, "model")
+        for name, value in (("input_tokens", input_tokens), ("output_tokens", output_tokens)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidStateValueError(f"{name} must be an int >= 0, got {value!r}")
+        with self._lock:
+            usage = self._token_usage.setdefault(model, {"input_tokens": 0, "output_tokens": 0})
+            usage["input_tokens"] = usage.get("input_tokens", 0) + input_tokens
+            usage["output_tokens"] = usage.get("output_tokens", 0) + output_tokens
+
+    def token_usage(self) -> dict[str, dict[str, int]]:
+        return {model: dict(usage) for model, usage in self._token_usage.items()}
+
+    # --- workflow state ------------------------------------------------------------------
+    def update_workflow_state(
+        self,
+        run_id: str | None = None,
+        status: str | None = None,
+        current_node: str | None = None,
+        node_results: dict[str, Any] | None = None,
+        execution_time: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        _optional(run_id, "run_id", str)
+        _optional(status, "status", str)
+        _optional(current_node, "current_node", str)
+        _optional(node_results, "node_results", dict)
+        _optional(execution_time, "execution_time", (int, float))
+        if execution_time is not None and (not math.isfinite(execution_time) or execution_time < 0):
+            raise InvalidStateValueError(f"execution_time must be a finite number >= 0, got {execution_time}")
+        named = {
+            "run_id": run_id,
+            "status": status,
+            "current_node": current_node,
+            "node_results": node_results,
+            "execution_time": execution_time,
+        }
+        changes = {key: value for key, value in named.items() if value is not None}
+        for key, value in kwargs.items():
+            changes[key] = value
+        checked = {key: checked_json_copy(value, f"workflow_state[{key!r}]") for key, value in changes.items()}
+        checked["last_updated"] = utc_now()
+        with self._lock:
+            self._workflow_state.update(checked)
+            if run_id is not None:
+                self._workflow_run_id = run_id
+
+    def workflow_state(self) -> dict[str, Any]:
+        return json_copy(self._workflow_state)
+
+    @property
+    def workflow_run_id(self) -> str | None:
+        return self._workflow_run_id
+
+    # --- capture and restore -------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """The tracked fields of an ``AgentState``, independent of later tracking."""
+        with self._lock:
+            return {
+                "approval_history": list(self._approvals),
+                "tool_usage_counts": dict(self._tool_counts),
+                "token_usage": self.token_usage(),
+                "workflow_state": json_copy(self._workflow_state),
+                "workflow_run_id": self._workflow_run_id,
+            }
+
+    def restore(self, approval_history: list[FrozenDict], tool_usage_counts: dict[str, int],
+                token_usage: dict[str, dict[str, int]], workflow_state: dict[str, Any],
+                workflow_run_id: str | None) -> None:
+        """Replace the tracked fields with already-validated values from a state."""
+        standing: dict[str, str] = {}
+        for record in approval_history:
+            if record["action"] != "once":
+                standing[record["tool_name"]] = record["action"]
+        with self._lock:
+            self._approvals = list(approval_history)
+            self._standing = standing
+            self._tool_counts = dict(tool_usage_counts)
+            self._token_usage = {model: dict(usage) for model, usage in token_usage.items()}
+            self._workflow_state = json_copy(workflow_state)
+            self._workflow_run_id = workflow_run_id

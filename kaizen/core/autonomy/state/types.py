@@ -1,0 +1,221 @@
+"""``AgentState``: one checkpoint's worth of an agent, and its JSON form.
+
+The JSON form carries ``schema_version``; older versions are read through the
+explicit migrations in ``migrations.py``. Reading validates every field and
+names the first bad one, so a foreign or damaged document is never half-loaded.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from .errors import InvalidStateTypeError, InvalidStateValueError, StateError, StateFormatError
+from .frozen import FrozenDict, freeze, thaw
+from .ids import check_id, check_timestamp, new_checkpoint_id, utc_now
+from .jsonsafe import checked_json_copy
+from .records import check_approval_record, check_tool_name
+
+SCHEMA_VERSION = 1
+STATUSES = ("running", "completed", "failed", "interrupted", "max_cycles", "denied", "budget_exceeded")
+# Append-only histories: stored once per entry, shared by every later checkpoint.
+STREAM_FIELDS = ("approval_history", "conversation_history", "completed_actions")
+
+
+@dataclass
+class AgentState:
+    """Everything needed to resume an agent exactly where it stopped.
+
+    ``approval_history``, ``conversation_history`` and ``completed_actions`` hold
+    immutable entries (``FrozenDict``): a captured state shares them with the
+    live agent, which never changes an entry once written.
+    """
+
+    agent_id: str = ""
+    checkpoint_id: str = field(default_factory=new_checkpoint_id)
+    model: str = ""
+    timestamp: str = field(default_factory=utc_now)
+    updated_at: str = field(default_factory=utc_now)
+    step_number: int = 0
+    status: str = "running"
+    parent_checkpoint_id: str | None = None
+    conversation_history: list[dict[str, Any]] = field(default_factory=list)
+    memory_contents: dict[str, Any] = field(default_factory=dict)
+    pending_actions: list[Any] = field(default_factory=list)
+    completed_actions: list[dict[str, Any]] = field(default_factory=list)
+    budget_spent_usd: float = 0.0
+    approval_history: list[dict[str, Any]] = field(default_factory=list)
+    tool_usage_counts: dict[str, int] = field(default_factory=dict)
+    tool_results_cache: dict[str, Any] = field(default_factory=dict)
+    token_usage: dict[str, dict[str, int]] = field(default_factory=dict)
+    workflow_run_id: str | None = None
+    workflow_state: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data (mutable copies), with ``schema_version``."""
+        data: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
+        for f in fields(self):
+            data[f.name] = thaw(getattr(self, f.name))
+        return data
+
+    @classmethod
+    def from_dict(cls, data: object) -> AgentState:
+        """Validate and read a document written by ``to_dict`` (any known schema version).
+
+        Raises ``StateFormatError`` naming the field for anything foreign or damaged.
+        """
+        from .migrations import upgrade
+
+        document = upgrade(data)
+        try:
+            return cls(**_check_document(document))
+        except StateFormatError:
+            raise
+        except (StateError, TypeError, ValueError) as exc:
+            raise StateFormatError(f"not a valid agent state: {exc}") from None
+
+    def validated(self) -> AgentState:
+        """A checked copy of this state (used before restoring a hand-built state)."""
+        return AgentState.from_dict(self.to_dict())
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(AgentState))
+
+
+def _check_document(doc: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = sorted(str(key) for key in doc if key not in _FIELD_NAMES and key != "schema_version")
+    if unknown:
+        raise StateFormatError(f"not a valid agent state: unknown field(s) {', '.join(unknown)[:200]}")
+    for required in ("agent_id", "checkpoint_id"):
+        if required not in doc:
+            raise StateFormatError(f"not a valid agent state: missing {required}")
+    out: dict[str, Any] = {}
+    for name in _FIELD_NAMES:
+        if name in doc:
+            try:
+                out[name] = _CHECKS[name](doc[name], name)
+            except (StateError, TypeError, ValueError) as exc:
+                raise StateFormatError(f"not a valid agent state: field {name}: {exc}") from None
+    return out
+
+
+def _str(value: object, name: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidStateTypeError(f"{name} must be a str, got {type(value).__name__}")
+    return value
+
+
+def _optional_id(value: object, name: str) -> str | None:
+    return None if value is None else check_id(value, name)
+
+
+def _optional_str(value: object, name: str) -> str | None:
+    return None if value is None else _str(value, name)
+
+
+def _count(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidStateTypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 0:
+        raise InvalidStateValueError(f"{name} must not be negative, got {value}")
+    return value
+
+
+def _status(value: object, name: str) -> str:
+    if value not in STATUSES:
+        raise InvalidStateValueError(f"{name} {str(value)[:40]!r} is not one of {', '.join(STATUSES)}")
+    return str(value)
+
+
+def _money(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidStateTypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not math.isfinite(value) or value < 0:
+        raise InvalidStateValueError(f"{name} must be a finite number >= 0, got {value}")
+    return float(value)
+
+
+def _json_object(value: object, name: str) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InvalidStateTypeError(f"{name} must be an object, got {type(value).__name__}")
+    return checked_json_copy(dict(value), name)
+
+
+def _json_list(value: object, name: str) -> list[Any]:
+    if not isinstance(value, (list, tuple)):
+        raise InvalidStateTypeError(f"{name} must be a list, got {type(value).__name__}")
+    return checked_json_copy(list(value), name)
+
+
+def _entries(value: object, name: str) -> list[FrozenDict]:
+    entries = _json_list(value, name)
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise InvalidStateTypeError(f"{name}[{index}] must be an object, got {type(entry).__name__}")
+    return [freeze(entry) for entry in entries]
+
+
+def _approvals(value: object, name: str) -> list[FrozenDict]:
+    if not isinstance(value, (list, tuple)):
+        raise InvalidStateTypeError(f"{name} must be a list, got {type(value).__name__}")
+    return [check_approval_record(item, f"{name}[{index}]") for index, item in enumerate(value)]
+
+
+def _counts(value: object, name: str) -> dict[str, int]:
+    if not isinstance(value, Mapping):
+        raise InvalidStateTypeError(f"{name} must be an object, got {type(value).__name__}")
+    return {check_tool_name(tool, f"{name} key"): _count(count, f"{name}[{tool!r}]") for tool, count in value.items()}
+
+
+def _token_usage(value: object, name: str) -> dict[str, dict[str, int]]:
+    if not isinstance(value, Mapping):
+        raise InvalidStateTypeError(f"{name} must be an object, got {type(value).__name__}")
+    out: dict[str, dict[str, int]] = {}
+    for model, usage in value.items():
+        where = f"{name}[{model!r}]"
+        if not isinstance(model, str) or not isinstance(usage, Mapping):
+            raise InvalidStateTypeError(f"{where} must map a model name to an object of token counts")
+        out[model] = {_str(key, f"{where} key"): _count(count, f"{where}[{key!r}]") for key, count in usage.items()}
+    return out
+
+
+_CHECKS: dict[str, Any] = {
+    "agent_id": check_id,
+    "checkpoint_id": check_id,
+    "model": _str,
+    "timestamp": check_timestamp,
+    "updated_at": check_timestamp,
+    "step_number": _count,
+    "status": _status,
+    "parent_checkpoint_id": _optional_id,
+    "conversation_history": _entries,
+    "memory_contents": _json_object,
+    "pending_actions": _json_list,
+    "completed_actions": _entries,
+    "budget_spent_usd": _money,
+    "approval_history": _approvals,
+    "tool_usage_counts": _counts,
+    "tool_results_cache": _json_object,
+    "token_usage": _token_usage,
+    "workflow_run_id": _optional_str,
+    "workflow_state": _json_object,
+    "metadata": _json_object,
+}
+assert set(_CHECKS) == set(_FIELD_NAMES), "every AgentState field needs a check"
+
+
+@dataclass(frozen=True)
+class CheckpointMetadata:
+    """A checkpoint's listing entry: what ``list_checkpoints`` returns, newest first."""
+
+    checkpoint_id: str
+    agent_id: str
+    timestamp: str
+    step_number: int
+    status: str
+    size_bytes: int
+    parent_checkpoint_id: str | None
+    lineage_id: str = ""

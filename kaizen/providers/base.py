@@ -1,0 +1,115 @@
+"""The shape every HTTP provider shares: build body, POST, parse; async = thread.
+
+Subclasses supply only the wire format (``_build_request``/``_parse_response``),
+so sync and async behaviour, argument checks and lifecycle are identical for all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from .httpclient import ErrorHints, JSONClient, RetryPolicy
+from .types import LLMResponse, Message, ToolSpec
+
+
+def check_chat_args(
+    provider: str, messages: Sequence[Message], tools: Sequence[ToolSpec], model: str, temperature: float | None
+) -> tuple[tuple[Message, ...], tuple[ToolSpec, ...]]:
+    """Validate ``chat`` arguments up front, naming the bad one (before any network call)."""
+    if not isinstance(model, str) or not model.strip():
+        raise ValueError(f"{provider}: model must be a non-empty string, e.g. chat(..., model='llama3.2')")
+    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
+        raise TypeError(f"{provider}: messages must be a sequence of Message")
+    msgs = tuple(messages)
+    for i, message in enumerate(msgs):
+        if not isinstance(message, Message):
+            raise TypeError(f"{provider}: messages[{i}] is a {type(message).__name__}, expected Message")
+    specs = tuple(tools)
+    for i, spec in enumerate(specs):
+        if not isinstance(spec, ToolSpec):
+            raise TypeError(f"{provider}: tools[{i}] is a {type(spec).__name__}, expected ToolSpec")
+    if temperature is not None and (isinstance(temperature, bool) or not isinstance(temperature, (int, float))):
+        raise TypeError(f"{provider}: temperature must be a number or None, got {type(temperature).__name__}")
+    return msgs, specs
+
+
+class HTTPProvider:
+    """Base of the HTTP providers; not used directly."""
+
+    name: str = "http"
+    _path: str = ""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        headers: Mapping[str, str],
+        api_key: str | None,
+        hints: ErrorHints,
+        timeout: float | None,
+        max_retries: int,
+        backoff_base: float,
+        backoff_max: float,
+        transport: httpx.BaseTransport | None,
+    ) -> None:
+        self.base_url = base_url
+        self.url = base_url + self._path
+        self._http = JSONClient(
+            self.name,
+            headers=headers,
+            timeout=timeout,
+            retry=RetryPolicy(max_retries=max_retries, backoff_base=backoff_base, backoff_max=backoff_max),
+            hints=hints,
+            secrets=(api_key,),
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:  # never show the API key
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+    def chat(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec] = (),
+        *,
+        model: str,
+        temperature: float | None = None,
+    ) -> LLMResponse:
+        """Send the conversation and return the model's next turn."""
+        msgs, specs = check_chat_args(self.name, messages, tools, model, temperature)
+        body = self._build_request(msgs, specs, model, temperature)
+        data = self._http.post(self.url, body)
+        return self._parse_response(data, model, body)
+
+    async def achat(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec] = (),
+        *,
+        model: str,
+        temperature: float | None = None,
+    ) -> LLMResponse:
+        """Async twin of :meth:`chat` (runs it in a worker thread)."""
+        return await asyncio.to_thread(self.chat, messages, tools, model=model, temperature=temperature)
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._http.close()
+
+    def __enter__(self) -> HTTPProvider:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _build_request(
+        self, messages: tuple[Message, ...], tools: tuple[ToolSpec, ...], model: str, temperature: float | None
+    ) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _parse_response(self, data: dict[str, Any], model: str, request: dict[str, Any]) -> LLMResponse:
+        raise NotImplementedError

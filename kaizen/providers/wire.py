@@ -1,0 +1,81 @@
+"""Helpers shared by the wire-format modules: strict field access, call ids, URLs.
+
+Parsing a provider's answer should fail with the path of the field that was
+wrong (``choices[0].message``), not with a bare KeyError deep in our code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from .errors import ProviderResponseError
+
+_MISSING: Any = object()
+_KIND_NAMES = {dict: "an object", list: "an array", str: "a string", int: "an integer", float: "a number"}
+
+
+@dataclass(frozen=True)
+class ResponseReader:
+    """Reads fields from a decoded response, raising ProviderResponseError naming the field."""
+
+    provider: str
+    url: str
+
+    def error(self, path: str, problem: str) -> ProviderResponseError:
+        return ProviderResponseError(
+            self.provider,
+            self.url,
+            f"response field {path!r} {problem}; the server does not answer in the {self.provider} "
+            "API format (check base_url and the server version)",
+        )
+
+    def get(self, data: Mapping[str, Any], key: str, kind: type, path: str, default: Any = _MISSING) -> Any:
+        """``data[key]`` checked to be a ``kind``; ``None``/absent gives ``default`` if one is set."""
+        value = data.get(key)
+        if value is None:
+            if default is not _MISSING:
+                return default
+            raise self.error(path, "is missing")
+        is_number = kind in (int, float) and isinstance(value, (int, float))
+        if isinstance(value, bool) and kind is not bool:
+            ok = False
+        elif kind is float:
+            ok = is_number
+        else:
+            ok = isinstance(value, kind)
+        if not ok:
+            raise self.error(path, f"should be {_KIND_NAMES.get(kind, kind.__name__)}, got {type(value).__name__}")
+        return value
+
+
+def stable_call_id(*parts: Any) -> str:
+    """A deterministic ``call_<hex>`` id for servers that send none (Ollama).
+
+    Derived from the conversation and the call itself, so replaying the same
+    exchange (e.g. after restoring a checkpoint) gives the same id, while the
+    same call in a later turn gets a different one.
+    """
+    digest = hashlib.sha256(orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return f"call_{digest[:24]}"
+
+
+def conversation_seed(wire_messages: Any) -> str:
+    """A digest of the request's messages, to key :func:`stable_call_id` to this turn."""
+    return hashlib.sha256(orjson.dumps(wire_messages, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def normalize_base_url(value: str, setting: str) -> str:
+    """Strip and drop trailing slashes; refuse values without http(s) scheme."""
+    url = value.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(
+            f"{setting} {value!r} is not an http(s) URL; use e.g. 'https://host' or 'http://localhost:8000'"
+        )
+    return url
