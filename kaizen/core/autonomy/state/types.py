@@ -102,6 +102,11 @@ def _check_document(doc: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def check_field(name: str, value: object) -> Any:
+    """Validate one ``AgentState`` field the way ``from_dict`` does; returns the clean value."""
+    return _CHECKS[name](value, name)
+
+
 def _str(value: object, name: str) -> str:
     if not isinstance(value, str):
         raise InvalidStateTypeError(f"{name} must be a str, got {type(value).__name__}")

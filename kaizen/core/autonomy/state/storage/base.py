@@ -1,0 +1,130 @@
+"""The storage protocol: what every backend stores and the few operations it offers.
+
+A backend is a dumb, durable row store. It does not know about ``AgentState``;
+``rows.py`` turns states into rows and back, and ``StateManager`` resolves
+lineages and applies policy. What a backend must guarantee:
+
+* ``save`` is atomic (all rows of a plan or none) and checks that the plan's
+  parent is still its lineage's head, raising ``CheckpointConflictError`` if not;
+* rows, once written, never change (only the lineage head pointer moves);
+* reads return exactly the bytes that were written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+# Append-only streams of an agent's state; each entry is stored once.
+STREAMS = ("approval_history", "conversation_history", "completed_actions")
+GENESIS_HASH = "0" * 64
+
+
+@dataclass(frozen=True)
+class StreamHead:
+    """How many entries of a stream a checkpoint covers, and the hash chain's value there."""
+
+    count: int
+    head_hash: str = GENESIS_HASH
+
+
+@dataclass(frozen=True)
+class CheckpointRow:
+    """One checkpoint as stored: small, whatever the length of the history."""
+
+    checkpoint_id: str
+    agent_id: str
+    lineage_id: str
+    parent_checkpoint_id: str | None
+    step_number: int
+    timestamp: str
+    status: str
+    heads: dict[str, StreamHead]
+    body: bytes  # canonical JSON of the state's non-stream fields
+    checksum: str
+    size_bytes: int  # bytes this checkpoint added: body + its new records
+
+
+@dataclass(frozen=True)
+class RecordRow:
+    """One entry of an append-only stream, as canonical JSON bytes plus its chain hash."""
+
+    lineage_id: str
+    stream: str
+    seq: int
+    data: bytes
+    hash: str
+
+
+@dataclass(frozen=True)
+class LineageRow:
+    """A line of checkpoints of one agent. A fork's lineage starts from a base lineage's
+    checkpoint and shares that lineage's records below ``base_counts``."""
+
+    lineage_id: str
+    agent_id: str
+    base_lineage_id: str | None
+    base_checkpoint_id: str | None
+    base_counts: dict[str, int]
+    head_checkpoint_id: str | None
+    created_at: str
+
+
+@dataclass(frozen=True)
+class SavePlan:
+    """Everything one save writes, computed before the backend's transaction.
+
+    ``new_lineage`` is set for the first checkpoint of an agent (``expected_head``
+    None: the agent must have no checkpoint yet) and for forks; otherwise the
+    checkpoint extends ``row.lineage_id`` whose head must still be ``expected_head``.
+    """
+
+    row: CheckpointRow
+    records: list[RecordRow] = field(default_factory=list)
+    new_lineage: LineageRow | None = None
+    expected_head: str | None = None
+    is_fork: bool = False
+
+
+@runtime_checkable
+class CheckpointStore(Protocol):
+    """The protocol every backend implements (memory, filesystem, SQLite, PostgreSQL)."""
+
+    url: str
+
+    def setup(self) -> None:
+        """Create or migrate the schema; safe to call twice and from two processes."""
+
+    def close(self) -> None: ...
+
+    def save(self, plan: SavePlan) -> None:
+        """Write the plan atomically; ``CheckpointConflictError`` if the parent is no longer the head."""
+
+    def read_checkpoint(self, checkpoint_id: str) -> CheckpointRow:
+        """The row, or ``CheckpointNotFoundError``."""
+
+    def read_lineage(self, lineage_id: str) -> LineageRow: ...
+
+    def read_records(self, lineage_id: str, stream: str, start: int, stop: int) -> list[RecordRow]:
+        """Records with ``start <= seq < stop`` of one lineage's own stream, in order."""
+
+    def latest_checkpoint(self, agent_id: str) -> CheckpointRow | None:
+        """The agent's most recently saved checkpoint, or None."""
+
+    def list_checkpoints(
+        self, agent_id: str, limit: int | None = None, before: str | None = None
+    ) -> list[CheckpointRow]:
+        """Newest first; ``before`` (ISO timestamp) keeps those saved strictly earlier."""
+
+    def list_lineages(self, agent_id: str) -> list[LineageRow]: ...
+
+    def list_agents(self) -> list[str]: ...
+
+    def delete_checkpoints(self, agent_id: str, checkpoint_ids: list[str]) -> int:
+        """Delete these rows (records stay: later checkpoints need them); returns how many."""
+
+    def delete_agent(self, agent_id: str) -> int:
+        """Delete the agent's lineages, records and checkpoints; returns checkpoints deleted."""
+
+    def import_rows(self, lineages: list[LineageRow], records: list[RecordRow], rows: list[CheckpointRow]) -> None:
+        """Write an exported history verbatim and atomically (the agent must not exist yet)."""

@@ -1,0 +1,175 @@
+"""States to rows and back: the O(delta) encoding shared by every backend.
+
+A save turns only the entries appended since the parent checkpoint into record
+rows, chained by SHA-256 (each hash covers the previous hash and the entry's
+canonical JSON), plus one small checkpoint row whose checksum covers its own
+fields and the chain heads. Loading recomputes both, so a damaged or foreign
+row is detected before anything is handed back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from ..errors import CheckpointCorruptError, StateDivergedError, StateError
+from ..frozen import FrozenDict, freeze
+from ..ids import check_id, utc_now
+from ..records import check_approval_record
+from ..types import SCHEMA_VERSION, AgentState, check_field
+from .base import GENESIS_HASH, STREAMS, CheckpointRow, LineageRow, RecordRow, SavePlan, StreamHead
+
+ROW_FIELDS = ("checkpoint_id", "agent_id", "parent_checkpoint_id", "step_number", "timestamp", "status")
+BODY_FIELDS = (
+    "model", "updated_at", "memory_contents", "pending_actions", "budget_spent_usd", "tool_usage_counts",
+    "tool_results_cache", "token_usage", "workflow_run_id", "workflow_state", "metadata",
+)
+_ROW_OVERHEAD = 200  # ids, numbers and checksum of a checkpoint row, roughly
+
+
+def canonical(value: Any) -> bytes:
+    """The one JSON form we hash and store: sorted keys, no spaces."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def chain_step(previous_hex: str, data: bytes) -> str:
+    return hashlib.sha256(bytes.fromhex(previous_hex) + data).hexdigest()
+
+
+def row_checksum(
+    checkpoint_id: str, agent_id: str, lineage_id: str, parent: str | None, step_number: int,
+    timestamp: str, status: str, heads: dict[str, StreamHead], body: bytes,
+) -> str:
+    covered = [
+        checkpoint_id, agent_id, lineage_id, parent, step_number, timestamp, status,
+        {stream: [head.count, head.head_hash] for stream, head in sorted(heads.items())},
+        hashlib.sha256(body).hexdigest(),
+    ]
+    return hashlib.sha256(canonical(covered)).hexdigest()
+
+
+def _check_entry(stream: str, entry: Any, index: int) -> Any:
+    where = f"{stream}[{index}]"
+    if stream == "approval_history":
+        return check_approval_record(entry, where)
+    return check_field(stream, [entry])[0]
+
+
+def plan_save(state: AgentState, parent: CheckpointRow | None, lineage_id: str) -> SavePlan:
+    """The rows a save of ``state`` writes on top of ``parent`` (None: the agent's first).
+
+    Only entries past the parent's counts are encoded and hashed, so the cost is
+    O(what changed). Every field is validated first; nothing is written for an
+    invalid state.
+    """
+    try:
+        check_id(state.agent_id, "agent_id")
+        check_id(state.checkpoint_id, "checkpoint_id")
+        row_values = {name: check_field(name, getattr(state, name)) for name in ROW_FIELDS}
+        body = {name: check_field(name, getattr(state, name)) for name in BODY_FIELDS}
+    except StateError as exc:
+        raise type(exc)(f"cannot save checkpoint {state.checkpoint_id!r}: {exc}") from None
+    body["schema_version"] = SCHEMA_VERSION
+    body_bytes = canonical(body)
+    heads: dict[str, StreamHead] = {}
+    records: list[RecordRow] = []
+    for stream in STREAMS:
+        entries: Sequence[Any] = getattr(state, stream)
+        base = parent.heads[stream] if parent is not None else StreamHead(0)
+        if len(entries) < base.count:
+            raise StateDivergedError(
+                f"agent {state.agent_id!r}: {stream} has {len(entries)} entries but its parent checkpoint "
+                f"{parent.checkpoint_id if parent else None!r} already has {base.count}; history is append-only"
+            )
+        head = base.head_hash
+        for seq in range(base.count, len(entries)):
+            data = canonical(_check_entry(stream, entries[seq], seq))
+            head = chain_step(head, data)
+            records.append(RecordRow(lineage_id, stream, seq, data, head))
+        heads[stream] = StreamHead(len(entries), head)
+    checkpoint_id = state.checkpoint_id
+    parent_id = parent.checkpoint_id if parent is not None else None
+    checksum = row_checksum(
+        checkpoint_id, state.agent_id, lineage_id, parent_id, row_values["step_number"],
+        row_values["timestamp"], row_values["status"], heads, body_bytes,
+    )
+    size = len(body_bytes) + sum(len(r.data) + len(r.hash) for r in records) + _ROW_OVERHEAD
+    row = CheckpointRow(
+        checkpoint_id, state.agent_id, lineage_id, parent_id, row_values["step_number"],
+        row_values["timestamp"], row_values["status"], heads, body_bytes, checksum, size,
+    )
+    new_lineage = None
+    if parent is None:
+        new_lineage = LineageRow(lineage_id, state.agent_id, None, None, {}, checkpoint_id, utc_now())
+    return SavePlan(row=row, records=records, new_lineage=new_lineage, expected_head=parent_id)
+
+
+def plan_fork(source: CheckpointRow, new_checkpoint_id: str, new_lineage_id: str, agent_id: str) -> SavePlan:
+    """A new lineage starting at ``source``: a copy of its row that shares its records."""
+    heads = dict(source.heads)
+    timestamp = utc_now()
+    checksum = row_checksum(
+        new_checkpoint_id, agent_id, new_lineage_id, source.checkpoint_id, source.step_number,
+        timestamp, source.status, heads, source.body,
+    )
+    row = CheckpointRow(
+        new_checkpoint_id, agent_id, new_lineage_id, source.checkpoint_id, source.step_number, timestamp,
+        source.status, heads, source.body, checksum, len(source.body) + _ROW_OVERHEAD,
+    )
+    lineage = LineageRow(
+        new_lineage_id, agent_id, source.lineage_id, source.checkpoint_id,
+        {stream: head.count for stream, head in heads.items()}, new_checkpoint_id, timestamp,
+    )
+    return SavePlan(row=row, new_lineage=lineage, expected_head=None, is_fork=True)
+
+
+def verify_row(row: CheckpointRow) -> None:
+    """Raise ``CheckpointCorruptError`` unless the row's checksum matches its contents."""
+    expected = row_checksum(
+        row.checkpoint_id, row.agent_id, row.lineage_id, row.parent_checkpoint_id, row.step_number,
+        row.timestamp, row.status, row.heads, row.body,
+    )
+    if expected != row.checksum:
+        raise CheckpointCorruptError(row.checkpoint_id, "checksum mismatch (the stored row was changed or damaged)")
+
+
+def verify_chain(row: CheckpointRow, stream: str, records: Sequence[RecordRow]) -> None:
+    """Raise unless ``records`` are exactly the entries the row's chain head covers."""
+    head = row.heads[stream]
+    if len(records) != head.count:
+        raise CheckpointCorruptError(
+            row.checkpoint_id, f"{stream} has {len(records)} stored entries, the checkpoint covers {head.count}"
+        )
+    digest = bytes.fromhex(GENESIS_HASH)
+    sha256 = hashlib.sha256
+    for index, record in enumerate(records):
+        if record.seq != index:
+            raise CheckpointCorruptError(row.checkpoint_id, f"{stream} entry {index} is missing")
+        digest = sha256(digest + record.data).digest()
+    if digest.hex() != head.head_hash:
+        raise CheckpointCorruptError(row.checkpoint_id, f"{stream} entries do not match the checkpoint's hash chain")
+
+
+def state_from_rows(row: CheckpointRow, streams: dict[str, list[RecordRow]]) -> AgentState:
+    """Rebuild the ``AgentState`` of a verified row and its records."""
+    verify_row(row)
+    for stream in STREAMS:
+        verify_chain(row, stream, streams[stream])
+    try:
+        body = orjson.loads(row.body)
+        body.pop("schema_version", None)
+        values: dict[str, Any] = {name: getattr(row, name) for name in ROW_FIELDS}
+        values.update(body)
+        for stream in STREAMS:
+            records = streams[stream]
+            entries = orjson.loads(b"[" + b",".join(r.data for r in records) + b"]") if records else []
+            if stream == "approval_history":
+                values[stream] = [FrozenDict(entry) for entry in entries]
+            else:
+                values[stream] = [freeze(entry) for entry in entries]
+        return AgentState(**values)
+    except (orjson.JSONDecodeError, TypeError, AttributeError) as exc:
+        raise CheckpointCorruptError(row.checkpoint_id, f"unreadable contents ({exc})") from None

@@ -1,0 +1,312 @@
+"""SQLite store: the embedded default. One file, WAL, safe for threads and processes.
+
+Writes take the database's write lock up front (``BEGIN IMMEDIATE``) so two
+writers queue on the busy timeout instead of failing with "database is locked"
+when one upgrades a read lock. Durability is ``synchronous=FULL`` unless the URL
+says otherwise (``sqlite:///path?synchronous=NORMAL``).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ..errors import CheckpointConflictError, CheckpointNotFoundError, StorageError
+from .base import STREAMS, CheckpointRow, LineageRow, RecordRow, SavePlan, StreamHead
+
+SCHEMA_VERSION = 1
+_STREAM_NO = {stream: number for number, stream in enumerate(STREAMS)}
+
+CREATE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS lineages (
+    lid INTEGER PRIMARY KEY,
+    lineage_id TEXT NOT NULL UNIQUE,
+    agent_id TEXT NOT NULL,
+    base_lineage_id TEXT,
+    base_checkpoint_id TEXT,
+    base_counts TEXT NOT NULL,
+    head_checkpoint_id TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS lineages_by_agent ON lineages(agent_id);
+CREATE TABLE IF NOT EXISTS records (
+    lid INTEGER NOT NULL,
+    stream INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    hash BLOB NOT NULL,
+    PRIMARY KEY (lid, stream, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (
+    seq INTEGER PRIMARY KEY,
+    checkpoint_id TEXT NOT NULL UNIQUE,
+    agent_id TEXT NOT NULL,
+    lineage_id TEXT NOT NULL,
+    parent_checkpoint_id TEXT,
+    step_number INTEGER NOT NULL,
+    timestamp TEXT NOT NULL,
+    status TEXT NOT NULL,
+    heads BLOB NOT NULL,
+    body BLOB NOT NULL,
+    checksum TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS checkpoints_by_agent ON checkpoints(agent_id, seq);
+"""
+CHECKPOINT_COLUMNS = (
+    "checkpoint_id, agent_id, lineage_id, parent_checkpoint_id, step_number, timestamp, status, "
+    "heads, body, checksum, size_bytes"
+)
+INSERT_CHECKPOINT = f"INSERT INTO checkpoints ({CHECKPOINT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+INSERT_LINEAGE = (
+    "INSERT INTO lineages (lineage_id, agent_id, base_lineage_id, base_checkpoint_id, base_counts, "
+    "head_checkpoint_id, created_at) VALUES (?,?,?,?,?,?,?)"
+)
+INSERT_RECORD = "INSERT INTO records (lid, stream, seq, data, hash) VALUES (?,?,?,?,?)"
+MOVE_HEAD = "UPDATE lineages SET head_checkpoint_id = ? WHERE lineage_id = ? AND head_checkpoint_id IS ?"
+SELECT_LID = "SELECT lid FROM lineages WHERE lineage_id = ?"
+SELECT_HEAD = "SELECT head_checkpoint_id FROM lineages WHERE lineage_id = ?"
+SELECT_CHECKPOINT = f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE checkpoint_id = ?"
+SELECT_LATEST = f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE agent_id = ? ORDER BY seq DESC LIMIT 1"
+SELECT_LIST = f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE agent_id = ? AND timestamp < ? ORDER BY seq DESC"
+LINEAGE_COLUMNS = (
+    "lineage_id, agent_id, base_lineage_id, base_checkpoint_id, base_counts, head_checkpoint_id, created_at"
+)
+SELECT_LINEAGE = f"SELECT {LINEAGE_COLUMNS} FROM lineages WHERE lineage_id = ?"
+SELECT_LINEAGES = f"SELECT {LINEAGE_COLUMNS} FROM lineages WHERE agent_id = ? ORDER BY lid"
+SELECT_RECORDS = (
+    "SELECT r.seq, r.data, r.hash FROM records r JOIN lineages l ON l.lid = r.lid "
+    "WHERE l.lineage_id = ? AND r.stream = ? AND r.seq >= ? AND r.seq < ? ORDER BY r.seq"
+)
+SELECT_AGENTS = "SELECT DISTINCT agent_id FROM checkpoints ORDER BY agent_id"
+DELETE_CHECKPOINT = "DELETE FROM checkpoints WHERE agent_id = ? AND checkpoint_id = ?"
+DELETE_AGENT_RECORDS = "DELETE FROM records WHERE lid IN (SELECT lid FROM lineages WHERE agent_id = ?)"
+DELETE_AGENT_LINEAGES = "DELETE FROM lineages WHERE agent_id = ?"
+DELETE_AGENT_CHECKPOINTS = "DELETE FROM checkpoints WHERE agent_id = ?"
+_FAR_FUTURE = "9999"
+
+
+def encode_heads(heads: dict[str, StreamHead]) -> bytes:
+    return orjson.dumps({stream: [head.count, head.head_hash] for stream, head in heads.items()})
+
+
+def decode_heads(raw: bytes | str) -> dict[str, StreamHead]:
+    return {stream: StreamHead(count, head) for stream, (count, head) in orjson.loads(raw).items()}
+
+
+def row_values(row: CheckpointRow) -> tuple[Any, ...]:
+    return (
+        row.checkpoint_id, row.agent_id, row.lineage_id, row.parent_checkpoint_id, row.step_number,
+        row.timestamp, row.status, encode_heads(row.heads), row.body, row.checksum, row.size_bytes,
+    )
+
+
+def row_from(values: tuple[Any, ...]) -> CheckpointRow:
+    (checkpoint_id, agent_id, lineage_id, parent, step, timestamp, status, heads, body, checksum, size) = values
+    return CheckpointRow(
+        checkpoint_id, agent_id, lineage_id, parent, step, timestamp, status,
+        decode_heads(heads), bytes(body), checksum, size,
+    )
+
+
+def lineage_values(lineage: LineageRow) -> tuple[Any, ...]:
+    return (
+        lineage.lineage_id, lineage.agent_id, lineage.base_lineage_id, lineage.base_checkpoint_id,
+        orjson.dumps(lineage.base_counts).decode(), lineage.head_checkpoint_id, lineage.created_at,
+    )
+
+
+def lineage_from(values: tuple[Any, ...]) -> LineageRow:
+    lineage_id, agent_id, base_lineage, base_checkpoint, base_counts, head, created_at = values
+    return LineageRow(lineage_id, agent_id, base_lineage, base_checkpoint, orjson.loads(base_counts), head, created_at)
+
+
+class SQLiteStorage:
+    """Checkpoints in one SQLite file (default ``.kaizen/state.db``)."""
+
+    def __init__(self, path: str | os.PathLike[str] = ".kaizen/state.db", *, synchronous: str = "FULL",
+                 busy_timeout_ms: int = 60_000) -> None:
+        if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise StorageError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, got {synchronous!r}")
+        self.path = Path(path)
+        self.synchronous = synchronous.upper()
+        self.busy_timeout_ms = busy_timeout_ms
+        self.url = f"sqlite:///{self.path}"
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._ready = False
+
+    # --- connections ---------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not self.path.exists():
+                fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+                os.close(fd)
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except (OSError, sqlite3.Error) as exc:
+            raise StorageError(f"cannot open SQLite store {self.path}: {exc}") from exc
+        self._local.conn = conn
+        with self._connections_lock:
+            self._connections.append(conn)
+        return conn
+
+    def _write(self) -> _Transaction:
+        if not self._ready:
+            self.setup()
+        return _Transaction(self._connect(), self.path)
+
+    def _read(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        if not self._ready:
+            self.setup()
+        try:
+            return self._connect().execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StorageError(f"SQLite store {self.path}: {exc}") from exc
+
+    def setup(self) -> None:
+        conn = self._connect()
+        with _Transaction(conn, self.path):
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StorageError(
+                    f"{self.path} has store schema {version}, newer than this kaizen-state's {SCHEMA_VERSION}"
+                )
+            if version < SCHEMA_VERSION:
+                for statement in CREATE_SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self._ready = True
+
+    def close(self) -> None:
+        with self._connections_lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+        self._ready = False
+
+    # --- writes --------------------------------------------------------------------------
+    def save(self, plan: SavePlan) -> None:
+        row = plan.row
+        with self._write() as conn:
+            if plan.new_lineage is not None:
+                if not plan.is_fork:
+                    latest = conn.execute(SELECT_LATEST, (row.agent_id,)).fetchone()
+                    if latest is not None:
+                        raise CheckpointConflictError(row.agent_id, None, latest[0])
+                conn.execute(INSERT_LINEAGE, lineage_values(plan.new_lineage))
+            elif conn.execute(MOVE_HEAD, (row.checkpoint_id, row.lineage_id, plan.expected_head)).rowcount != 1:
+                head = conn.execute(SELECT_HEAD, (row.lineage_id,)).fetchone()
+                raise CheckpointConflictError(row.agent_id, plan.expected_head, head[0] if head else None)
+            if plan.records:
+                lid = conn.execute(SELECT_LID, (row.lineage_id,)).fetchone()[0]
+                conn.executemany(INSERT_RECORD, [
+                    (lid, _STREAM_NO[r.stream], r.seq, r.data, bytes.fromhex(r.hash)) for r in plan.records
+                ])
+            _insert_checkpoint(conn, row)
+
+    def import_rows(self, lineages: list[LineageRow], records: list[RecordRow], rows: list[CheckpointRow]) -> None:
+        with self._write() as conn:
+            for lineage in lineages:
+                _insert_unique(conn, INSERT_LINEAGE, lineage_values(lineage), f"lineage {lineage.lineage_id!r}")
+            lids = {lin.lineage_id: conn.execute(SELECT_LID, (lin.lineage_id,)).fetchone()[0] for lin in lineages}
+            conn.executemany(INSERT_RECORD, [
+                (lids[r.lineage_id], _STREAM_NO[r.stream], r.seq, r.data, bytes.fromhex(r.hash)) for r in records
+            ])
+            for row in rows:
+                _insert_checkpoint(conn, row)
+
+    def delete_checkpoints(self, agent_id: str, checkpoint_ids: list[str]) -> int:
+        with self._write() as conn:
+            return sum(conn.execute(DELETE_CHECKPOINT, (agent_id, c)).rowcount for c in checkpoint_ids)
+
+    def delete_agent(self, agent_id: str) -> int:
+        with self._write() as conn:
+            conn.execute(DELETE_AGENT_RECORDS, (agent_id,))
+            conn.execute(DELETE_AGENT_LINEAGES, (agent_id,))
+            return conn.execute(DELETE_AGENT_CHECKPOINTS, (agent_id,)).rowcount
+
+    # --- reads ---------------------------------------------------------------------------
+    def read_checkpoint(self, checkpoint_id: str) -> CheckpointRow:
+        rows = self._read(SELECT_CHECKPOINT, (checkpoint_id,))
+        if not rows:
+            raise CheckpointNotFoundError(f"checkpoint {checkpoint_id!r} not found in {self.url}")
+        return row_from(rows[0])
+
+    def read_lineage(self, lineage_id: str) -> LineageRow:
+        rows = self._read(SELECT_LINEAGE, (lineage_id,))
+        if not rows:
+            raise CheckpointNotFoundError(f"lineage {lineage_id!r} not found in {self.url}")
+        return lineage_from(rows[0])
+
+    def read_records(self, lineage_id: str, stream: str, start: int, stop: int) -> list[RecordRow]:
+        rows = self._read(SELECT_RECORDS, (lineage_id, _STREAM_NO[stream], start, stop))
+        return [RecordRow(lineage_id, stream, seq, bytes(data), bytes(digest).hex()) for seq, data, digest in rows]
+
+    def latest_checkpoint(self, agent_id: str) -> CheckpointRow | None:
+        rows = self._read(SELECT_LATEST, (agent_id,))
+        return row_from(rows[0]) if rows else None
+
+    def list_checkpoints(self, agent_id: str, limit: int | None = None, before: str | None = None) -> list[CheckpointRow]:
+        sql = SELECT_LIST + ("" if limit is None else f" LIMIT {int(limit)}")
+        return [row_from(r) for r in self._read(sql, (agent_id, before or _FAR_FUTURE))]
+
+    def list_lineages(self, agent_id: str) -> list[LineageRow]:
+        return [lineage_from(r) for r in self._read(SELECT_LINEAGES, (agent_id,))]
+
+    def list_agents(self) -> list[str]:
+        return [r[0] for r in self._read(SELECT_AGENTS, ())]
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` on any error."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    def __enter__(self) -> sqlite3.Connection:
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StorageError(f"SQLite store {self.path}: cannot start a write: {exc}") from exc
+        return self.conn
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            try:
+                self.conn.execute("COMMIT")
+                return
+            except sqlite3.Error as commit_error:
+                self.conn.execute("ROLLBACK")
+                raise StorageError(f"SQLite store {self.path}: commit failed: {commit_error}") from commit_error
+        self.conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error):
+            raise StorageError(f"SQLite store {self.path}: {exc}") from exc
+
+
+def _insert_checkpoint(conn: sqlite3.Connection, row: CheckpointRow) -> None:
+    _insert_unique(conn, INSERT_CHECKPOINT, row_values(row), f"checkpoint {row.checkpoint_id!r}")
+
+
+def _insert_unique(conn: sqlite3.Connection, sql: str, values: tuple[Any, ...], what: str) -> None:
+    try:
+        conn.execute(sql, values)
+    except sqlite3.IntegrityError:
+        raise StorageError(f"{what} already exists in the store") from None
