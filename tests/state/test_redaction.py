@@ -1,0 +1,47 @@
+"""Secrets never reach the audit trail, whatever surrounds them and wherever the cut falls."""
+
+from __future__ import annotations
+
+import string
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kaizen.core.autonomy.state.redaction import REDACTED, is_secret_key, summarize_input
+
+secret_values = st.text(string.ascii_letters + string.digits, min_size=24, max_size=40)
+filler = st.text(string.ascii_letters + " .,:/", max_size=60)
+shapes = st.sampled_from([
+    "sk-{}", "sk-ant-{}", "ghp_{}", "Bearer {}", "password={}", "--api-key {}", "token: {}",
+    "postgresql://user:{}@db/x", "https://admin:{}@example.com/path", "AWS_SECRET_ACCESS_KEY={}",
+])
+
+
+@given(filler, shapes, secret_values, filler, st.integers(16, 400))
+@settings(max_examples=400)
+def test_secret_in_text_never_survives(before, shape, secret, after, limit):
+    text = f"{before} {shape.format(secret)} {after}"
+    summary = summarize_input({"command": text}, limit)
+    assert secret[:12] not in summary
+    assert len(summary) <= limit
+
+
+@given(st.sampled_from(["password", "api_key", "X-Auth-Token", "client_secret", "Authorization", "PRIVATE_KEY"]),
+       secret_values)
+def test_secret_named_fields_are_redacted(key, secret):
+    summary = summarize_input({"user": "bob", key: secret})
+    assert secret not in summary and REDACTED in summary and "bob" in summary
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text() | st.binary(),
+                    lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner) | st.tuples(inner, inner),
+                    max_leaves=30), st.integers(16, 500))
+@settings(max_examples=300)
+def test_any_value_gives_a_bounded_text(value, limit):
+    summary = summarize_input(value, limit)
+    assert isinstance(summary, str) and len(summary) <= limit
+
+
+def test_counts_named_like_secrets_are_kept():
+    assert summarize_input({"max_tokens": 512}) == "{'max_tokens': 512}"
+    assert is_secret_key("max_tokens") and not is_secret_key("author")
