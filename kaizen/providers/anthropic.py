@@ -147,7 +147,7 @@ class AnthropicProvider(HTTPProvider):
             headers=headers,
             api_key=key,
             hints=ErrorHints(
-                unavailable="set ANTHROPIC_BASE_URL / base_url to the server's address",
+                unavailable="Check the network, or set ANTHROPIC_BASE_URL / base_url to the server's address",
                 auth=(
                     "set ANTHROPIC_API_KEY or pass api_key= with a valid key"
                     if key

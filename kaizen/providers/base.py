@@ -28,6 +28,8 @@ def check_chat_args(
     for i, message in enumerate(msgs):
         if not isinstance(message, Message):
             raise TypeError(f"{provider}: messages[{i}] is a {type(message).__name__}, expected Message")
+    if isinstance(tools, (str, bytes)) or not isinstance(tools, Sequence):
+        raise TypeError(f"{provider}: tools must be a sequence of ToolSpec (use () for none)")
     specs = tuple(tools)
     for i, spec in enumerate(specs):
         if not isinstance(spec, ToolSpec):

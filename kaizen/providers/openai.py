@@ -138,7 +138,7 @@ class OpenAIProvider(HTTPProvider):
             headers={"authorization": f"Bearer {key}"} if key else {},
             api_key=key,
             hints=ErrorHints(
-                unavailable="set OPENAI_BASE_URL / base_url to the server's address",
+                unavailable="Check the network, or set OPENAI_BASE_URL / base_url to the server's address",
                 auth=(
                     "set OPENAI_API_KEY or pass api_key= with a valid key"
                     if key

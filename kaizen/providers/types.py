@@ -46,7 +46,9 @@ def _json_copy(value: Any, where: str, depth: int = 0) -> Any:
         return out
     if isinstance(value, (list, tuple)):
         return [_json_copy(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
-    raise TypeError(f"{where}: value of type {type(value).__name__} is not JSON (use dict, list, str, number, bool, None)")
+    raise TypeError(
+        f"{where}: value of type {type(value).__name__} is not JSON (use dict, list, str, number, bool, None)"
+    )
 
 
 def _check_keys(data: Any, cls_name: str, allowed: frozenset[str], required: frozenset[str]) -> None:
@@ -159,7 +161,9 @@ class Message:
             raise ValueError(f"Message.role {self.role!r} is not valid; use one of {', '.join(ROLES)}")
         _require_str(self.content, "Message.content")
         if not isinstance(self.tool_calls, (list, tuple)):
-            raise TypeError(f"Message.tool_calls must be a list or tuple of ToolCall, got {type(self.tool_calls).__name__}")
+            raise TypeError(
+                f"Message.tool_calls must be a list or tuple of ToolCall, got {type(self.tool_calls).__name__}"
+            )
         calls = tuple(self.tool_calls)
         for i, call in enumerate(calls):
             if not isinstance(call, ToolCall):

@@ -42,11 +42,10 @@ class ResponseReader:
             if default is not _MISSING:
                 return default
             raise self.error(path, "is missing")
-        is_number = kind in (int, float) and isinstance(value, (int, float))
         if isinstance(value, bool) and kind is not bool:
-            ok = False
+            ok = False  # JSON true is not a token count
         elif kind is float:
-            ok = is_number
+            ok = isinstance(value, (int, float))
         else:
             ok = isinstance(value, kind)
         if not ok:

@@ -1,0 +1,33 @@
+"""Approval policy: once / all / deny_all decisions, enforced and remembered across resumes."""
+
+from __future__ import annotations
+
+from .errors import ApprovalCallbackError
+from .policy import (
+    APPROVE,
+    APPROVE_ALL,
+    DENY,
+    DENY_ALL,
+    POLICIES,
+    ApprovalCallback,
+    ApprovalDecision,
+    ApprovalPolicy,
+    ApprovalRequest,
+    as_decision,
+    console_approver,
+)
+
+__all__ = [
+    "APPROVE",
+    "APPROVE_ALL",
+    "DENY",
+    "DENY_ALL",
+    "POLICIES",
+    "ApprovalCallback",
+    "ApprovalCallbackError",
+    "ApprovalDecision",
+    "ApprovalPolicy",
+    "ApprovalRequest",
+    "as_decision",
+    "console_approver",
+]
