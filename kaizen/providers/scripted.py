@@ -142,14 +142,20 @@ class ScriptedProvider:
         start_at: int = 0,
     ) -> None:
         self._steps = _compile(responses)
-        if isinstance(start_at, bool) or not isinstance(start_at, int) or not 0 <= start_at <= len(self._steps):
+        self._lock = threading.Lock()
+        self._position = 0
+        self.seek(start_at)
+        self.requests: list[tuple[Message, ...]] = []
+
+    def seek(self, position: int) -> None:
+        """Continue the script at ``position`` (what an agent restored from a checkpoint does)."""
+        if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position <= len(self._steps):
             raise ValueError(
                 f"ScriptedProvider start_at must be an int between 0 and {len(self._steps)} "
-                f"(the script length), got {start_at!r}"
+                f"(the script length), got {position!r}"
             )
-        self._position = start_at
-        self._lock = threading.Lock()
-        self.requests: list[tuple[Message, ...]] = []
+        with self._lock:
+            self._position = position
 
     def __repr__(self) -> str:
         return f"ScriptedProvider(position={self._position}, length={len(self._steps)})"

@@ -93,6 +93,8 @@ class HookManager:
         name: str | None = None,
     ) -> Callable[[F], F]:
         """Decorator form of ``register``; returns the function unchanged."""
+        event = HookEvent.coerce(event)  # fail at the decorator line, not at first use
+        priority = HookPriority.coerce(priority)
 
         def decorator(func: F) -> F:
             self.register(event, func, priority, timeout=timeout, name=name)
@@ -141,7 +143,12 @@ class HookManager:
         timeout: float | None = DEFAULT_TIMEOUT_S,
         trace_id: str | None = None,
     ) -> HookOutcome:
-        """Blocking ``atrigger``; usable with or without a running event loop in this thread."""
+        """Blocking ``atrigger``; usable with or without a running event loop in this thread.
+
+        Called from async code, the hooks run on a private loop in a worker
+        thread and the calling loop is blocked meanwhile (prefer ``atrigger``
+        there); a hook that needs the calling loop simply times out.
+        """
         context, hooks = self._prepare(event, data, agent_id, metadata, timeout, trace_id)
         if not hooks:  # the common case costs no event loop
             return HookOutcome(context=context)
@@ -197,9 +204,10 @@ def _resolve_handler(handler: Any, event: HookEvent) -> HookHandler:
 
 
 def _default_name(handler: Any) -> str:
+    """``Class.method`` or ``function``, without the ``outer.<locals>.`` noise of nested functions."""
     name = getattr(handler, "__qualname__", None) or getattr(handler, "__name__", None)
     if isinstance(name, str) and name:
-        return name
+        return name.rsplit("<locals>.", 1)[-1]
     return type(handler).__name__
 
 

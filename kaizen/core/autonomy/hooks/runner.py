@@ -129,6 +129,8 @@ def call_in_thread(func: Callable[..., Any], *args: Any, thread_name: str = "kai
     def work() -> None:
         try:
             ok, value = True, context.run(func, *args)
+        except StopIteration as exc:  # a Future refuses StopIteration; keep the message
+            ok, value = False, RuntimeError(f"StopIteration: {exc}")
         except BaseException as exc:  # delivered to the awaiting task
             ok, value = False, exc
         try:
