@@ -42,6 +42,10 @@ class BaseAutonomousAgent:
         agent_id: str | None = None,
         *,
         state_manager: Any = None,
+        provider: Any = None,
+        tools: Any = None,
+        hook_manager: Any = None,
+        approval_callback: Any = None,
     ) -> None:
         if config is not None and not isinstance(config, AutonomousConfig):
             raise InvalidStateTypeError(f"config must be an AutonomousConfig, got {type(config).__name__}")
@@ -51,6 +55,12 @@ class BaseAutonomousAgent:
         self.signature = signature
         self.agent_id = check_id(agent_id, "agent_id") if agent_id is not None else new_agent_id()
         self._state_manager = state_manager
+        self._provider = provider
+        self._tools = tools
+        self._hooks = hook_manager
+        self._approval_callback = approval_callback
+        self._approvals: Any = None
+        self._checkpointing = True
         self._tracker = StateTracker(summary_limit=self.config.summary_limit)
         self.step_number = 0
         self.status = "running"
@@ -182,6 +192,90 @@ class BaseAutonomousAgent:
         self.metadata = checked.metadata
         self._last_checkpoint_id = checked.checkpoint_id
 
+    # --- parts the loop composes (built on first use) ---------------------------------
+    @property
+    def provider(self) -> Any:
+        """The LLM provider named by ``config.llm_provider`` (or the one given)."""
+        if self._provider is None:
+            from kaizen.providers import get_provider
+
+            options = dict(self.config.provider_options)
+            if self.config.llm_provider != "scripted":
+                options.setdefault("base_url", self.config.base_url)
+                options.setdefault("api_key", self.config.api_key)
+            self._provider = get_provider(self.config.llm_provider, **options)
+        return self._provider
+
+    @property
+    def tools(self) -> Any:
+        """The ``ToolRegistry``: the built-ins confined to ``config.workdir`` when it is set."""
+        if self._tools is None or isinstance(self._tools, (list, tuple)):
+            from kaizen.tools import ToolRegistry, builtin_tools
+
+            given = list(self._tools or [])
+            if self._tools is None and self.config.workdir:
+                given = builtin_tools(self.config.workdir, bash_timeout=self.config.bash_timeout)
+            self._tools = ToolRegistry(given)
+        return self._tools
+
+    @property
+    def hooks(self) -> Any:
+        """The ``HookManager`` the loop triggers (``hook_manager`` alias for the original's name)."""
+        if self._hooks is None:
+            from kaizen.core.autonomy.hooks import HookManager
+
+            self._hooks = HookManager()
+        return self._hooks
+
+    hook_manager = hooks
+
+    @property
+    def approvals(self) -> Any:
+        """The ``ApprovalPolicy`` from ``config.approval_policy`` and the approval callback."""
+        if self._approvals is None:
+            from kaizen.core.autonomy.permissions import ApprovalPolicy
+
+            self._approvals = ApprovalPolicy(self.config.approval_policy, self._approval_callback)
+        return self._approvals
+
+    # --- running -------------------------------------------------------------------------
+    def run(self, resume: bool = False, **inputs: Any) -> Any:
+        """Run the agent until the model answers (or a limit stops it); returns a ``RunResult``.
+
+        With ``resume=True`` an interrupted run of this agent continues from its latest
+        checkpoint: completed tool calls are not executed again.
+        """
+        from .loop import AgentLoop
+
+        loop = AgentLoop(self)
+        if resume and self.state_manager.load_latest(self.agent_id) is not None:
+            self._resume_latest(self.agent_id)
+            if loop.run.get("status") not in (None, "running"):
+                return loop.result()
+        else:
+            checked = self.signature.validate_inputs(inputs) if self.signature is not None else dict(inputs)
+            loop.start(checked_json_copy(checked, "inputs"))
+        return loop.execute()
+
+    async def arun(self, resume: bool = False, **inputs: Any) -> Any:
+        """``run`` on a worker thread, for async callers."""
+        import asyncio
+
+        return await asyncio.to_thread(lambda: self.run(resume=resume, **inputs))
+
+    def estimate_cost(self, prices: Any = None) -> Any:
+        """A ``CostEstimate`` from usage counts and token usage (prices: see ``cost.py``)."""
+        from .cost import estimate_cost
+
+        return estimate_cost(self._get_tool_usage_counts(), self._get_token_usage(),
+                             prices if prices is not None else self.config.prices)
+
+    def execute_workflow(self, workflow: Any, parameters: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        """Run a Kailash workflow with its ``LocalRuntime``, mirrored into the workflow state."""
+        from kaizen.integrations.kailash import execute_workflow
+
+        return execute_workflow(workflow, parameters, update=self.update_workflow_state, **kwargs)
+
     # --- checkpoints ---------------------------------------------------------------------
     @property
     def state_manager(self) -> Any:
@@ -190,6 +284,7 @@ class BaseAutonomousAgent:
             from kaizen.core.autonomy.state.manager import StateManager
 
             self._state_manager = StateManager.from_config(self.config)
+            self._state_manager.hook_manager = self.hooks
         return self._state_manager
 
     def save_checkpoint(self) -> str:
@@ -198,6 +293,13 @@ class BaseAutonomousAgent:
         checkpoint_id = self.state_manager.save_checkpoint(state, force=True)
         self._last_checkpoint_id = checkpoint_id
         return checkpoint_id
+
+    def _save_now(self) -> str:
+        return self.save_checkpoint()
+
+    def _save_if(self, condition: bool) -> None:
+        if condition and self._checkpointing:
+            self.save_checkpoint()
 
     def resume_from_checkpoint(self, checkpoint_id: str) -> AgentState:
         """Restore this agent from ``checkpoint_id``.

@@ -22,6 +22,11 @@ class AutonomousConfig:
     ``storage`` is a store URL (``sqlite:///path``, ``file:///dir``,
     ``postgresql://...``, ``memory://``) or a store object; the embedded SQLite
     file under ``./.kaizen/`` is the default and is only opened on first use.
+    A checkpoint is saved every ``checkpoint_frequency`` cycles and, with
+    ``checkpoint_tool_calls``, around every tool call (each save writes only what
+    changed, so this is cheap), which is what lets a killed run resume without
+    repeating a call. ``on_denial``: "stop" ends the run with status "denied";
+    "continue" tells the model and goes on.
     """
 
     max_cycles: int = 20
@@ -36,9 +41,11 @@ class AutonomousConfig:
     # checkpoints
     storage: Any = None
     checkpoint_frequency: int = 1
+    checkpoint_tool_calls: bool = True
     retention_count: int | None = None
     # approvals and tools
     approval_policy: str = "ask"
+    on_denial: str = "stop"
     workdir: str | None = None
     bash_timeout: float = 30.0
     summary_limit: int = DEFAULT_SUMMARY_LIMIT
@@ -59,6 +66,8 @@ class AutonomousConfig:
             raise ConfigError(
                 f"approval_policy {self.approval_policy!r} is not one of {', '.join(APPROVAL_POLICIES)}"
             )
+        if self.on_denial not in ("stop", "continue"):
+            raise ConfigError(f"on_denial must be 'stop' or 'continue', got {self.on_denial!r}")
         if isinstance(self.summary_limit, bool) or not isinstance(self.summary_limit, int) or self.summary_limit < 16:
             raise ConfigError(f"summary_limit must be an int >= 16, got {self.summary_limit!r}")
         if self.budget_limit_usd is not None and (

@@ -1,0 +1,284 @@
+"""The autonomous loop: ask the model, run the tools it asks for, feed results back.
+
+Durability rules, so that a run killed at any point resumes exactly:
+
+* every approval decision and usage count is saved (write-ahead) before its
+  tool runs, so each executed call has a durable audit record;
+* every completed call is saved with its id and result before the next one
+  starts, so a resumed run never executes it again;
+* a call that was approved but whose result was not saved when the process died
+  is re-run only if its tool is ``safe`` (read-only); a dangerous one is never
+  repeated silently: the model is told it was interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kaizen.core.autonomy.permissions import ApprovalRequest
+from kaizen.core.autonomy.state.redaction import summarize_input
+from kaizen.providers.types import LLMResponse, Message
+
+from .cost import Prices
+from .prompts import parse_outputs, system_prompt, user_prompt
+
+if TYPE_CHECKING:
+    from .base import BaseAutonomousAgent
+
+log = logging.getLogger("kaizen.agent")
+TERMINAL = ("completed", "max_cycles", "denied", "budget_exceeded", "failed")
+_DEFAULT_OUTPUT_TOKENS = 256
+
+
+@dataclass
+class RunResult:
+    """What ``run`` returns: the signature's outputs, how the run ended, and where it is stored."""
+
+    status: str
+    outputs: dict[str, Any]
+    cycles: int
+    agent_id: str
+    run_id: str
+    checkpoint_id: str | None = None
+    error: str | None = None
+    tool_calls: int = 0
+    budget_spent_usd: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        """``result["answer"]`` reads an output; ``result["status"]`` the status."""
+        if key in self.outputs:
+            return self.outputs[key]
+        return getattr(self, key)
+
+
+class _Stop(Exception):
+    """Ends the loop early with a status (denied, budget_exceeded)."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+class AgentLoop:
+    """One run of one agent. All state lives on the agent, so a checkpoint captures it."""
+
+    def __init__(self, agent: BaseAutonomousAgent) -> None:
+        self.agent = agent
+        self.config = agent.config
+        self.prices = Prices.parse(self.config.prices)
+
+    # --- run bookkeeping (persisted in metadata["run"]) ------------------------------------
+    @property
+    def run(self) -> dict[str, Any]:
+        return self.agent.metadata.setdefault("run", {})
+
+    def start(self, inputs: dict[str, Any]) -> None:
+        agent = self.agent
+        run_id = "run_" + secrets.token_hex(6)
+        agent.metadata["run"] = {
+            "id": run_id, "inputs": inputs, "cycle": 0, "status": "running", "outputs": None,
+            "error": None, "started_at": time.time(), "provider_position": 0, "tool_calls": 0,
+        }
+        agent.status = "running"
+        agent._append_conversation(Message("system", system_prompt(agent.signature, self.config.system_prompt)).to_dict())
+        agent._append_conversation(Message("user", user_prompt(agent.signature, inputs)).to_dict())
+        agent.update_workflow_state(status="running", current_node="start", agent_run_id=run_id)
+
+    def execute(self) -> RunResult:
+        agent = self.agent
+        run = self.run
+        started = time.monotonic() - float(run.get("elapsed", 0.0))
+        agent.hooks.trigger("pre_agent_loop", {"run_id": run["id"], "inputs": run["inputs"]}, agent_id=agent.agent_id)
+        self._seek_provider()
+        try:
+            self._finish_pending()
+            while True:
+                if run["cycle"] >= self.config.max_cycles:
+                    raise _Stop("max_cycles", f"reached max_cycles={self.config.max_cycles}")
+                if self._cycle():
+                    break
+            status = "completed"
+        except _Stop as stop:
+            status = stop.status
+            run["error"] = str(stop)
+        except Exception as exc:  # the run fails, but its state is saved for debugging and resume
+            status = "failed"
+            run["error"] = f"{type(exc).__name__}: {exc}"
+            log.error("agent %s failed: %s", agent.agent_id, run["error"])
+            agent.update_workflow_state(status="failed", error_message=str(exc), error_type=type(exc).__name__)
+            agent.hooks.trigger("error", {"error": run["error"], "error_type": type(exc).__name__},
+                                agent_id=agent.agent_id)
+        run["status"] = status
+        run["elapsed"] = time.monotonic() - started
+        agent.status = status if status in ("completed", "failed") else status
+        agent.update_workflow_state(status="completed" if status == "completed" else status,
+                                    execution_time=round(run["elapsed"], 6))
+        checkpoint_id = agent._save_now() if agent._checkpointing else None
+        agent.hooks.trigger("post_agent_loop", {"run_id": run["id"], "status": status, "cycles": run["cycle"]},
+                            agent_id=agent.agent_id)
+        return self.result(checkpoint_id)
+
+    def result(self, checkpoint_id: str | None = None) -> RunResult:
+        run = self.run
+        return RunResult(
+            status=run.get("status", "running"), outputs=run.get("outputs") or {}, cycles=run.get("cycle", 0),
+            agent_id=self.agent.agent_id, run_id=run.get("id", ""),
+            checkpoint_id=checkpoint_id or self.agent.last_checkpoint_id, error=run.get("error"),
+            tool_calls=run.get("tool_calls", 0), budget_spent_usd=self.agent.budget_spent_usd,
+        )
+
+    # --- one cycle ----------------------------------------------------------------------
+    def _cycle(self) -> bool:
+        """Ask the model once and run its tool calls; True when it gave the final answer."""
+        agent, run = self.agent, self.run
+        cycle = run["cycle"] + 1
+        agent.hooks.trigger("pre_cycle", {"cycle": cycle}, agent_id=agent.agent_id)
+        self._check_budget(self._next_call_estimate(), "the next model call")
+        agent.update_workflow_state(status="running", current_node=f"cycle {cycle}: model")
+        response = self._ask_model()
+        run["cycle"] = cycle
+        agent.step_number = cycle
+        agent._append_conversation(response.to_message().to_dict())
+        if not response.tool_calls:
+            run["outputs"] = parse_outputs(agent.signature, response.content)
+            agent.hooks.trigger("post_cycle", {"cycle": cycle, "final": True}, agent_id=agent.agent_id)
+            return True
+        agent.pending_actions = [
+            {"call_id": c.id, "name": c.name, "arguments": c.arguments, "state": "planned"} for c in response.tool_calls
+        ]
+        agent._save_if(self.config.checkpoint_tool_calls)
+        self._finish_pending()
+        agent.hooks.trigger("post_cycle", {"cycle": cycle, "final": False}, agent_id=agent.agent_id)
+        if cycle % self.config.checkpoint_frequency == 0:
+            agent._save_if(True)
+        return False
+
+    def _ask_model(self) -> LLMResponse:
+        agent = self.agent
+        messages = [Message.from_dict(entry) for entry in agent._conversation]
+        response = agent.provider.chat(messages, agent.tools.specs(), model=self.config.model,
+                                       temperature=self.config.temperature)
+        position = getattr(agent.provider, "position", None)
+        if position is not None:
+            self.run["provider_position"] = position
+        agent.record_tool_usage("LLM")
+        usage = response.usage
+        agent._tracker.record_token_usage(self.config.model, usage.input_tokens, usage.output_tokens)
+        agent.budget_spent_usd += self._call_cost(usage.input_tokens, usage.output_tokens)
+        return response
+
+    # --- tool calls ---------------------------------------------------------------------
+    def _finish_pending(self) -> None:
+        """Run (or, after a crash, settle) every tool call the model asked for and that has no result."""
+        agent = self.agent
+        done = {entry["call_id"] for entry in agent._completed_actions}
+        while agent.pending_actions:
+            call = agent.pending_actions[0]
+            if call["call_id"] not in done:
+                self._run_call(call)
+            agent.pending_actions = agent.pending_actions[1:]
+            agent._save_if(self.config.checkpoint_tool_calls)
+
+    def _run_call(self, call: dict[str, Any]) -> None:
+        agent, run = self.agent, self.run
+        name, arguments, call_id = call["name"], call["arguments"], call["call_id"]
+        if name not in agent.tools:
+            self._complete(call, False, None, f"unknown tool {name!r}; available: {', '.join(agent.tools.names())}")
+            return
+        tool = agent.tools.get(name)
+        if call["state"] == "approved":  # approved and started before a crash; its result was never saved
+            if tool.danger != "safe":
+                self._complete(call, False, None, "interrupted by a crash before its result was saved; not "
+                               "repeated because the tool is not read-only (it may or may not have taken effect)")
+                return
+        else:
+            if not self._approve(call, tool.danger):
+                return
+            price = self.prices.tools.get(name, 0.0)
+            self._check_budget(price, f"the {name} call")
+            outcome = agent.hooks.trigger("pre_tool_use", {"tool_name": name, "arguments": arguments,
+                                                           "call_id": call_id}, agent_id=agent.agent_id)
+            if outcome.blocked:
+                self._complete(call, False, None, f"blocked by a hook: {outcome.reason}")
+                return
+            agent.record_tool_usage(name)
+            agent.budget_spent_usd += price
+            run["tool_calls"] = run.get("tool_calls", 0) + 1
+            agent.pending_actions = [{**call, "state": "approved"}, *agent.pending_actions[1:]]
+            # Write-ahead: the approval record and the usage count are durable before the tool runs.
+            agent._save_if(self.config.checkpoint_tool_calls)
+        agent.update_workflow_state(status="running", current_node=f"cycle {run['cycle']}: {name}")
+        result = agent.tools.execute(name, arguments)
+        agent.hooks.trigger("post_tool_use", {"tool_name": name, "call_id": call_id, "ok": result.ok,
+                                              "error": result.error}, agent_id=agent.agent_id)
+        self._complete(call, result.ok, result.output, result.error)
+
+    def _approve(self, call: dict[str, Any], danger: str) -> bool:
+        agent = self.agent
+        name, arguments = call["name"], call["arguments"]
+        agent.hooks.trigger("pre_permission_check", {"tool_name": name, "arguments": arguments},
+                            agent_id=agent.agent_id)
+        request = ApprovalRequest(agent.agent_id, name, arguments, danger, call["call_id"],
+                                  summarize_input(arguments, agent.config.summary_limit))
+        decision = agent.approvals.decide(request, agent._tracker.standing_decision(name))
+        agent.record_approval(name, decision.approved, decision.action, arguments, decided_by=decision.decided_by)
+        agent.hooks.trigger("approval_decided", {"tool_name": name, "approved": decision.approved,
+                                                 "action": decision.action, "decided_by": decision.decided_by},
+                            agent_id=agent.agent_id)
+        agent.hooks.trigger("post_permission_check", {"tool_name": name, "approved": decision.approved},
+                            agent_id=agent.agent_id)
+        if decision.approved:
+            return True
+        reason = f"denied by {decision.decided_by}" + (f": {decision.reason}" if decision.reason else "")
+        self._complete(call, False, None, reason)
+        if self.config.on_denial == "stop":
+            raise _Stop("denied", f"{name}: {reason}")
+        return False
+
+    def _complete(self, call: dict[str, Any], ok: bool, output: Any, error: str | None) -> None:
+        agent = self.agent
+        agent._append_completed_action({
+            "call_id": call["call_id"], "tool": call["name"], "ok": ok, "output": output, "error": error,
+            "cycle": self.run.get("cycle", 0),
+        })
+        content = _observation(ok, output, error)
+        agent._append_conversation(Message("tool", content, tool_call_id=call["call_id"], name=call["name"]).to_dict())
+
+    # --- provider position, budget ------------------------------------------------------
+    def _seek_provider(self) -> None:
+        seek = getattr(self.agent.provider, "seek", None)
+        if seek is not None:
+            seek(int(self.run.get("provider_position", 0)))
+
+    def _call_cost(self, input_tokens: int, output_tokens: int) -> float:
+        price = self.prices.models.get(self.config.model)
+        token_cost = price.cost(input_tokens, output_tokens) if price else 0.0
+        return self.prices.tools.get("LLM", 0.0) + token_cost
+
+    def _next_call_estimate(self) -> float:
+        usage = self.agent._tracker.token_usage().get(self.config.model, {})
+        calls = self.agent._tracker.tool_usage_counts().get("LLM", 0)
+        expected_output = usage.get("output_tokens", 0) // calls if calls else _DEFAULT_OUTPUT_TOKENS
+        input_tokens = sum(len(str(entry.get("content", ""))) for entry in self.agent._conversation) // 4
+        return self._call_cost(input_tokens, expected_output)
+
+    def _check_budget(self, next_cost: float, what: str) -> None:
+        limit = self.config.budget_limit_usd
+        if limit is not None and self.agent.budget_spent_usd + next_cost > limit:
+            raise _Stop("budget_exceeded", f"{what} (~${next_cost:.4f}) would take the spend "
+                        f"${self.agent.budget_spent_usd:.4f} past budget_limit_usd=${limit:.4f}")
+
+
+def _observation(ok: bool, output: Any, error: str | None) -> str:
+    if not ok:
+        return f"ERROR: {error}"
+    if isinstance(output, str):
+        return output
+    import orjson
+
+    return orjson.dumps(output).decode()
