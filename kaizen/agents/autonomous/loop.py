@@ -85,6 +85,8 @@ class AgentLoop:
             "error": None, "started_at": time.time(), "provider_position": 0, "tool_calls": 0,
         }
         agent.status = "running"
+        if self.config.prices:
+            agent.metadata["prices"] = self.config.prices  # so `kaizen usage` can price the run later
         agent._append_conversation(Message("system", system_prompt(agent.signature, self.config.system_prompt)).to_dict())
         agent._append_conversation(Message("user", user_prompt(agent.signature, inputs)).to_dict())
         agent.update_workflow_state(status="running", current_node="start", agent_run_id=run_id)

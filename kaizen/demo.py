@@ -1,0 +1,116 @@
+"""The demo agent: a small autonomous run, offline, on the embedded store.
+
+It plays a fixed script through the scripted provider, so it needs no model
+server, yet everything else is real: files are written and read in a workspace,
+Bash runs, approvals are asked (or auto-answered), a Kailash workflow runs when
+the SDK is installed, and every step is checkpointed in SQLite.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import secrets
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from kaizen.agents.autonomous.base import AutonomousConfig, BaseAutonomousAgent
+from kaizen.core.autonomy.permissions import APPROVE_ALL, ApprovalCallback
+from kaizen.providers import ScriptedProvider
+from kaizen.signatures import InputField, OutputField, Signature
+from kaizen.tools import Tool, ToolRegistry, builtin_tools
+
+DEMO_MODEL = "demo-scripted"
+DEMO_PRICES = {
+    "tools": {"LLM": 0.002, "Bash": 0.0005, "word_stats": 0.0001},
+    "models": {DEMO_MODEL: {"input_per_million": 0.15, "output_per_million": 0.60}},
+}
+NOTES = (
+    "# Field notes\n\n"
+    "Checkpoints store each approval record once; a save writes only what changed.\n"
+    "A resumed agent remembers every approve-all and deny-all decision.\n"
+)
+
+
+class ReportTask(Signature):
+    """Take notes in the workspace, measure them, and write a short report."""
+
+    task: str = InputField(description="What to report on")
+    summary: str = OutputField(description="One-line summary of the report")
+
+
+def has_kailash() -> bool:
+    return importlib.util.find_spec("kailash") is not None
+
+
+def demo_script(with_workflow: bool) -> list[Any]:
+    """What the scripted model says, cycle by cycle."""
+    script: list[Any] = [
+        {"content": "I will write the notes first.",
+         "tool_calls": [{"name": "Write", "arguments": {"path": "notes.md", "content": NOTES}}]},
+        {"content": "Let me read them back.", "tool_calls": [{"name": "Read", "arguments": {"path": "notes.md"}}]},
+    ]
+    if with_workflow:
+        script.append({"content": "Counting words with the Kailash workflow.",
+                       "tool_calls": [{"name": "word_stats", "arguments": {"text": NOTES}}]})
+    script += [
+        {"content": "Checking the workspace.", "tool_calls": [{"name": "Bash", "arguments": {"command": "wc -l notes.md && ls"}}]},
+        {"content": "Writing the report.",
+         "tool_calls": [{"name": "Write", "arguments": {"path": "report.md", "content": (
+             "# Report\n\nnotes.md holds 3 lines about checkpoints and approvals.\n")}}]},
+        "Wrote report.md: the notes describe O(delta) checkpoints and remembered approvals.",
+    ]
+    return script
+
+
+def word_stats_workflow() -> Any:
+    """A two-node Kailash workflow: split the text, then count and find the longest word."""
+    from kailash.workflow.builder import WorkflowBuilder
+
+    builder = WorkflowBuilder()
+    builder.add_node("PythonCodeNode", "split", {"code": "result = {'words': text.split()}"})
+    builder.add_node("PythonCodeNode", "stats", {"code": (
+        "result = {'count': len(data['words']), 'longest': max(data['words'], key=len)}")})
+    builder.add_connection("split", "result", "stats", "data")
+    return builder
+
+
+def demo_tools(agent: BaseAutonomousAgent, workdir: Path, with_workflow: bool) -> ToolRegistry:
+    registry = ToolRegistry(builtin_tools(workdir))
+    if with_workflow:
+        from kaizen.integrations.kailash import workflow_tool_spec
+
+        logging.getLogger("kailash").setLevel(logging.ERROR)
+        spec = workflow_tool_spec(
+            "word_stats", "Count the words of a text with a Kailash workflow", word_stats_workflow(),
+            {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
+            update=agent.update_workflow_state,
+        )
+        registry.register(Tool(spec.name, spec.description, spec.parameters_schema, "safe", spec.run))
+    return registry
+
+
+def auto_approver() -> ApprovalCallback:
+    """``--yes``: approve every tool for the rest of the run ("all"), as a user in a hurry would."""
+    return lambda request: APPROVE_ALL
+
+
+def build_demo_agent(store: str | None, workdir: Path | None = None, agent_id: str | None = None,
+                     approval_callback: ApprovalCallback | None = None,
+                     with_workflow: bool | None = None) -> BaseAutonomousAgent:
+    """The demo agent; with the same ``agent_id``/``workdir`` it is also how a demo run is resumed."""
+    with_workflow = has_kailash() if with_workflow is None else with_workflow
+    workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="kaizen-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = AutonomousConfig(
+        llm_provider="scripted", model=DEMO_MODEL, max_cycles=10, storage=store, workdir=str(workdir),
+        approval_policy="allow_safe", prices=DEMO_PRICES, checkpoint_frequency=1,
+    )
+    agent = BaseAutonomousAgent(
+        config, ReportTask(), agent_id=agent_id or f"demo-{secrets.token_hex(4)}",
+        provider=ScriptedProvider(demo_script(with_workflow)), approval_callback=approval_callback,
+    )
+    agent._tools = demo_tools(agent, workdir, with_workflow)
+    agent.metadata["cli"] = {"kind": "demo", "workdir": str(workdir), "with_workflow": with_workflow}
+    return agent
