@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import sys
+import warnings
 import tomllib
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -52,6 +54,12 @@ def friendly(command: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             errors.print("[yellow]interrupted[/yellow]")
             sys.exit(130)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:  # a bug of ours: still one line, with what to report
+            errors.print(f"[red]internal error:[/red] {type(exc).__name__}: {escape(str(exc))} "
+                         "(please report it with the command you ran)", soft_wrap=True)
+            sys.exit(70)
 
     return wrapper
 
@@ -83,6 +91,9 @@ def main() -> None:
     Start with `kaizen demo --yes`, then inspect what it stored with
     `kaizen checkpoints list AGENT`, `kaizen audit AGENT` and `kaizen usage AGENT`.
     """
+    logging.basicConfig(format="warning: %(message)s", level=logging.WARNING)
+    logging.getLogger("kailash").setLevel(logging.ERROR)
+    warnings.simplefilter("ignore", RuntimeWarning)  # the same warnings reach the log, once
 
 
 # --- demo and resume -----------------------------------------------------------------------
@@ -279,14 +290,24 @@ def prune(agent_id: str, keep_last: int, store_url: str) -> None:
 # --- audit and usage -------------------------------------------------------------------------
 @main.command()
 @click.argument("agent_id")
+@click.argument("verify_agent_id", required=False, metavar="")
 @click.option("--tool", help="Only this tool.")
 @click.option("--denied", is_flag=True, help="Only denied calls.")
 @click.option("--since", help="Only decisions at or after this ISO 8601 time.")
 @click.option("--format", "fmt", type=click.Choice(["table", "jsonl", "csv"]), default="table", show_default=True)
 @STORE_OPTION
 @friendly
-def audit(agent_id: str, tool: str | None, denied: bool, since: str | None, fmt: str, store_url: str) -> None:
-    """Who approved what: AGENT's approval history (secrets already redacted)."""
+def audit(agent_id: str, verify_agent_id: str | None, tool: str | None, denied: bool, since: str | None, fmt: str,
+          store_url: str) -> None:
+    """Who approved what: AGENT_ID's approval history (secrets already redacted).
+
+    `kaizen audit verify AGENT_ID` checks the history against its hash chain instead: it names
+    the first record that was changed, removed or reordered, and says if records were cut off.
+    """
+    if agent_id == "verify" and verify_agent_id:
+        return _verify(verify_agent_id, store_url)
+    if verify_agent_id:
+        raise CliError(f"unexpected argument {verify_agent_id!r}; did you mean `kaizen audit verify {verify_agent_id}`?")
     manager = open_manager(store_url)
     require_agent(manager, agent_id)
     state = manager.load_latest(agent_id)
@@ -310,6 +331,19 @@ def audit(agent_id: str, tool: str | None, denied: bool, since: str | None, fmt:
         click.echo(buffer.getvalue(), nl=False)
     else:
         console.print(_approvals_table(records, f"Approvals of {agent_id} ({len(records)})"))
+
+
+def _verify(agent_id: str, store_url: str) -> None:
+    manager = open_manager(store_url)
+    require_agent(manager, agent_id)
+    report = manager.verify_audit(agent_id)
+    if report.ok:
+        console.print(f"[green]ok[/green]: {report.records_checked} approval records and "
+                      f"{report.checkpoints_checked} checkpoints of {agent_id} verify")
+        return
+    for problem in report.problems:
+        errors.print(f"[red]tampered:[/red] {escape(problem)}", soft_wrap=True)
+    sys.exit(2)
 
 
 @main.command()

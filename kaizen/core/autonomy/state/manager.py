@@ -304,6 +304,12 @@ class StateManager:
                              if lin.base_checkpoint_id)
         return protected
 
+    def verify_audit(self, agent_id: str):  # -> AuditReport
+        """Check ``agent_id``'s approval history against its hash chain and checkpoints."""
+        from .audit import verify_audit
+
+        return verify_audit(self.storage, check_id(agent_id, "agent_id"))
+
     # --- export, import, migrate -------------------------------------------------------
     def export_agent(self, agent_id: str) -> dict[str, Any]:
         from .transfer import export_agent

@@ -91,6 +91,11 @@ DELETE_AGENT_CHECKPOINTS = "DELETE FROM checkpoints WHERE agent_id = ?"
 _FAR_FUTURE = "9999"
 
 
+def as_bytes(value: Any) -> bytes:
+    """Column bytes as written; a value someone rewrote as text still reaches the integrity checks."""
+    return value.encode() if isinstance(value, str) else bytes(value)
+
+
 def encode_heads(heads: dict[str, StreamHead]) -> bytes:
     return orjson.dumps({stream: [head.count, head.head_hash] for stream, head in heads.items()})
 
@@ -110,7 +115,7 @@ def row_from(values: tuple[Any, ...]) -> CheckpointRow:
     (checkpoint_id, agent_id, lineage_id, parent, step, timestamp, status, heads, body, checksum, size) = values
     return CheckpointRow(
         checkpoint_id, agent_id, lineage_id, parent, step, timestamp, status,
-        decode_heads(heads), bytes(body), checksum, size,
+        decode_heads(heads), as_bytes(body), checksum, size,
     )
 
 
@@ -257,7 +262,7 @@ class SQLiteStorage:
 
     def read_records(self, lineage_id: str, stream: str, start: int, stop: int) -> list[RecordRow]:
         rows = self._read(SELECT_RECORDS, (lineage_id, _STREAM_NO[stream], start, stop))
-        return [RecordRow(lineage_id, stream, seq, bytes(data), bytes(digest).hex()) for seq, data, digest in rows]
+        return [RecordRow(lineage_id, stream, seq, as_bytes(data), as_bytes(digest).hex()) for seq, data, digest in rows]
 
     def latest_checkpoint(self, agent_id: str) -> CheckpointRow | None:
         rows = self._read(SELECT_LATEST, (agent_id,))

@@ -1,0 +1,452 @@
+"""Filesystem store: plain files under one directory (``file:///dir``), same semantics as SQLite.
+
+Layout (directories 0700, files 0600; every name made from an id is a checked id)::
+
+    <base>/_format.json                           {"format": "kaizen-fs", "version": 1}
+    <base>/_locks/<agent_id>.lock                 the agent's flock target (kept after delete_agent)
+    <base>/_index/c/<checkpoint_id>               "<agent_id> <order>": where a checkpoint lives
+    <base>/_index/l/<lineage_id>                  "<agent_id>": which agent owns a lineage
+    <base>/<agent_id>/checkpoints/<order>.json    one CheckpointRow (body base64); order = save order
+    <base>/<agent_id>/lineages/<lineage_id>.json  the LineageRow + head_order, committed records length,
+                                                  per stream a [seq, offset] mark every INDEX_EVERY records
+    <base>/<agent_id>/records/<lineage_id>.rec    append-only [stream u8][seq u64][len u32][hash 32B][data]
+
+Every document goes to a temp file in its directory, is fsynced, renamed over, and the directory
+fsynced. A save holds the agent's exclusive flock, truncates the records file to the committed length
+(dropping what a crashed save appended), appends and fsyncs, writes the checkpoint document at order
+1 + the highest ``head_order`` of the agent's lineages, and last rewrites the lineage document: the
+commit point. A checkpoint document counts only if its lineage document exists and its order is at
+most that lineage's ``head_order``, so one left by a crash is never listed and is overwritten by the
+next save. Reads hold a shared flock. Index entries are hints, checked against the documents on use.
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import fcntl
+import os
+import secrets
+import shutil
+import struct
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ..errors import CheckpointConflictError, CheckpointNotFoundError, InvalidStateValueError, StorageError
+from ..ids import check_id
+from .base import STREAMS, CheckpointRow, LineageRow, RecordRow, SavePlan, StreamHead
+
+FORMAT_VERSION = 1
+INDEX_EVERY = 1024  # records of a stream between two [seq, offset] marks
+_HEADER = struct.Struct("<BQI32s")
+_STREAM_NO = {stream: number for number, stream in enumerate(STREAMS)}
+_ROW_PLAIN = [f.name for f in fields(CheckpointRow) if f.name not in ("heads", "body")]
+_LINEAGE_FIELDS = [f.name for f in fields(LineageRow)]
+Doc = dict[str, Any]
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.fsync(fd)
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    """Temp file beside ``path``, fsync, rename over, fsync the directory: readers see old or new."""
+    tmp = path.with_name(f".tmp-{secrets.token_hex(6)}-{path.name}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            _write_all(fd, data)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except orjson.JSONDecodeError as exc:
+        raise StorageError(f"{path} is damaged: {exc}") from exc
+
+
+def _row_doc(row: CheckpointRow, order: int) -> bytes:
+    doc = {name: getattr(row, name) for name in _ROW_PLAIN}
+    doc.update(order=order, body=base64.b64encode(row.body).decode(),
+               heads={stream: [head.count, head.head_hash] for stream, head in row.heads.items()})
+    return orjson.dumps(doc)
+
+
+def _row_from(doc: Doc) -> CheckpointRow:
+    try:
+        heads = {stream: StreamHead(count, digest) for stream, (count, digest) in doc["heads"].items()}
+        return CheckpointRow(**{n: doc[n] for n in _ROW_PLAIN}, heads=heads, body=base64.b64decode(doc["body"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StorageError(f"checkpoint document {doc.get('checkpoint_id')!r} is damaged: {exc!r}") from None
+
+
+def _new_lineage_doc(lineage: LineageRow, ordinal: int, head_order: int) -> Doc:
+    doc = {name: getattr(lineage, name) for name in _LINEAGE_FIELDS}
+    return dict(doc, ordinal=ordinal, head_order=head_order, length=0, last={}, n={}, marks={})
+
+
+def _lineage_row(doc: Doc) -> LineageRow:
+    return LineageRow(**{name: doc[name] for name in _LINEAGE_FIELDS})
+
+
+def _stream_no(stream: str) -> int:
+    if stream not in _STREAM_NO:
+        raise InvalidStateValueError(f"stream {stream!r} is not one of {', '.join(STREAMS)}")
+    return _STREAM_NO[stream]
+
+
+class FilesystemStorage:
+    """Checkpoints as files under ``base_dir``; threads and processes may share the directory."""
+
+    def __init__(self, base_dir: str | os.PathLike[str] = ".kaizen/checkpoints") -> None:
+        self.base_dir = Path(base_dir)
+        self.url = f"file://{self.base_dir}"
+        self._root = Path(os.path.realpath(self.base_dir))
+        self._ready = False
+
+    def setup(self) -> None:
+        try:
+            os.makedirs(self.base_dir, mode=0o700, exist_ok=True)
+            self._root = Path(os.path.realpath(self.base_dir))
+            for sub in ("_locks", "_index", "_index/c", "_index/l"):
+                (self._root / sub).mkdir(mode=0o700, exist_ok=True)
+            _fsync_dir(self._root / "_index")
+            _fsync_dir(self._root)
+            version = (_read_json(self._root / "_format.json") or {}).get("version")
+            if version is None:
+                _write_file(self._root / "_format.json", orjson.dumps({"format": "kaizen-fs", "version": 1}))
+            elif version > FORMAT_VERSION:
+                raise StorageError(f"{self.base_dir} has store format {version}, newer than {FORMAT_VERSION}")
+            for name in os.listdir(self._root):  # what delete_agent or import_rows left behind
+                if name.startswith(".trash-"):
+                    shutil.rmtree(self._root / name, ignore_errors=True)
+        except OSError as exc:
+            raise StorageError(f"cannot set up the filesystem store {self.base_dir}: {exc}") from exc
+        self._ready = True
+
+    def close(self) -> None:
+        return None
+
+    # --- paths, locks, index ---------------------------------------------------------------
+    def _p(self, *parts: str, **ids: str) -> Path:
+        """A path under the store from checked ids; refuses one that resolves outside it."""
+        if not self._ready:
+            self.setup()
+        for name, value in ids.items():
+            check_id(value, name)
+        path = self._root.joinpath(*parts)
+        if not os.path.realpath(path).startswith(str(self._root) + os.sep):
+            named = ", ".join(f"{name} {value!r}" for name, value in ids.items())
+            raise InvalidStateValueError(f"{named} resolves outside the store directory {self._root}")
+        return path
+
+    def _file(self, agent_dir: Path, kind: str, lineage_id: str) -> Path:
+        suffix = ".json" if kind == "lineages" else ".rec"
+        return self._p(agent_dir.name, kind, lineage_id + suffix, lineage_id=lineage_id)
+
+    @contextmanager
+    def _locked(self, agent_id: str, exclusive: bool = True) -> Iterator[Path]:
+        """Hold the agent's flock (shared for reads) and yield its directory; OSError -> StorageError."""
+        agent_dir = self._p(agent_id, agent_id=agent_id)
+        lock = self._p("_locks", f"{agent_id}.lock", agent_id=agent_id)
+        fd = None
+        try:
+            if exclusive or lock.exists():  # a reader of an agent never written needs no lock file
+                fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+                fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            yield agent_dir
+        except OSError as exc:
+            raise StorageError(f"filesystem store {self.base_dir}: {exc}") from exc
+        finally:
+            if fd is not None:
+                os.close(fd)
+
+    def _index(self, kind: str, id_: str) -> tuple[str, int] | None:
+        """The (agent_id, order) an index entry names (kind "c": checkpoints, "l": lineages), or None."""
+        path = self._p("_index", kind, id_, **{"checkpoint_id" if kind == "c" else "lineage_id": id_})
+        try:
+            agent_id, _, order = path.read_text().partition(" ")
+            return check_id(agent_id, "indexed agent_id"), int(order or 0)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise StorageError(f"index entry {path} is unreadable: {exc}") from exc
+
+    # --- helpers for callers holding the agent's flock -------------------------------------
+    def _lineages(self, agent_dir: Path) -> dict[str, Doc]:
+        try:
+            names = [n for n in os.listdir(agent_dir / "lineages") if not n.startswith(".")]
+        except FileNotFoundError:
+            return {}
+        docs = [_read_json(agent_dir / "lineages" / name) for name in names]
+        return {doc["lineage_id"]: doc for doc in docs if doc is not None}
+
+    def _row_at(self, agent_dir: Path, order: int, lineages: dict[str, Doc | None]) -> CheckpointRow | None:
+        """The checkpoint at ``order`` if committed; ``lineages`` caches the lineage docs read."""
+        doc = _read_json(agent_dir / "checkpoints" / f"{order:012d}.json")
+        if doc is None:
+            return None
+        if doc["lineage_id"] not in lineages:
+            lineages[doc["lineage_id"]] = _read_json(self._file(agent_dir, "lineages", doc["lineage_id"]))
+        lineage = lineages[doc["lineage_id"]]
+        return _row_from(doc) if lineage is not None and order <= lineage["head_order"] else None
+
+    def _rows(self, agent_dir: Path) -> Iterator[CheckpointRow]:
+        """The agent's committed checkpoints, newest first by save order."""
+        try:
+            names = os.listdir(agent_dir / "checkpoints")
+        except FileNotFoundError:
+            return
+        lineages: dict[str, Doc | None] = {}
+        for order in sorted((int(n[:-5]) for n in names if n[:-5].isdigit()), reverse=True):
+            if (row := self._row_at(agent_dir, order, lineages)) is not None:
+                yield row
+
+    def _find(self, checkpoint_id: str, agent_id: str | None = None) -> tuple[int, CheckpointRow] | None:
+        where = self._index("c", checkpoint_id)
+        if where is None or agent_id not in (None, where[0]):
+            return None
+        row = self._row_at(self._p(where[0], agent_id=where[0]), where[1], {})
+        return (where[1], row) if row is not None and row.checkpoint_id == checkpoint_id else None
+
+    def _lineage_taken(self, lineage_id: str) -> bool:
+        where = self._index("l", check_id(lineage_id, "lineage_id"))
+        return where is not None and self._file(self._p(where[0], agent_id=where[0]), "lineages", lineage_id).exists()
+
+    def _makedirs(self, agent_dir: Path) -> None:
+        if not (agent_dir / "records").is_dir():
+            for sub in ("", "checkpoints", "lineages", "records"):
+                (agent_dir / sub).mkdir(mode=0o700, exist_ok=True)
+            _fsync_dir(agent_dir)
+            _fsync_dir(agent_dir.parent)
+
+    def _append(self, agent_dir: Path, doc: Doc, records: list[RecordRow]) -> Doc:
+        """Append ``records`` at the committed length (cutting off leftovers); the lineage doc to commit."""
+        if not records:
+            return doc
+        doc = dict(doc, last=dict(doc["last"]), n=dict(doc["n"]), marks={s: list(m) for s, m in doc["marks"].items()})
+        start, buf = doc["length"], bytearray()
+        for record in records:
+            stream, where = record.stream, f"record {record.stream}[{record.seq}] of lineage {doc['lineage_id']!r}"
+            if record.seq <= doc["last"].get(stream, -1):
+                raise StorageError(f"{where} already exists")
+            try:
+                digest = bytes.fromhex(record.hash) if len(record.hash) == 64 else b""
+                header = _HEADER.pack(_stream_no(stream), record.seq, len(record.data), digest)
+            except (ValueError, struct.error):
+                raise StorageError(f"{where} cannot be stored: its hash must be SHA-256 hex") from None
+            if len(digest) != 32:
+                raise StorageError(f"{where} cannot be stored: its hash must be SHA-256 hex")
+            if doc["n"].get(stream, 0) % INDEX_EVERY == 0:
+                doc["marks"].setdefault(stream, []).append([record.seq, start + len(buf)])
+            doc["n"][stream], doc["last"][stream] = doc["n"].get(stream, 0) + 1, record.seq
+            buf += header + record.data
+        path = self._file(agent_dir, "records", doc["lineage_id"])
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            os.ftruncate(fd, start)  # whatever a crashed save appended past the commit goes
+            os.lseek(fd, start, os.SEEK_SET)
+            _write_all(fd, bytes(buf))
+        finally:
+            os.close(fd)
+        if start == 0:
+            _fsync_dir(path.parent)
+        return dict(doc, length=start + len(buf))
+
+    # --- writes ----------------------------------------------------------------------------
+    def save(self, plan: SavePlan) -> None:
+        row, new = plan.row, plan.new_lineage
+        check_id(row.checkpoint_id, "checkpoint_id")
+        check_id(row.lineage_id, "lineage_id")
+        with self._locked(row.agent_id) as agent_dir:
+            lineages = self._lineages(agent_dir)
+            if new is not None:
+                if not plan.is_fork and (latest := next(self._rows(agent_dir), None)) is not None:
+                    raise CheckpointConflictError(row.agent_id, None, latest.checkpoint_id)
+                if (new.lineage_id, new.agent_id) != (row.lineage_id, row.agent_id):
+                    raise StorageError(f"checkpoint {row.checkpoint_id!r}: its new lineage is not its row's")
+                if self._lineage_taken(new.lineage_id):
+                    raise StorageError(f"lineage {new.lineage_id!r} already exists in the store")
+                doc = _new_lineage_doc(new, 1 + max((d["ordinal"] for d in lineages.values()), default=0), 0)
+            else:
+                doc = lineages.get(row.lineage_id)
+                head = doc["head_checkpoint_id"] if doc else None
+                if doc is None or head != plan.expected_head:
+                    raise CheckpointConflictError(row.agent_id, plan.expected_head, head)
+                doc = dict(doc, head_checkpoint_id=row.checkpoint_id)
+            if self._find(row.checkpoint_id) is not None:
+                raise StorageError(f"checkpoint {row.checkpoint_id!r} already exists in the store")
+            order = 1 + max((d["head_order"] for d in lineages.values()), default=0)
+            self._makedirs(agent_dir)
+            for name in os.listdir(agent_dir / "records"):  # of lineages that never committed
+                if name.endswith(".rec") and name[:-4] not in lineages:
+                    (agent_dir / "records" / name).unlink()
+            _write_file(self._p("_index", "c", row.checkpoint_id), f"{row.agent_id} {order}".encode())
+            if new is not None:
+                _write_file(self._p("_index", "l", new.lineage_id), row.agent_id.encode())
+            doc = self._append(agent_dir, doc, plan.records)
+            _write_file(agent_dir / "checkpoints" / f"{order:012d}.json", _row_doc(row, order))
+            _write_file(self._file(agent_dir, "lineages", row.lineage_id), orjson.dumps(dict(doc, head_order=order)))
+
+    def import_rows(self, lineages: list[LineageRow], records: list[RecordRow], rows: list[CheckpointRow]) -> None:
+        """Atomic per agent: its directory is built aside and renamed into place (the agent must have
+        no lineage yet). Rows keep their list order as save order."""
+        owners = {lineage.lineage_id: lineage.agent_id for lineage in lineages}
+        if len(owners) != len(lineages) or len({row.checkpoint_id for row in rows}) != len(rows):
+            raise StorageError("the import lists a lineage or a checkpoint twice")
+        for item in (*rows, *records):
+            if owners.get(item.lineage_id, "") != getattr(item, "agent_id", owners.get(item.lineage_id)):
+                raise StorageError(f"the import refers to lineage {item.lineage_id!r}, not one of its agent's")
+        with ExitStack() as stack:
+            agents = sorted(set(owners.values()) | {row.agent_id for row in rows})
+            dirs = {agent: stack.enter_context(self._locked(agent)) for agent in agents}
+            taken = [f"agent {agent!r}" for agent, agent_dir in dirs.items() if self._lineages(agent_dir)]
+            taken += [f"lineage {lineage_id!r}" for lineage_id in owners if self._lineage_taken(lineage_id)]
+            taken += [f"checkpoint {row.checkpoint_id!r}" for row in rows
+                      if self._find(check_id(row.checkpoint_id, "checkpoint_id"))]
+            if taken:
+                raise StorageError(f"cannot import: {', '.join(taken)} already in {self.url}")
+            for agent, agent_dir in dirs.items():
+                mine = [row for row in rows if row.agent_id == agent]
+                tmp = self._root / f".import-{secrets.token_hex(6)}"  # a crash leaves it: remove by hand
+                try:
+                    self._makedirs(tmp)
+                    for ordinal, lineage in enumerate(lin for lin in lineages if lin.agent_id == agent):
+                        own = sorted((r for r in records if r.lineage_id == lineage.lineage_id), key=lambda r: r.seq)
+                        doc = self._append(tmp, _new_lineage_doc(lineage, ordinal, len(mine)), own)
+                        _write_file(self._p("_index", "l", lineage.lineage_id), agent.encode())
+                        _write_file(self._file(tmp, "lineages", lineage.lineage_id), orjson.dumps(doc))
+                    for order, row in enumerate(mine, 1):
+                        _write_file(self._p("_index", "c", row.checkpoint_id), f"{agent} {order}".encode())
+                        _write_file(tmp / "checkpoints" / f"{order:012d}.json", _row_doc(row, order))
+                    if agent_dir.exists():  # leftovers of saves that never committed
+                        os.rename(agent_dir, self._root / f".trash-{secrets.token_hex(6)}")
+                    os.rename(tmp, agent_dir)
+                    _fsync_dir(self._root)
+                finally:
+                    shutil.rmtree(tmp, ignore_errors=True)
+        self.setup()  # empties the trash
+
+    def delete_checkpoints(self, agent_id: str, checkpoint_ids: list[str]) -> int:
+        """Each deletion is atomic (not the batch: a crash midway leaves the earlier ones done)."""
+        deleted = 0
+        with self._locked(agent_id) as agent_dir:
+            for checkpoint_id in checkpoint_ids:
+                if (found := self._find(checkpoint_id, agent_id)) is not None:
+                    (agent_dir / "checkpoints" / f"{found[0]:012d}.json").unlink()
+                    self._p("_index", "c", checkpoint_id).unlink(missing_ok=True)
+                    deleted += 1
+            if deleted:
+                _fsync_dir(agent_dir / "checkpoints")
+        return deleted
+
+    def delete_agent(self, agent_id: str) -> int:
+        with self._locked(agent_id) as agent_dir:
+            if not agent_dir.is_dir():
+                return 0
+            rows, lineages = list(self._rows(agent_dir)), self._lineages(agent_dir)
+            trash = self._root / f".trash-{secrets.token_hex(6)}"
+            os.rename(agent_dir, trash)  # the atomic step: from here on the agent is gone
+            _fsync_dir(self._root)
+            for kind, id_ in [("c", row.checkpoint_id) for row in rows] + [("l", lin) for lin in lineages]:
+                if (self._index(kind, id_) or ("",))[0] == agent_id:
+                    self._p("_index", kind, id_).unlink(missing_ok=True)
+            shutil.rmtree(trash, ignore_errors=True)
+            return len(rows)
+
+    # --- reads -----------------------------------------------------------------------------
+    def read_checkpoint(self, checkpoint_id: str) -> CheckpointRow:
+        if (where := self._index("c", checkpoint_id)) is not None:
+            with self._locked(where[0], exclusive=False):
+                if (found := self._find(checkpoint_id, where[0])) is not None:
+                    return found[1]
+        raise CheckpointNotFoundError(f"checkpoint {checkpoint_id!r} not found in {self.url}")
+
+    def read_lineage(self, lineage_id: str) -> LineageRow:
+        if (where := self._index("l", lineage_id)) is not None:
+            with self._locked(where[0], exclusive=False) as agent_dir:
+                if (doc := _read_json(self._file(agent_dir, "lineages", lineage_id))) is not None:
+                    return _lineage_row(doc)
+        raise CheckpointNotFoundError(f"lineage {lineage_id!r} not found in {self.url}")
+
+    def read_records(self, lineage_id: str, stream: str, start: int, stop: int) -> list[RecordRow]:
+        """Reads only the bytes between the [seq, offset] marks around ``[start, stop)`` (one mark per
+        ``INDEX_EVERY`` records of the stream), never past the committed length."""
+        number, where = _stream_no(stream), self._index("l", lineage_id)
+        if where is None or start >= stop:
+            return []
+        with self._locked(where[0], exclusive=False) as agent_dir:
+            doc = _read_json(self._file(agent_dir, "lineages", lineage_id))
+            if doc is None or not (marks := doc["marks"].get(stream)):
+                return []
+            seqs = [mark[0] for mark in marks]
+            begin = marks[max(bisect.bisect_right(seqs, start) - 1, 0)][1]
+            after = bisect.bisect_left(seqs, stop)
+            end = marks[after][1] if after < len(marks) else doc["length"]
+            with open(self._file(agent_dir, "records", lineage_id), "rb") as file:
+                file.seek(begin)
+                chunk = file.read(end - begin)
+        found, pos = [], 0
+        while pos + _HEADER.size <= len(chunk):
+            entry_stream, seq, length, digest = _HEADER.unpack_from(chunk, pos)
+            pos += _HEADER.size
+            if entry_stream == number and start <= seq < stop:
+                found.append(RecordRow(lineage_id, stream, seq, chunk[pos:pos + length], digest.hex()))
+            pos += length
+        return found
+
+    def latest_checkpoint(self, agent_id: str) -> CheckpointRow | None:
+        with self._locked(agent_id, exclusive=False) as agent_dir:
+            return next(self._rows(agent_dir), None)
+
+    def list_checkpoints(self, agent_id: str, limit: int | None = None,
+                         before: str | None = None) -> list[CheckpointRow]:
+        found: list[CheckpointRow] = []
+        with self._locked(agent_id, exclusive=False) as agent_dir:
+            for row in self._rows(agent_dir):
+                if limit is not None and len(found) >= limit:
+                    break
+                if before is None or row.timestamp < before:
+                    found.append(row)
+        return found
+
+    def list_lineages(self, agent_id: str) -> list[LineageRow]:
+        with self._locked(agent_id, exclusive=False) as agent_dir:
+            return [_lineage_row(d) for d in sorted(self._lineages(agent_dir).values(), key=lambda d: d["ordinal"])]
+
+    def list_agents(self) -> list[str]:
+        if not self._ready:
+            self.setup()
+        agents = []
+        for name in sorted(os.listdir(self._root)):
+            try:
+                if self.latest_checkpoint(check_id(name, "agent_id")) is not None:
+                    agents.append(name)
+            except InvalidStateValueError:  # _locks, _index, _format.json, .trash-*
+                continue
+        return agents

@@ -1,0 +1,341 @@
+"""PostgreSQL store: for many processes and machines sharing one history.
+
+Tables live in their own schema (default ``kaizen``; ``postgresql://...?schema=x``),
+which is the whole ``search_path`` of every pooled connection. ``setup`` applies
+numbered migrations under an advisory lock, so any number of processes may call it
+at once. Each save is one transaction: the lineage head moves only if it is still
+the plan's parent, and an agent's first checkpoint is checked under a per-agent
+advisory lock, so two writers can never both win.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg_pool import ConnectionPool
+
+from ..errors import CheckpointConflictError, CheckpointNotFoundError, StorageError
+from .base import STREAMS, CheckpointRow, LineageRow, RecordRow, SavePlan
+from .sqlite import lineage_from, lineage_values, row_from, row_values
+
+SCHEMA_VERSION = 1
+_STREAM_NO = {stream: number for number, stream in enumerate(STREAMS)}
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_COPY_THRESHOLD = 64  # records per save above which COPY beats a pipelined executemany
+START_HINT = (
+    "start the server (e.g. `pg_ctlcluster <version> main start` or "
+    "`docker run -d -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust postgres`), or point the store URL "
+    "(and KAIZEN_PG_DSN for the tests) at a running one"
+)
+
+# --- schema: migration N is MIGRATIONS[N - 1]; never edit one that has shipped -------------
+LOCK = "SELECT pg_advisory_xact_lock(%s)"
+SELECT_SCHEMA = "SELECT 1 FROM pg_namespace WHERE nspname = %s"
+CREATE_SCHEMA = "CREATE SCHEMA IF NOT EXISTS {}"
+CREATE_MIGRATIONS = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations "
+    "(version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+)
+SELECT_VERSION = "SELECT coalesce(max(version), 0) FROM schema_migrations"
+INSERT_MIGRATION = "INSERT INTO schema_migrations (version) VALUES (%s)"
+MIGRATIONS = (
+    # Ids and timestamps compare byte-wise (COLLATE "C"), as in Python and SQLite.
+    """
+    CREATE TABLE lineages (
+        lid integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        lineage_id text COLLATE "C" NOT NULL CONSTRAINT lineages_id_unique UNIQUE,
+        agent_id text COLLATE "C" NOT NULL,
+        base_lineage_id text COLLATE "C",
+        base_checkpoint_id text COLLATE "C",
+        base_counts text NOT NULL,
+        head_checkpoint_id text COLLATE "C",
+        created_at text COLLATE "C" NOT NULL
+    ) WITH (fillfactor = 70);
+    CREATE INDEX lineages_by_agent ON lineages (agent_id);
+    CREATE TABLE records (
+        lid integer NOT NULL,
+        seq integer NOT NULL,
+        stream smallint NOT NULL,
+        data bytea NOT NULL,
+        hash bytea NOT NULL,
+        CONSTRAINT records_unique PRIMARY KEY (lid, stream, seq)
+    );
+    CREATE TABLE checkpoints (
+        seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        checkpoint_id text COLLATE "C" NOT NULL CONSTRAINT checkpoints_id_unique UNIQUE,
+        agent_id text COLLATE "C" NOT NULL,
+        lineage_id text COLLATE "C" NOT NULL,
+        parent_checkpoint_id text COLLATE "C",
+        step_number bigint NOT NULL,
+        timestamp text COLLATE "C" NOT NULL,
+        status text NOT NULL,
+        heads bytea NOT NULL,
+        body bytea NOT NULL,
+        checksum text NOT NULL,
+        size_bytes bigint NOT NULL
+    );
+    CREATE INDEX checkpoints_by_agent ON checkpoints (agent_id, seq);
+    """,
+)
+assert len(MIGRATIONS) == SCHEMA_VERSION
+_DUPLICATES = {"checkpoints_id_unique": "checkpoint", "lineages_id_unique": "lineage", "records_unique": "record"}
+
+# --- statements ---------------------------------------------------------------------------
+CHECKPOINT_COLUMNS = (
+    "checkpoint_id, agent_id, lineage_id, parent_checkpoint_id, step_number, timestamp, status, "
+    "heads, body, checksum, size_bytes"
+)
+INSERT_CHECKPOINT = f"INSERT INTO checkpoints ({CHECKPOINT_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+INSERT_LINEAGE = (
+    "INSERT INTO lineages (lineage_id, agent_id, base_lineage_id, base_checkpoint_id, base_counts, "
+    "head_checkpoint_id, created_at) VALUES (%s,%s,%s,%s,%s,%s,%s) RETURNING lid"
+)
+INSERT_RECORD = "INSERT INTO records (lid, stream, seq, data, hash) VALUES (%s,%s,%s,%s,%s)"
+COPY_RECORDS = "COPY records (lid, stream, seq, data, hash) FROM STDIN (FORMAT BINARY)"
+COPY_TYPES = ("integer", "smallint", "integer", "bytea", "bytea")
+MOVE_HEAD = (
+    "UPDATE lineages SET head_checkpoint_id = %s "
+    "WHERE lineage_id = %s AND head_checkpoint_id IS NOT DISTINCT FROM %s RETURNING lid"
+)
+SELECT_HEAD = "SELECT head_checkpoint_id FROM lineages WHERE lineage_id = %s"
+SELECT_LATEST_ID = "SELECT checkpoint_id FROM checkpoints WHERE agent_id = %s ORDER BY seq DESC LIMIT 1"
+SELECT_CHECKPOINT = f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE checkpoint_id = %s"
+SELECT_LATEST = f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE agent_id = %s ORDER BY seq DESC LIMIT 1"
+SELECT_LIST = (
+    f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE agent_id = %(agent)s "
+    "AND (%(before)s::text IS NULL OR timestamp < %(before)s::text) ORDER BY seq DESC LIMIT %(limit)s"
+)
+LINEAGE_COLUMNS = (
+    "lineage_id, agent_id, base_lineage_id, base_checkpoint_id, base_counts, head_checkpoint_id, created_at"
+)
+SELECT_LINEAGE = f"SELECT {LINEAGE_COLUMNS} FROM lineages WHERE lineage_id = %s"
+SELECT_LINEAGES = f"SELECT {LINEAGE_COLUMNS} FROM lineages WHERE agent_id = %s ORDER BY lid"
+SELECT_RECORDS = (
+    "SELECT r.seq, r.data, r.hash FROM records r JOIN lineages l ON l.lid = r.lid "
+    "WHERE l.lineage_id = %s AND r.stream = %s AND r.seq >= %s AND r.seq < %s ORDER BY r.seq"
+)
+SELECT_AGENTS = "SELECT DISTINCT agent_id FROM checkpoints ORDER BY agent_id"
+DELETE_CHECKPOINTS = "DELETE FROM checkpoints WHERE agent_id = %s AND checkpoint_id = ANY(%s)"
+DELETE_AGENT_RECORDS = "DELETE FROM records WHERE lid IN (SELECT lid FROM lineages WHERE agent_id = %s)"
+DELETE_AGENT_LINEAGES = "DELETE FROM lineages WHERE agent_id = %s"
+DELETE_AGENT_CHECKPOINTS = "DELETE FROM checkpoints WHERE agent_id = %s"
+
+
+def redact_dsn(dsn: str) -> str:
+    """The DSN without its password (URL or ``key=value`` form)."""
+    if "://" in dsn:
+        parts = urlsplit(dsn)
+        netloc = parts.netloc
+        if "@" in netloc:
+            userinfo, host = netloc.rsplit("@", 1)
+            netloc = f"{userinfo.split(':', 1)[0]}@{host}"
+        query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "password"])
+        return parts._replace(netloc=netloc, query=query).geturl()
+    try:
+        return make_conninfo(**{k: v for k, v in conninfo_to_dict(dsn).items() if k != "password"})
+    except psycopg.Error:
+        return re.sub(r"password\s*=\s*('(\\.|[^'])*'|\S+)", "password=***", dsn)
+
+
+class PostgresStorage:
+    """Checkpoints in a PostgreSQL schema, through a small connection pool."""
+
+    def __init__(self, dsn: str, *, schema: str = "kaizen", min_size: int = 1, max_size: int = 4,
+                 connect_timeout: float = 10.0) -> None:
+        self.url = redact_dsn(dsn)
+        if not isinstance(schema, str) or not _SCHEMA_NAME.match(schema):
+            raise StorageError(
+                f"PostgreSQL schema name {schema!r} is not valid for {self.url}: use 1-63 lower-case letters, "
+                "digits and _, starting with a letter or _"
+            )
+        try:
+            params = conninfo_to_dict(dsn)
+        except psycopg.Error as exc:
+            raise StorageError(f"invalid PostgreSQL DSN {self.url}: {exc}") from None
+        self.schema = schema
+        self.min_size = min_size
+        self.max_size = max_size
+        self.connect_timeout = connect_timeout
+        options = f"{params.get('options', '')} -c search_path={schema}".strip()
+        self.dsn = dsn
+        self._kwargs: dict[str, Any] = {
+            "autocommit": True, "options": options, "connect_timeout": max(1, round(connect_timeout)),
+        }
+        self._where = f"PostgreSQL store {self.url} (schema {schema})"
+        self._pool: ConnectionPool | None = None
+        self._pool_lock = threading.Lock()
+        self._ready = False
+
+    # --- connections ---------------------------------------------------------------------
+    def _open_pool(self) -> ConnectionPool:
+        with self._pool_lock:
+            if self._pool is not None:
+                return self._pool
+            try:  # one direct attempt first: it fails fast and says why
+                psycopg.connect(self.dsn, **self._kwargs).close()
+            except psycopg.Error as exc:
+                raise StorageError(f"cannot connect to {self._where}: {_reason(exc)} -- {START_HINT}") from None
+            # check_connection: a connection broken by a server restart is replaced, not handed out
+            self._pool = ConnectionPool(
+                self.dsn, kwargs=self._kwargs, min_size=self.min_size, max_size=self.max_size, open=False,
+                check=ConnectionPool.check_connection, name=f"kaizen-{self.schema}",
+            )
+            self._pool.open()
+            return self._pool
+
+    @contextmanager
+    def _connect(self, what: str) -> Iterator[psycopg.Connection[Any]]:
+        pool = self._pool if self._pool is not None else self._open_pool()
+        try:
+            with pool.connection(timeout=self.connect_timeout * 3) as conn:
+                yield conn
+        except psycopg.errors.UniqueViolation as exc:
+            kind = _DUPLICATES.get(exc.diag.constraint_name or "", "row")
+            key = re.search(r"\)=\((.*)\) already exists", exc.diag.message_detail or "")
+            name = f"{kind} {key.group(1)!r}" if key else kind
+            raise StorageError(f"{what}: {name} already exists in {self._where}") from None
+        except psycopg.OperationalError as exc:
+            raise StorageError(f"{self._where}: {what} failed: {_reason(exc)} -- {START_HINT}") from exc
+        except psycopg.Error as exc:
+            raise StorageError(f"{self._where}: {what} failed: {_reason(exc)}") from exc
+
+    @contextmanager
+    def _write(self, what: str) -> Iterator[psycopg.Connection[Any]]:
+        if not self._ready:
+            self.setup()
+        with self._connect(what) as conn, conn.transaction():
+            yield conn
+
+    def _read(self, what: str, query: str, params: Any) -> list[tuple[Any, ...]]:
+        if not self._ready:
+            self.setup()
+        with self._connect(what) as conn:
+            return conn.execute(query, params).fetchall()
+
+    def _lock_key(self, *parts: str) -> int:
+        """A stable signed 64-bit advisory lock key (the same in every process)."""
+        digest = hashlib.blake2b("\0".join((self.schema, *parts)).encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big", signed=True)
+
+    def setup(self) -> None:
+        with self._connect("schema setup") as conn, conn.transaction():
+            conn.execute(LOCK, (self._lock_key("setup"),))
+            if conn.execute(SELECT_SCHEMA, (self.schema,)).fetchone() is None:
+                conn.execute(sql.SQL(CREATE_SCHEMA).format(sql.Identifier(self.schema)))
+            conn.execute(CREATE_MIGRATIONS)
+            version = conn.execute(SELECT_VERSION).fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StorageError(
+                    f"{self._where} has store schema {version}, newer than this kaizen-state's {SCHEMA_VERSION}"
+                )
+            for number in range(version + 1, SCHEMA_VERSION + 1):
+                conn.execute(MIGRATIONS[number - 1])
+                conn.execute(INSERT_MIGRATION, (number,))
+        self._ready = True
+
+    def close(self) -> None:
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+        self._ready = False
+
+    # --- writes --------------------------------------------------------------------------
+    def save(self, plan: SavePlan) -> None:
+        row = plan.row
+        with self._write(f"save of checkpoint {row.checkpoint_id!r}") as conn:
+            if plan.new_lineage is not None:
+                if not plan.is_fork:
+                    conn.execute(LOCK, (self._lock_key("agent", row.agent_id),))
+                    latest = conn.execute(SELECT_LATEST_ID, (row.agent_id,)).fetchone()
+                    if latest is not None:
+                        raise CheckpointConflictError(row.agent_id, None, latest[0])
+                lid = conn.execute(INSERT_LINEAGE, lineage_values(plan.new_lineage)).fetchone()[0]
+            else:
+                moved = conn.execute(MOVE_HEAD, (row.checkpoint_id, row.lineage_id, plan.expected_head)).fetchone()
+                if moved is None:
+                    head = conn.execute(SELECT_HEAD, (row.lineage_id,)).fetchone()
+                    raise CheckpointConflictError(row.agent_id, plan.expected_head, head[0] if head else None)
+                lid = moved[0]
+            _insert_records(conn, [(lid, r) for r in plan.records])
+            conn.execute(INSERT_CHECKPOINT, row_values(row))
+
+    def import_rows(self, lineages: list[LineageRow], records: list[RecordRow], rows: list[CheckpointRow]) -> None:
+        agents = sorted({lin.agent_id for lin in lineages} | {row.agent_id for row in rows})
+        with self._write(f"import of {len(rows)} checkpoints") as conn:
+            for agent_id in agents:  # sorted: two imports never wait on each other in a cycle
+                conn.execute(LOCK, (self._lock_key("agent", agent_id),))
+            lids = {lin.lineage_id: conn.execute(INSERT_LINEAGE, lineage_values(lin)).fetchone()[0] for lin in lineages}
+            _insert_records(conn, [(lids[r.lineage_id], r) for r in records])
+            with conn.cursor() as cur:
+                cur.executemany(INSERT_CHECKPOINT, [row_values(row) for row in rows])
+
+    def delete_checkpoints(self, agent_id: str, checkpoint_ids: list[str]) -> int:
+        with self._write(f"delete of checkpoints of agent {agent_id!r}") as conn:
+            return conn.execute(DELETE_CHECKPOINTS, (agent_id, list(checkpoint_ids))).rowcount
+
+    def delete_agent(self, agent_id: str) -> int:
+        with self._write(f"delete of agent {agent_id!r}") as conn:
+            conn.execute(DELETE_AGENT_RECORDS, (agent_id,))
+            conn.execute(DELETE_AGENT_LINEAGES, (agent_id,))
+            return conn.execute(DELETE_AGENT_CHECKPOINTS, (agent_id,)).rowcount
+
+    # --- reads ---------------------------------------------------------------------------
+    def read_checkpoint(self, checkpoint_id: str) -> CheckpointRow:
+        rows = self._read(f"read of checkpoint {checkpoint_id!r}", SELECT_CHECKPOINT, (checkpoint_id,))
+        if not rows:
+            raise CheckpointNotFoundError(f"checkpoint {checkpoint_id!r} not found in {self._where}")
+        return row_from(rows[0])
+
+    def read_lineage(self, lineage_id: str) -> LineageRow:
+        rows = self._read(f"read of lineage {lineage_id!r}", SELECT_LINEAGE, (lineage_id,))
+        if not rows:
+            raise CheckpointNotFoundError(f"lineage {lineage_id!r} not found in {self._where}")
+        return lineage_from(rows[0])
+
+    def read_records(self, lineage_id: str, stream: str, start: int, stop: int) -> list[RecordRow]:
+        what = f"read of {stream} records of lineage {lineage_id!r}"
+        rows = self._read(what, SELECT_RECORDS, (lineage_id, _STREAM_NO[stream], start, stop))
+        return [RecordRow(lineage_id, stream, seq, bytes(data), bytes(digest).hex()) for seq, data, digest in rows]
+
+    def latest_checkpoint(self, agent_id: str) -> CheckpointRow | None:
+        rows = self._read(f"read of agent {agent_id!r}'s latest checkpoint", SELECT_LATEST, (agent_id,))
+        return row_from(rows[0]) if rows else None
+
+    def list_checkpoints(self, agent_id: str, limit: int | None = None, before: str | None = None) -> list[CheckpointRow]:
+        params = {"agent": agent_id, "before": before, "limit": None if limit is None else int(limit)}
+        rows = self._read(f"list of agent {agent_id!r}'s checkpoints", SELECT_LIST, params)
+        return [row_from(r) for r in rows]
+
+    def list_lineages(self, agent_id: str) -> list[LineageRow]:
+        rows = self._read(f"list of agent {agent_id!r}'s lineages", SELECT_LINEAGES, (agent_id,))
+        return [lineage_from(r) for r in rows]
+
+    def list_agents(self) -> list[str]:
+        return [r[0] for r in self._read("list of agents", SELECT_AGENTS, ())]
+
+
+def _reason(exc: BaseException) -> str:
+    """A psycopg message on one line."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _insert_records(conn: psycopg.Connection[Any], records: list[tuple[int, RecordRow]]) -> None:
+    values = [(lid, _STREAM_NO[r.stream], r.seq, r.data, bytes.fromhex(r.hash)) for lid, r in records]
+    if len(values) >= _COPY_THRESHOLD:
+        with conn.cursor() as cur, cur.copy(COPY_RECORDS) as copy:
+            copy.set_types(list(COPY_TYPES))
+            for value in values:
+                copy.write_row(value)
+    elif values:
+        with conn.cursor() as cur:
+            cur.executemany(INSERT_RECORD, values)
