@@ -60,3 +60,17 @@ class CheckpointConflictError(StorageError):
 
 class StateDivergedError(StorageError):
     """A state's append-only history no longer extends its parent checkpoint's."""
+
+
+class LeaseHeldError(StorageError):
+    """Another worker holds the agent's lease; it expires unless that worker renews it."""
+
+    def __init__(self, agent_id: str, holder: str, expires_at: float) -> None:
+        from datetime import datetime, timezone
+
+        until = datetime.fromtimestamp(expires_at, timezone.utc).isoformat(timespec="seconds")
+        super().__init__(f"agent {agent_id!r} is held by {holder} until {until}; "
+                         "wait for the lease to expire or stop that worker")
+        self.agent_id = agent_id
+        self.holder = holder
+        self.expires_at = expires_at

@@ -138,19 +138,24 @@ class StateManager:
 
         A damaged newest checkpoint is skipped with a warning naming it.
         """
+        found = self._latest_intact(agent_id)
+        return found[0] if found else None
+
+    def _latest_intact(self, agent_id: str) -> tuple[AgentState, bool] | None:
+        """(state, whether damaged newer checkpoints were skipped)."""
         check_id(agent_id, "agent_id")
         latest = self.storage.latest_checkpoint(agent_id)
         if latest is None:
             return None
         try:
-            return self.load_checkpoint(latest.checkpoint_id)
+            return self.load_checkpoint(latest.checkpoint_id), False
         except CheckpointCorruptError as exc:
             self._warn_corrupt(exc)
         for row in self.storage.list_checkpoints(agent_id):
             if row.checkpoint_id == latest.checkpoint_id:
                 continue
             try:
-                return self.load_checkpoint(row.checkpoint_id)
+                return self.load_checkpoint(row.checkpoint_id), True
             except CheckpointCorruptError as exc:
                 self._warn_corrupt(exc)
         raise CheckpointCorruptError(latest.checkpoint_id, f"no intact checkpoint of agent {agent_id!r} is left")
@@ -171,11 +176,23 @@ class StateManager:
         return self.fork(checkpoint_id)
 
     def resume_from_latest(self, agent_id: str) -> AgentState | None:
-        """The state to continue ``agent_id`` from (forked if the newest one was damaged)."""
-        state = self.load_latest(agent_id)
-        if state is None:
-            return None
-        return self.load_for_resume(state.checkpoint_id)
+        """The state to continue ``agent_id`` from.
+
+        If another writer saves while we load, the newer checkpoint is loaded instead
+        (never a fork of a stale one); only a damaged newest checkpoint leads to a fork
+        of the newest intact one.
+        """
+        for _ in range(20):
+            found = self._latest_intact(agent_id)
+            if found is None:
+                return None
+            state, skipped_damaged = found
+            if skipped_damaged:
+                return self.load_for_resume(state.checkpoint_id)
+            lineage = self.storage.read_lineage(self._row(state.checkpoint_id).lineage_id)
+            if lineage.head_checkpoint_id == state.checkpoint_id:
+                return state
+        raise StorageError(f"agent {agent_id!r} keeps changing while resuming: another worker is running it")
 
     def fork(self, checkpoint_id: str, new_agent_id: str | None = None) -> AgentState:
         """Start a new lineage at ``checkpoint_id`` (optionally as a new agent) and load it.
@@ -303,6 +320,13 @@ class StateManager:
             protected.update(lin.base_checkpoint_id for lin in self.storage.list_lineages(other)
                              if lin.base_checkpoint_id)
         return protected
+
+    def claim(self, agent_id: str, worker_id: str | None = None, ttl: float = 30.0, keepalive: bool = True):
+        """Give this worker an expiring lease on ``agent_id`` (renewed in the background while
+        held); ``LeaseHeldError`` says who holds it and until when."""
+        from .lease import claim
+
+        return claim(self.storage, agent_id, worker_id, ttl, keepalive)
 
     def verify_audit(self, agent_id: str):  # -> AuditReport
         """Check ``agent_id``'s approval history against its hash chain and checkpoints."""

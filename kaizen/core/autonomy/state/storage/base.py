@@ -71,6 +71,15 @@ class LineageRow:
 
 
 @dataclass(frozen=True)
+class LeaseRow:
+    """Which worker may run an agent, until when (seconds since the epoch, the store's clock)."""
+
+    agent_id: str
+    worker_id: str
+    expires_at: float
+
+
+@dataclass(frozen=True)
 class SavePlan:
     """Everything one save writes, computed before the backend's transaction.
 
@@ -128,3 +137,10 @@ class CheckpointStore(Protocol):
 
     def import_rows(self, lineages: list[LineageRow], records: list[RecordRow], rows: list[CheckpointRow]) -> None:
         """Write an exported history verbatim and atomically (the agent must not exist yet)."""
+
+    def acquire_lease(self, agent_id: str, worker_id: str, ttl: float) -> LeaseRow:
+        """Take or renew the agent's lease for ``ttl`` seconds; ``LeaseHeldError`` if another
+        worker holds an unexpired one. Atomic across processes."""
+
+    def release_lease(self, agent_id: str, worker_id: str) -> bool:
+        """Give the lease up if ``worker_id`` holds it; returns whether it did."""

@@ -6,6 +6,7 @@ Layout (directories 0700, files 0600; every name made from an id is a checked id
     <base>/_locks/<agent_id>.lock                 the agent's flock target (kept after delete_agent)
     <base>/_index/c/<checkpoint_id>               "<agent_id> <order>": where a checkpoint lives
     <base>/_index/l/<lineage_id>                  "<agent_id>": which agent owns a lineage
+    <base>/_leases/<agent_id>.json                {"worker_id", "expires_at"}: who runs the agent
     <base>/<agent_id>/checkpoints/<order>.json    one CheckpointRow (body base64); order = save order
     <base>/<agent_id>/lineages/<lineage_id>.json  the LineageRow + head_order, committed records length,
                                                   per stream a [seq, offset] mark every INDEX_EVERY records
@@ -29,6 +30,7 @@ import os
 import secrets
 import shutil
 import struct
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import fields
@@ -37,9 +39,11 @@ from typing import Any
 
 import orjson
 
-from ..errors import CheckpointConflictError, CheckpointNotFoundError, InvalidStateValueError, StorageError
+from ..errors import (
+    CheckpointConflictError, CheckpointNotFoundError, InvalidStateValueError, LeaseHeldError, StorageError,
+)
 from ..ids import check_id
-from .base import STREAMS, CheckpointRow, LineageRow, RecordRow, SavePlan, StreamHead
+from .base import STREAMS, CheckpointRow, LeaseRow, LineageRow, RecordRow, SavePlan, StreamHead
 
 FORMAT_VERSION = 1
 INDEX_EVERY = 1024  # records of a stream between two [seq, offset] marks
@@ -133,7 +137,7 @@ class FilesystemStorage:
         try:
             os.makedirs(self.base_dir, mode=0o700, exist_ok=True)
             self._root = Path(os.path.realpath(self.base_dir))
-            for sub in ("_locks", "_index", "_index/c", "_index/l"):
+            for sub in ("_locks", "_leases", "_index", "_index/c", "_index/l"):
                 (self._root / sub).mkdir(mode=0o700, exist_ok=True)
             _fsync_dir(self._root / "_index")
             _fsync_dir(self._root)
@@ -330,7 +334,7 @@ class FilesystemStorage:
             taken += [f"checkpoint {row.checkpoint_id!r}" for row in rows
                       if self._find(check_id(row.checkpoint_id, "checkpoint_id"))]
             if taken:
-                raise StorageError(f"cannot import: {', '.join(taken)} already in {self.url}")
+                raise StorageError(f"cannot import: {taken[0]} already exists in {self.url}")
             for agent, agent_dir in dirs.items():
                 mine = [row for row in rows if row.agent_id == agent]
                 tmp = self._root / f".import-{secrets.token_hex(6)}"  # a crash leaves it: remove by hand
@@ -378,6 +382,24 @@ class FilesystemStorage:
                     self._p("_index", kind, id_).unlink(missing_ok=True)
             shutil.rmtree(trash, ignore_errors=True)
             return len(rows)
+
+    def acquire_lease(self, agent_id: str, worker_id: str, ttl: float) -> LeaseRow:
+        with self._locked(agent_id):
+            path, now = self._p("_leases", f"{agent_id}.json", agent_id=agent_id), time.time()
+            held = _read_json(path)
+            if held is not None and held["worker_id"] != worker_id and held["expires_at"] > now:
+                raise LeaseHeldError(agent_id, held["worker_id"], held["expires_at"])
+            _write_file(path, orjson.dumps({"agent_id": agent_id, "worker_id": worker_id, "expires_at": now + ttl}))
+            return LeaseRow(agent_id, worker_id, now + ttl)
+
+    def release_lease(self, agent_id: str, worker_id: str) -> bool:
+        with self._locked(agent_id):
+            path = self._p("_leases", f"{agent_id}.json", agent_id=agent_id)
+            if (_read_json(path) or {}).get("worker_id") != worker_id:
+                return False
+            path.unlink()
+            _fsync_dir(path.parent)
+            return True
 
     # --- reads -----------------------------------------------------------------------------
     def read_checkpoint(self, checkpoint_id: str) -> CheckpointRow:

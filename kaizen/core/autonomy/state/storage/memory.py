@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import threading
 
-from ..errors import CheckpointConflictError, CheckpointNotFoundError, StorageError
-from .base import CheckpointRow, LineageRow, RecordRow, SavePlan
+import time
+
+from ..errors import CheckpointConflictError, CheckpointNotFoundError, LeaseHeldError, StorageError
+from .base import CheckpointRow, LeaseRow, LineageRow, RecordRow, SavePlan
 
 
 class MemoryStorage:
@@ -18,6 +20,7 @@ class MemoryStorage:
         self._rows: dict[str, CheckpointRow] = {}  # insertion order = save order
         self._lineages: dict[str, LineageRow] = {}
         self._records: dict[tuple[str, str], list[RecordRow]] = {}
+        self._leases: dict[str, LeaseRow] = {}
 
     def setup(self) -> None:
         return None
@@ -83,6 +86,23 @@ class MemoryStorage:
                 for key in [k for k in self._records if k[0] == lineage_id]:
                     del self._records[key]
             return len(doomed)
+
+    def acquire_lease(self, agent_id: str, worker_id: str, ttl: float) -> LeaseRow:
+        now = time.time()
+        with self._lock:
+            held = self._leases.get(agent_id)
+            if held is not None and held.worker_id != worker_id and held.expires_at > now:
+                raise LeaseHeldError(agent_id, held.worker_id, held.expires_at)
+            lease = self._leases[agent_id] = LeaseRow(agent_id, worker_id, now + ttl)
+            return lease
+
+    def release_lease(self, agent_id: str, worker_id: str) -> bool:
+        with self._lock:
+            held = self._leases.get(agent_id)
+            if held is None or held.worker_id != worker_id:
+                return False
+            del self._leases[agent_id]
+            return True
 
     # --- reads ---------------------------------------------------------------------------
     def read_checkpoint(self, checkpoint_id: str) -> CheckpointRow:

@@ -23,11 +23,11 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool
 
-from ..errors import CheckpointConflictError, CheckpointNotFoundError, StorageError
-from .base import STREAMS, CheckpointRow, LineageRow, RecordRow, SavePlan
+from ..errors import CheckpointConflictError, CheckpointNotFoundError, LeaseHeldError, StorageError
+from .base import STREAMS, CheckpointRow, LeaseRow, LineageRow, RecordRow, SavePlan
 from .sqlite import lineage_from, lineage_values, row_from, row_values
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _STREAM_NO = {stream: number for number, stream in enumerate(STREAMS)}
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _COPY_THRESHOLD = 64  # records per save above which COPY beats a pipelined executemany
@@ -85,6 +85,14 @@ MIGRATIONS = (
     );
     CREATE INDEX checkpoints_by_agent ON checkpoints (agent_id, seq);
     """,
+    # Leases: which worker runs an agent, until when (the server's clock decides).
+    """
+    CREATE TABLE leases (
+        agent_id text COLLATE "C" PRIMARY KEY,
+        worker_id text NOT NULL,
+        expires_at double precision NOT NULL
+    );
+    """,
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 _DUPLICATES = {"checkpoints_id_unique": "checkpoint", "lineages_id_unique": "lineage", "records_unique": "record"}
@@ -123,6 +131,16 @@ SELECT_RECORDS = (
     "SELECT r.seq, r.data, r.hash FROM records r JOIN lineages l ON l.lid = r.lid "
     "WHERE l.lineage_id = %s AND r.stream = %s AND r.seq >= %s AND r.seq < %s ORDER BY r.seq"
 )
+# Take the lease if it is free, ours, or expired; otherwise change nothing and return no row.
+ACQUIRE_LEASE = (
+    "INSERT INTO leases AS l (agent_id, worker_id, expires_at) "
+    "VALUES (%(agent)s, %(worker)s, extract(epoch from clock_timestamp()) + %(ttl)s) "
+    "ON CONFLICT (agent_id) DO UPDATE SET worker_id = excluded.worker_id, expires_at = excluded.expires_at "
+    "WHERE l.worker_id = excluded.worker_id OR l.expires_at < extract(epoch from clock_timestamp()) "
+    "RETURNING expires_at"
+)
+SELECT_LEASE = "SELECT worker_id, expires_at FROM leases WHERE agent_id = %s"
+DELETE_LEASE = "DELETE FROM leases WHERE agent_id = %s AND worker_id = %s"
 SELECT_AGENTS = "SELECT DISTINCT agent_id FROM checkpoints ORDER BY agent_id"
 DELETE_CHECKPOINTS = "DELETE FROM checkpoints WHERE agent_id = %s AND checkpoint_id = ANY(%s)"
 DELETE_AGENT_RECORDS = "DELETE FROM records WHERE lid IN (SELECT lid FROM lineages WHERE agent_id = %s)"
@@ -288,6 +306,21 @@ class PostgresStorage:
             conn.execute(DELETE_AGENT_RECORDS, (agent_id,))
             conn.execute(DELETE_AGENT_LINEAGES, (agent_id,))
             return conn.execute(DELETE_AGENT_CHECKPOINTS, (agent_id,)).rowcount
+
+    def acquire_lease(self, agent_id: str, worker_id: str, ttl: float) -> LeaseRow:
+        for _ in range(3):  # the holder may release between our two statements: try again
+            with self._write(f"lease on agent {agent_id!r}") as conn:
+                taken = conn.execute(ACQUIRE_LEASE, {"agent": agent_id, "worker": worker_id, "ttl": ttl}).fetchone()
+                if taken is not None:
+                    return LeaseRow(agent_id, worker_id, taken[0])
+                held = conn.execute(SELECT_LEASE, (agent_id,)).fetchone()
+            if held is not None:
+                raise LeaseHeldError(agent_id, held[0], held[1])
+        raise StorageError(f"{self._where}: the lease on agent {agent_id!r} keeps changing hands")
+
+    def release_lease(self, agent_id: str, worker_id: str) -> bool:
+        with self._write(f"lease release of agent {agent_id!r}") as conn:
+            return conn.execute(DELETE_LEASE, (agent_id, worker_id)).rowcount == 1
 
     # --- reads ---------------------------------------------------------------------------
     def read_checkpoint(self, checkpoint_id: str) -> CheckpointRow:

@@ -11,15 +11,16 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from ..errors import CheckpointConflictError, CheckpointNotFoundError, StorageError
-from .base import STREAMS, CheckpointRow, LineageRow, RecordRow, SavePlan, StreamHead
+from ..errors import CheckpointConflictError, CheckpointNotFoundError, LeaseHeldError, StorageError
+from .base import STREAMS, CheckpointRow, LeaseRow, LineageRow, RecordRow, SavePlan, StreamHead
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _STREAM_NO = {stream: number for number, stream in enumerate(STREAMS)}
 
 CREATE_SCHEMA = """
@@ -58,6 +59,19 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 );
 CREATE INDEX IF NOT EXISTS checkpoints_by_agent ON checkpoints(agent_id, seq);
 """
+CREATE_LEASES = """
+CREATE TABLE IF NOT EXISTS leases (
+    agent_id TEXT PRIMARY KEY,
+    worker_id TEXT NOT NULL,
+    expires_at REAL NOT NULL
+)
+"""
+SELECT_LEASE = "SELECT worker_id, expires_at FROM leases WHERE agent_id = ?"
+UPSERT_LEASE = (
+    "INSERT INTO leases (agent_id, worker_id, expires_at) VALUES (?,?,?) "
+    "ON CONFLICT(agent_id) DO UPDATE SET worker_id = excluded.worker_id, expires_at = excluded.expires_at"
+)
+DELETE_LEASE = "DELETE FROM leases WHERE agent_id = ? AND worker_id = ?"
 CHECKPOINT_COLUMNS = (
     "checkpoint_id, agent_id, lineage_id, parent_checkpoint_id, step_number, timestamp, status, "
     "heads, body, checksum, size_bytes"
@@ -191,10 +205,13 @@ class SQLiteStorage:
                 raise StorageError(
                     f"{self.path} has store schema {version}, newer than this kaizen-state's {SCHEMA_VERSION}"
                 )
-            if version < SCHEMA_VERSION:
+            if version < 1:
                 for statement in CREATE_SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+            if version < 2:
+                conn.execute(CREATE_LEASES)
+            if version < SCHEMA_VERSION:
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._ready = True
 
@@ -246,6 +263,19 @@ class SQLiteStorage:
             conn.execute(DELETE_AGENT_RECORDS, (agent_id,))
             conn.execute(DELETE_AGENT_LINEAGES, (agent_id,))
             return conn.execute(DELETE_AGENT_CHECKPOINTS, (agent_id,)).rowcount
+
+    def acquire_lease(self, agent_id: str, worker_id: str, ttl: float) -> LeaseRow:
+        with self._write() as conn:
+            now = time.time()
+            held = conn.execute(SELECT_LEASE, (agent_id,)).fetchone()
+            if held is not None and held[0] != worker_id and held[1] > now:
+                raise LeaseHeldError(agent_id, held[0], held[1])
+            conn.execute(UPSERT_LEASE, (agent_id, worker_id, now + ttl))
+            return LeaseRow(agent_id, worker_id, now + ttl)
+
+    def release_lease(self, agent_id: str, worker_id: str) -> bool:
+        with self._write() as conn:
+            return conn.execute(DELETE_LEASE, (agent_id, worker_id)).rowcount == 1
 
     # --- reads ---------------------------------------------------------------------------
     def read_checkpoint(self, checkpoint_id: str) -> CheckpointRow:

@@ -1,0 +1,83 @@
+"""Leases: one worker at a time runs a given agent, and a crashed worker's claim runs out.
+
+A ``Lease`` renews itself on a background thread (every third of its time to
+live) while the work runs; if the worker dies, renewals stop and another worker
+can claim the agent once the lease expires.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from typing import Any
+
+from .errors import InvalidStateValueError, LeaseHeldError, StorageError
+from .ids import check_id
+from .storage.base import CheckpointStore, LeaseRow
+
+log = logging.getLogger("kaizen.state")
+
+
+def default_worker_id() -> str:
+    """``host:pid``: unique per running process, readable in a "held by" error."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Lease:
+    """A held claim on an agent. Use as a context manager; ``release()`` gives it up."""
+
+    def __init__(self, store: CheckpointStore, row: LeaseRow, ttl: float, keepalive: bool) -> None:
+        self.store = store
+        self.agent_id = row.agent_id
+        self.worker_id = row.worker_id
+        self.expires_at = row.expires_at
+        self.ttl = ttl
+        self.lost: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if keepalive:
+            self._thread = threading.Thread(target=self._renew_loop, name=f"lease-{self.agent_id}", daemon=True)
+            self._thread.start()
+
+    def renew(self) -> None:
+        """Extend the lease by ``ttl``; ``LeaseHeldError`` if another worker took it meanwhile."""
+        row = self.store.acquire_lease(self.agent_id, self.worker_id, self.ttl)
+        self.expires_at = row.expires_at
+
+    def _renew_loop(self) -> None:
+        while not self._stop.wait(self.ttl / 3):
+            try:
+                self.renew()
+            except (LeaseHeldError, StorageError) as exc:  # remembered; the owner checks `lost`
+                self.lost = exc
+                log.error("lease on %s lost: %s", self.agent_id, exc)
+                return
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        try:
+            self.store.release_lease(self.agent_id, self.worker_id)
+        except StorageError as exc:  # it will expire on its own
+            log.warning("could not release the lease on %s: %s", self.agent_id, exc)
+
+    def __enter__(self) -> Lease:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
+def claim(store: CheckpointStore, agent_id: str, worker_id: str | None = None, ttl: float = 30.0,
+          keepalive: bool = True) -> Lease:
+    check_id(agent_id, "agent_id")
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 0.05 <= ttl <= 86_400:
+        raise InvalidStateValueError(f"ttl must be between 0.05 and 86400 seconds, got {ttl!r}")
+    worker = worker_id or default_worker_id()
+    if not isinstance(worker, str) or not worker or len(worker) > 200:
+        raise InvalidStateValueError("worker_id must be a non-empty str of at most 200 characters")
+    row = store.acquire_lease(agent_id, worker, float(ttl))
+    return Lease(store, row, float(ttl), keepalive)
