@@ -1,0 +1,101 @@
+"""Leases: one worker per agent, expiring claims, and many workers racing for interrupted agents."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kaizen.agents.autonomous.base import AutonomousConfig, BaseAutonomousAgent
+from kaizen.agents.autonomous.loop import AgentLoop
+from kaizen.core.autonomy.state.errors import LeaseHeldError
+from kaizen.core.autonomy.state.manager import StateManager
+from kaizen.providers import ScriptedProvider
+
+WORKER = Path(__file__).with_name("lease_worker.py")
+SHARED = ["sqlite", "filesystem", "postgres"]
+
+
+def test_second_worker_is_told_who_holds_it(manager):
+    with manager.claim("agent-1", "worker-a", ttl=30):
+        with pytest.raises(LeaseHeldError, match="held by worker-a until"):
+            manager.claim("agent-1", "worker-b", ttl=30)
+        again = manager.claim("agent-1", "worker-a", ttl=30, keepalive=False)  # renewal by the holder
+        assert again.worker_id == "worker-a"
+    with manager.claim("agent-1", "worker-b", ttl=30) as lease:  # released: free again
+        assert lease.worker_id == "worker-b"
+
+
+def test_crashed_workers_lease_expires(manager):
+    manager.claim("agent-1", "crashed", ttl=0.3, keepalive=False)  # never released, never renewed
+    with pytest.raises(LeaseHeldError):
+        manager.claim("agent-1", "survivor", ttl=5)
+    time.sleep(0.45)
+    with manager.claim("agent-1", "survivor", ttl=5) as lease:
+        assert lease.worker_id == "survivor"
+
+
+def test_keepalive_renews_past_the_ttl(manager):
+    with manager.claim("agent-1", "busy", ttl=0.3) as lease:
+        time.sleep(0.7)
+        assert lease.lost is None
+        with pytest.raises(LeaseHeldError):
+            manager.claim("agent-1", "other", ttl=5)
+
+
+def test_run_holds_the_lease_while_running(manager):
+    config = AutonomousConfig(llm_provider="scripted", model="m", worker_id="runner", lease_ttl=5)
+    seen = []
+
+    agent = BaseAutonomousAgent(config, agent_id="leased", state_manager=manager, provider=ScriptedProvider(["ok"]))
+    agent.hooks.register("pre_cycle", lambda ctx: seen.append(_held_by_other(manager, "leased")))
+    assert agent.run().status == "completed"
+    assert seen == [True]
+    with manager.claim("leased", "someone-else", ttl=5):  # released at the end of the run
+        pass
+
+
+def _held_by_other(manager, agent_id):
+    try:
+        manager.claim(agent_id, "intruder", ttl=5, keepalive=False)
+    except LeaseHeldError:
+        return True
+    return False
+
+
+def _interrupted_agents(url: str, count: int) -> list[str]:
+    """Agents whose runs started and were checkpointed, then the process went away."""
+    manager = StateManager(url)
+    ids = []
+    for i in range(count):
+        agent = BaseAutonomousAgent(AutonomousConfig(llm_provider="scripted", model="m"), agent_id=f"job-{i}",
+                                    state_manager=manager, provider=ScriptedProvider(["unused"]))
+        AgentLoop(agent).start({"task": f"job {i}"})
+        agent.save_checkpoint()
+        ids.append(agent.agent_id)
+    manager.close()
+    return ids
+
+
+@pytest.mark.parametrize("backend", SHARED, indirect=True)
+def test_workers_racing_for_interrupted_agents_resume_each_once(backend):
+    _, url = backend
+    agents = _interrupted_agents(url, 12)
+    workers = [
+        subprocess.Popen([sys.executable, str(WORKER), url, f"worker-{w}", *agents[w % 3:], *agents[: w % 3]],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for w in range(5)
+    ]
+    resumed: list[str] = []
+    for proc in workers:
+        out, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err[-2000:]
+        resumed += [line.split()[1] for line in out.splitlines() if line.startswith("RESUMED ")]
+    assert sorted(resumed) == sorted(agents), "every interrupted agent resumed exactly once"
+    manager = StateManager(url)
+    for agent_id in agents:
+        state = manager.load_latest(agent_id)
+        assert state.metadata["run"]["status"] == "completed"
