@@ -245,17 +245,25 @@ class BaseAutonomousAgent:
         With ``resume=True`` an interrupted run of this agent continues from its latest
         checkpoint: completed tool calls are not executed again.
         """
+        from contextlib import nullcontext
+
         from .loop import AgentLoop
 
         loop = AgentLoop(self)
-        if resume and self.state_manager.load_latest(self.agent_id) is not None:
-            self._resume_latest(self.agent_id)
-            if loop.run.get("status") not in (None, "running"):
-                return loop.result()
-        else:
+        checked = None
+        if not (resume and self.state_manager.load_latest(self.agent_id) is not None):
             checked = self.signature.validate_inputs(inputs) if self.signature is not None else dict(inputs)
-            loop.start(checked_json_copy(checked, "inputs"))
-        return loop.execute()
+            checked = checked_json_copy(checked, "inputs")
+        worker = self.config.worker_id
+        lease = self.state_manager.claim(self.agent_id, worker, self.config.lease_ttl) if worker else nullcontext()
+        with lease:
+            if checked is None:
+                self._resume_latest(self.agent_id)
+                if loop.run.get("status") not in (None, "running"):
+                    return loop.result()
+            else:
+                loop.start(checked)
+            return loop.execute()
 
     async def arun(self, resume: bool = False, **inputs: Any) -> Any:
         """``run`` on a worker thread, for async callers."""

@@ -25,7 +25,9 @@ class AutonomousConfig:
     A checkpoint is saved every ``checkpoint_frequency`` cycles and, with
     ``checkpoint_tool_calls``, around every tool call (each save writes only what
     changed, so this is cheap), which is what lets a killed run resume without
-    repeating a call. ``on_denial``: "stop" ends the run with status "denied";
+    repeating a call. With ``worker_id`` set, ``run`` holds an expiring lease on
+    the agent (renewed while running) so two workers never run it at once.
+    ``on_denial``: "stop" ends the run with status "denied";
     "continue" tells the model and goes on.
     """
 
@@ -42,7 +44,10 @@ class AutonomousConfig:
     storage: Any = None
     checkpoint_frequency: int = 1
     checkpoint_tool_calls: bool = True
+    encryption_key: str | None = None
     retention_count: int | None = None
+    worker_id: str | None = None
+    lease_ttl: float = 30.0
     # approvals and tools
     approval_policy: str = "ask"
     on_denial: str = "stop"
@@ -52,6 +57,10 @@ class AutonomousConfig:
     # cost
     budget_limit_usd: float | None = None
     prices: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # never print keys
+        shown = {k: ("***" if k in ("api_key", "encryption_key") and v else v) for k, v in vars(self).items()}
+        return "AutonomousConfig(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
 
     def __post_init__(self) -> None:
         _positive_int(self.max_cycles, "max_cycles")

@@ -19,6 +19,7 @@ from typing import Any
 from .errors import CheckpointCorruptError, CheckpointNotFoundError, InvalidStateValueError, StorageError
 from .ids import check_id, new_checkpoint_id, new_lineage_id
 from .storage import CheckpointStore, open_store
+from .storage.encrypted import MAGIC as SEALED
 from .storage.base import STREAMS, CheckpointRow, LineageRow, RecordRow
 from .storage.rows import plan_fork, plan_save, state_from_rows
 from .types import AgentState, CheckpointMetadata
@@ -61,7 +62,7 @@ class StateManager:
     @classmethod
     def from_config(cls, config: Any) -> StateManager:
         return cls(
-            storage=config.storage,
+            storage=open_store(config.storage, encryption_key=getattr(config, "encryption_key", None)),
             checkpoint_frequency=config.checkpoint_frequency,
             retention_count=config.retention_count,
         )
@@ -131,6 +132,9 @@ class StateManager:
         """Load any checkpoint (time travel), verified against its checksum and hash chains."""
         check_id(checkpoint_id, "checkpoint_id")
         row = self._row(checkpoint_id)
+        if row.body.startswith(SEALED):
+            raise StorageError(f"checkpoint {checkpoint_id!r} is encrypted: set KAIZEN_ENCRYPTION_KEY (or "
+                               "encryption_key) to the key it was written with")
         return state_from_rows(row, {stream: self._stream_records(row, stream) for stream in STREAMS})
 
     def load_latest(self, agent_id: str) -> AgentState | None:

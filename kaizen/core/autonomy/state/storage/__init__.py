@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import StorageError
 from .base import STREAMS, CheckpointRow, CheckpointStore, LineageRow, RecordRow, SavePlan, StreamHead
+from .encrypted import KEY_ENV, EncryptedStorage
 from .memory import MemoryStorage
 from .sqlite import SQLiteStorage
 
@@ -15,8 +17,22 @@ DEFAULT_STORE_URL = "sqlite:///.kaizen/state.db"
 STORE_URL_HELP = "use sqlite:///path/to/file.db, file:///path/to/dir, postgresql://user@host/db or memory://"
 
 
-def open_store(target: Any = None) -> CheckpointStore:
-    """A store from a URL (see ``STORE_URL_HELP``), a path to a ``.db`` file, or a store object."""
+def open_store(target: Any = None, *, encryption_key: str | bytes | None = None) -> CheckpointStore:
+    """A store from a URL (see ``STORE_URL_HELP``), a path to a ``.db`` file, or a store object.
+
+    With ``encryption_key`` (or ``KAIZEN_ENCRYPTION_KEY`` set, for stores opened by URL),
+    contents are encrypted at rest (see ``encrypted.py``).
+    """
+    store = _open(target)
+    key = encryption_key
+    if key is None and isinstance(target, (str, Path, type(None))):
+        key = os.environ.get(KEY_ENV) or None
+    if key is not None and not isinstance(store, EncryptedStorage):
+        return EncryptedStorage(store, key)
+    return store
+
+
+def _open(target: Any) -> CheckpointStore:
     if target is None:
         target = DEFAULT_STORE_URL
     if not isinstance(target, (str, Path)):
@@ -58,6 +74,7 @@ __all__ = [
     "STREAMS",
     "CheckpointRow",
     "CheckpointStore",
+    "EncryptedStorage",
     "LineageRow",
     "MemoryStorage",
     "RecordRow",

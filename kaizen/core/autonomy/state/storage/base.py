@@ -138,6 +138,10 @@ class CheckpointStore(Protocol):
     def import_rows(self, lineages: list[LineageRow], records: list[RecordRow], rows: list[CheckpointRow]) -> None:
         """Write an exported history verbatim and atomically (the agent must not exist yet)."""
 
+    def replace_agent(self, agent_id: str, lineages: list[LineageRow], records: list[RecordRow],
+                      rows: list[CheckpointRow]) -> None:
+        """Swap the agent's whole history for these rows in one transaction (key rotation)."""
+
     def acquire_lease(self, agent_id: str, worker_id: str, ttl: float) -> LeaseRow:
         """Take or renew the agent's lease for ``ttl`` seconds; ``LeaseHeldError`` if another
         worker holds an unexpired one. Atomic across processes."""

@@ -62,7 +62,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_synced(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
@@ -75,7 +75,7 @@ def _write_file(path: Path, data: bytes) -> None:
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            _write_all(fd, data)
+            _write_synced(fd, data)
         finally:
             os.close(fd)
         os.replace(tmp, path)
@@ -275,7 +275,7 @@ class FilesystemStorage:
         try:
             os.ftruncate(fd, start)  # whatever a crashed save appended past the commit goes
             os.lseek(fd, start, os.SEEK_SET)
-            _write_all(fd, bytes(buf))
+            _write_synced(fd, bytes(buf))
         finally:
             os.close(fd)
         if start == 0:
@@ -467,8 +467,9 @@ class FilesystemStorage:
         agents = []
         for name in sorted(os.listdir(self._root)):
             try:
-                if self.latest_checkpoint(check_id(name, "agent_id")) is not None:
-                    agents.append(name)
+                check_id(name, "agent_id")
             except InvalidStateValueError:  # _locks, _index, _format.json, .trash-*
                 continue
+            if (self._root / name).is_dir() and self.latest_checkpoint(name) is not None:
+                agents.append(name)
         return agents

@@ -69,6 +69,17 @@ class MemoryStorage:
             for row in rows:
                 self._rows[row.checkpoint_id] = row
 
+    def replace_agent(self, agent_id: str, lineages: list[LineageRow], records: list[RecordRow],
+                      rows: list[CheckpointRow]) -> None:
+        with self._lock:
+            saved = (dict(self._rows), dict(self._lineages), dict(self._records))
+            self.delete_agent(agent_id)
+            try:
+                self.import_rows(lineages, records, rows)
+            except BaseException:
+                self._rows, self._lineages, self._records = saved
+                raise
+
     def delete_checkpoints(self, agent_id: str, checkpoint_ids: list[str]) -> int:
         with self._lock:
             doomed = [c for c in checkpoint_ids if c in self._rows and self._rows[c].agent_id == agent_id]

@@ -288,14 +288,25 @@ class PostgresStorage:
             conn.execute(INSERT_CHECKPOINT, row_values(row))
 
     def import_rows(self, lineages: list[LineageRow], records: list[RecordRow], rows: list[CheckpointRow]) -> None:
-        agents = sorted({lin.agent_id for lin in lineages} | {row.agent_id for row in rows})
         with self._write(f"import of {len(rows)} checkpoints") as conn:
-            for agent_id in agents:  # sorted: two imports never wait on each other in a cycle
-                conn.execute(LOCK, (self._lock_key("agent", agent_id),))
-            lids = {lin.lineage_id: conn.execute(INSERT_LINEAGE, lineage_values(lin)).fetchone()[0] for lin in lineages}
-            _insert_records(conn, [(lids[r.lineage_id], r) for r in records])
-            with conn.cursor() as cur:
-                cur.executemany(INSERT_CHECKPOINT, [row_values(row) for row in rows])
+            self._insert_history(conn, lineages, records, rows)
+
+    def replace_agent(self, agent_id: str, lineages: list[LineageRow], records: list[RecordRow],
+                      rows: list[CheckpointRow]) -> None:
+        with self._write(f"rewrite of agent {agent_id!r}") as conn:
+            conn.execute(LOCK, (self._lock_key("agent", agent_id),))
+            _delete_agent(conn, agent_id)
+            self._insert_history(conn, lineages, records, rows)
+
+    def _insert_history(self, conn: psycopg.Connection[Any], lineages: list[LineageRow], records: list[RecordRow],
+                        rows: list[CheckpointRow]) -> None:
+        agents = sorted({lin.agent_id for lin in lineages} | {row.agent_id for row in rows})
+        for agent_id in agents:  # sorted: two imports never wait on each other in a cycle
+            conn.execute(LOCK, (self._lock_key("agent", agent_id),))
+        lids = {lin.lineage_id: conn.execute(INSERT_LINEAGE, lineage_values(lin)).fetchone()[0] for lin in lineages}
+        _insert_records(conn, [(lids[r.lineage_id], r) for r in records])
+        with conn.cursor() as cur:
+            cur.executemany(INSERT_CHECKPOINT, [row_values(row) for row in rows])
 
     def delete_checkpoints(self, agent_id: str, checkpoint_ids: list[str]) -> int:
         with self._write(f"delete of checkpoints of agent {agent_id!r}") as conn:
@@ -303,9 +314,7 @@ class PostgresStorage:
 
     def delete_agent(self, agent_id: str) -> int:
         with self._write(f"delete of agent {agent_id!r}") as conn:
-            conn.execute(DELETE_AGENT_RECORDS, (agent_id,))
-            conn.execute(DELETE_AGENT_LINEAGES, (agent_id,))
-            return conn.execute(DELETE_AGENT_CHECKPOINTS, (agent_id,)).rowcount
+            return _delete_agent(conn, agent_id)
 
     def acquire_lease(self, agent_id: str, worker_id: str, ttl: float) -> LeaseRow:
         for _ in range(3):  # the holder may release between our two statements: try again
@@ -355,6 +364,12 @@ class PostgresStorage:
 
     def list_agents(self) -> list[str]:
         return [r[0] for r in self._read("list of agents", SELECT_AGENTS, ())]
+
+
+def _delete_agent(conn: psycopg.Connection[Any], agent_id: str) -> int:
+    conn.execute(DELETE_AGENT_RECORDS, (agent_id,))
+    conn.execute(DELETE_AGENT_LINEAGES, (agent_id,))
+    return conn.execute(DELETE_AGENT_CHECKPOINTS, (agent_id,)).rowcount
 
 
 def _reason(exc: BaseException) -> str:

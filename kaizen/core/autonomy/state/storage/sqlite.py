@@ -245,14 +245,13 @@ class SQLiteStorage:
 
     def import_rows(self, lineages: list[LineageRow], records: list[RecordRow], rows: list[CheckpointRow]) -> None:
         with self._write() as conn:
-            for lineage in lineages:
-                _insert_unique(conn, INSERT_LINEAGE, lineage_values(lineage), f"lineage {lineage.lineage_id!r}")
-            lids = {lin.lineage_id: conn.execute(SELECT_LID, (lin.lineage_id,)).fetchone()[0] for lin in lineages}
-            conn.executemany(INSERT_RECORD, [
-                (lids[r.lineage_id], _STREAM_NO[r.stream], r.seq, r.data, bytes.fromhex(r.hash)) for r in records
-            ])
-            for row in rows:
-                _insert_checkpoint(conn, row)
+            _insert_history(conn, lineages, records, rows)
+
+    def replace_agent(self, agent_id: str, lineages: list[LineageRow], records: list[RecordRow],
+                      rows: list[CheckpointRow]) -> None:
+        with self._write() as conn:
+            _delete_agent(conn, agent_id)
+            _insert_history(conn, lineages, records, rows)
 
     def delete_checkpoints(self, agent_id: str, checkpoint_ids: list[str]) -> int:
         with self._write() as conn:
@@ -260,9 +259,7 @@ class SQLiteStorage:
 
     def delete_agent(self, agent_id: str) -> int:
         with self._write() as conn:
-            conn.execute(DELETE_AGENT_RECORDS, (agent_id,))
-            conn.execute(DELETE_AGENT_LINEAGES, (agent_id,))
-            return conn.execute(DELETE_AGENT_CHECKPOINTS, (agent_id,)).rowcount
+            return _delete_agent(conn, agent_id)
 
     def acquire_lease(self, agent_id: str, worker_id: str, ttl: float) -> LeaseRow:
         with self._write() as conn:
@@ -334,6 +331,27 @@ class _Transaction:
         self.conn.execute("ROLLBACK")
         if isinstance(exc, sqlite3.Error):
             raise StorageError(f"SQLite store {self.path}: {exc}") from exc
+
+
+def _insert_history(conn: sqlite3.Connection, lineages: list[LineageRow], records: list[RecordRow],
+                    rows: list[CheckpointRow]) -> None:
+    for lineage in lineages:
+        _insert_unique(conn, INSERT_LINEAGE, lineage_values(lineage), f"lineage {lineage.lineage_id!r}")
+    lids = {lin.lineage_id: conn.execute(SELECT_LID, (lin.lineage_id,)).fetchone()[0] for lin in lineages}
+    for record in records:
+        if record.lineage_id not in lids:
+            lids[record.lineage_id] = conn.execute(SELECT_LID, (record.lineage_id,)).fetchone()[0]
+    conn.executemany(INSERT_RECORD, [
+        (lids[r.lineage_id], _STREAM_NO[r.stream], r.seq, r.data, bytes.fromhex(r.hash)) for r in records
+    ])
+    for row in rows:
+        _insert_checkpoint(conn, row)
+
+
+def _delete_agent(conn: sqlite3.Connection, agent_id: str) -> int:
+    conn.execute(DELETE_AGENT_RECORDS, (agent_id,))
+    conn.execute(DELETE_AGENT_LINEAGES, (agent_id,))
+    return conn.execute(DELETE_AGENT_CHECKPOINTS, (agent_id,)).rowcount
 
 
 def _insert_checkpoint(conn: sqlite3.Connection, row: CheckpointRow) -> None:
