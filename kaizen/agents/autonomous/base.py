@@ -259,8 +259,10 @@ class BaseAutonomousAgent:
         with lease:
             if checked is None:
                 self._resume_latest(self.agent_id)
-                if loop.run.get("status") not in (None, "running"):
+                if loop.run.get("status") == "completed":
                     return loop.result()
+                if loop.run.get("status") != "running":
+                    loop.reopen()
             else:
                 loop.start(checked)
             return loop.execute()

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from kaizen.core.autonomy.permissions import ApprovalRequest
 from kaizen.core.autonomy.state.redaction import summarize_input
 from kaizen.providers.types import LLMResponse, Message
@@ -81,15 +82,26 @@ class AgentLoop:
         agent = self.agent
         run_id = "run_" + secrets.token_hex(6)
         agent.metadata["run"] = {
-            "id": run_id, "inputs": inputs, "cycle": 0, "status": "running", "outputs": None,
-            "error": None, "started_at": time.time(), "provider_position": 0, "tool_calls": 0,
+            "id": run_id, "inputs": inputs, "cycle": 0, "status": "running", "outputs": None, "error": None,
+            "started_at": time.time(), "provider_position": getattr(agent.provider, "position", 0), "tool_calls": 0,
         }
         agent.status = "running"
         if self.config.prices:
             agent.metadata["prices"] = self.config.prices  # so `kaizen usage` can price the run later
-        agent._append_conversation(Message("system", system_prompt(agent.signature, self.config.system_prompt)).to_dict())
+        if not agent._conversation:  # a later run of the same agent continues its conversation
+            agent._append_conversation(
+                Message("system", system_prompt(agent.signature, self.config.system_prompt)).to_dict())
         agent._append_conversation(Message("user", user_prompt(agent.signature, inputs)).to_dict())
         agent.update_workflow_state(status="running", current_node="start", agent_run_id=run_id)
+        agent._save_if(True)  # the inputs are durable before the first model call
+
+    def reopen(self) -> None:
+        """Continue a run that ended early (failed, max_cycles, budget_exceeded, denied), e.g. after
+        fixing the provider or raising a limit."""
+        run = self.run
+        run["status"], run["error"] = "running", None
+        self.agent.status = "running"
+        self.agent.update_workflow_state(status="running", error_message=None, error_type=None)
 
     def execute(self) -> RunResult:
         agent = self.agent
@@ -178,7 +190,8 @@ class AgentLoop:
     def _finish_pending(self) -> None:
         """Run (or, after a crash, settle) every tool call the model asked for and that has no result."""
         agent = self.agent
-        done = {entry["call_id"] for entry in agent._completed_actions}
+        run_id = self.run.get("id")
+        done = {entry["call_id"] for entry in agent._completed_actions if entry.get("run_id") == run_id}
         while agent.pending_actions:
             call = agent.pending_actions[0]
             if call["call_id"] not in done:
@@ -193,21 +206,21 @@ class AgentLoop:
             self._complete(call, False, None, f"unknown tool {name!r}; available: {', '.join(agent.tools.names())}")
             return
         tool = agent.tools.get(name)
-        if call["state"] == "approved":  # approved and started before a crash; its result was never saved
-            if tool.danger != "safe":
-                self._complete(call, False, None, "interrupted by a crash before its result was saved; not "
-                               "repeated because the tool is not read-only (it may or may not have taken effect)")
-                return
-        else:
-            if not self._approve(call, tool.danger):
-                return
-            price = self.prices.tools.get(name, 0.0)
-            self._check_budget(price, f"the {name} call")
-            outcome = agent.hooks.trigger("pre_tool_use", {"tool_name": name, "arguments": arguments,
-                                                           "call_id": call_id}, agent_id=agent.agent_id)
-            if outcome.blocked:
-                self._complete(call, False, None, f"blocked by a hook: {outcome.reason}")
-                return
+        rerun = call["state"] == "approved"  # approved and started before a crash; result never saved
+        if rerun and tool.danger != "safe":
+            self._complete(call, False, None, "interrupted by a crash before its result was saved; not "
+                           "repeated because the tool is not read-only (it may or may not have taken effect)")
+            return
+        if not rerun and not self._approve(call, tool.danger):
+            return
+        price = 0.0 if rerun else self.prices.tools.get(name, 0.0)
+        self._check_budget(price, f"the {name} call")
+        outcome = agent.hooks.trigger("pre_tool_use", {"tool_name": name, "arguments": arguments,
+                                                       "call_id": call_id}, agent_id=agent.agent_id)
+        if outcome.blocked:
+            self._complete(call, False, None, f"blocked by a hook: {outcome.reason}")
+            return
+        if not rerun:
             agent.record_tool_usage(name)
             agent.budget_spent_usd += price
             run["tool_calls"] = run.get("tool_calls", 0) + 1
@@ -246,7 +259,7 @@ class AgentLoop:
         agent = self.agent
         agent._append_completed_action({
             "call_id": call["call_id"], "tool": call["name"], "ok": ok, "output": output, "error": error,
-            "cycle": self.run.get("cycle", 0),
+            "cycle": self.run.get("cycle", 0), "run_id": self.run.get("id"),
         })
         content = _observation(ok, output, error)
         agent._append_conversation(Message("tool", content, tool_call_id=call["call_id"], name=call["name"]).to_dict())
@@ -266,8 +279,9 @@ class AgentLoop:
         usage = self.agent._tracker.token_usage().get(self.config.model, {})
         calls = self.agent._tracker.tool_usage_counts().get("LLM", 0)
         expected_output = usage.get("output_tokens", 0) // calls if calls else _DEFAULT_OUTPUT_TOKENS
-        input_tokens = sum(len(str(entry.get("content", ""))) for entry in self.agent._conversation) // 4
-        return self._call_cost(input_tokens, expected_output)
+        sent = sum(len(orjson.dumps(entry)) for entry in self.agent._conversation)
+        sent += sum(len(orjson.dumps(spec)) for spec in self.agent.tools.spec_dicts())
+        return self._call_cost(-(-sent // 3), expected_output)  # ~3 bytes a token, rounded up: errs high
 
     def _check_budget(self, next_cost: float, what: str) -> None:
         limit = self.config.budget_limit_usd
@@ -281,6 +295,4 @@ def _observation(ok: bool, output: Any, error: str | None) -> str:
         return f"ERROR: {error}"
     if isinstance(output, str):
         return output
-    import orjson
-
     return orjson.dumps(output).decode()

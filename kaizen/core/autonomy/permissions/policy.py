@@ -123,14 +123,14 @@ class ApprovalPolicy:
         self.callback = callback
 
     def decide(self, request: ApprovalRequest, standing: str | None) -> ApprovalDecision:
+        if self.policy == "deny":  # the operator's "nothing runs" beats any earlier "approve all"
+            return ApprovalDecision(False, "once", "policy", "policy deny")
         if standing == "all":
             return ApprovalDecision(True, "all", "standing", "an earlier 'approve all' covers this tool")
         if standing == "deny_all":
             return ApprovalDecision(False, "deny_all", "standing", "an earlier 'deny all' covers this tool")
         if self.policy == "allow_all" or (self.policy == "allow_safe" and request.danger == "safe"):
             return ApprovalDecision(True, "once", "policy", f"policy {self.policy}")
-        if self.policy == "deny":
-            return ApprovalDecision(False, "once", "policy", "policy deny")
         if self.callback is None:
             return ApprovalDecision(False, "once", "policy", "no approver is configured for a tool that needs one")
         return as_decision(_call(self.callback, request))
