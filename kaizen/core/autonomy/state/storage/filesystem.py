@@ -18,7 +18,12 @@ fsynced. A save holds the agent's exclusive flock, truncates the records file to
 1 + the highest ``head_order`` of the agent's lineages, and last rewrites the lineage document: the
 commit point. A checkpoint document counts only if its lineage document exists and its order is at
 most that lineage's ``head_order``, so one left by a crash is never listed and is overwritten by the
-next save. Reads hold a shared flock. Index entries are hints, checked against the documents on use.
+next save. Reads hold a shared flock. Index entries are hints, checked against the documents on use
+(a stale one costs a scan of that agent's checkpoints).
+
+``import_rows`` and ``replace_agent`` build the agent's next directory aside (hard links to what it
+keeps), then rename the current one to ``.replaced-<agent_id>`` and the new one into place. If a crash
+falls between the two renames, readers use ``.replaced-<agent_id>`` and the next writer moves it back.
 """
 
 from __future__ import annotations
@@ -96,15 +101,19 @@ def _read_json(path: Path) -> Any:
 
 def _row_doc(row: CheckpointRow, order: int) -> bytes:
     doc = {name: getattr(row, name) for name in _ROW_PLAIN}
-    doc.update(order=order, body=base64.b64encode(row.body).decode(),
-               heads={stream: [head.count, head.head_hash] for stream, head in row.heads.items()})
+    try:  # canonical JSON stays readable; anything else (a sealed body) is base64
+        doc["body"] = row.body.decode()
+    except UnicodeDecodeError:
+        doc["body64"] = base64.b64encode(row.body).decode()
+    doc.update(order=order, heads={stream: [head.count, head.head_hash] for stream, head in row.heads.items()})
     return orjson.dumps(doc)
 
 
 def _row_from(doc: Doc) -> CheckpointRow:
     try:
         heads = {stream: StreamHead(count, digest) for stream, (count, digest) in doc["heads"].items()}
-        return CheckpointRow(**{n: doc[n] for n in _ROW_PLAIN}, heads=heads, body=base64.b64decode(doc["body"]))
+        body = doc["body"].encode() if "body" in doc else base64.b64decode(doc["body64"])
+        return CheckpointRow(**{n: doc[n] for n in _ROW_PLAIN}, heads=heads, body=body)
     except (KeyError, TypeError, ValueError) as exc:
         raise StorageError(f"checkpoint document {doc.get('checkpoint_id')!r} is damaged: {exc!r}") from None
 
@@ -183,12 +192,23 @@ class FilesystemStorage:
             if exclusive or lock.exists():  # a reader of an agent never written needs no lock file
                 fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
                 fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-            yield agent_dir
+            if exclusive and (old := self._root / f".replaced-{agent_id}").exists():  # a swap was cut short
+                if agent_dir.exists():
+                    self._discard(old)
+                else:
+                    os.rename(old, agent_dir)
+                    _fsync_dir(self._root)
+            yield agent_dir if exclusive else self._dir(agent_id)
         except OSError as exc:
             raise StorageError(f"filesystem store {self.base_dir}: {exc}") from exc
         finally:
             if fd is not None:
                 os.close(fd)
+
+    def _dir(self, agent_id: str) -> Path:
+        """The agent's directory, or ``.replaced-<agent_id>`` if a swap stopped between its renames."""
+        agent_dir, old = self._p(agent_id, agent_id=agent_id), self._root / f".replaced-{agent_id}"
+        return old if not agent_dir.exists() and old.exists() else agent_dir
 
     def _index(self, kind: str, id_: str) -> tuple[str, int] | None:
         """The (agent_id, order) an index entry names (kind "c": checkpoints, "l": lineages), or None."""
@@ -205,7 +225,7 @@ class FilesystemStorage:
     def _lineages(self, agent_dir: Path) -> dict[str, Doc]:
         try:
             names = [n for n in os.listdir(agent_dir / "lineages") if not n.startswith(".")]
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return {}
         docs = [_read_json(agent_dir / "lineages" / name) for name in names]
         return {doc["lineage_id"]: doc for doc in docs if doc is not None}
@@ -220,27 +240,37 @@ class FilesystemStorage:
         lineage = lineages[doc["lineage_id"]]
         return _row_from(doc) if lineage is not None and order <= lineage["head_order"] else None
 
-    def _rows(self, agent_dir: Path) -> Iterator[CheckpointRow]:
-        """The agent's committed checkpoints, newest first by save order."""
+    def _rows(self, agent_dir: Path) -> Iterator[tuple[int, CheckpointRow]]:
+        """The agent's committed checkpoints with their orders, newest first by save order."""
         try:
             names = os.listdir(agent_dir / "checkpoints")
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return
         lineages: dict[str, Doc | None] = {}
         for order in sorted((int(n[:-5]) for n in names if n[:-5].isdigit()), reverse=True):
             if (row := self._row_at(agent_dir, order, lineages)) is not None:
-                yield row
+                yield order, row
 
     def _find(self, checkpoint_id: str, agent_id: str | None = None) -> tuple[int, CheckpointRow] | None:
         where = self._index("c", checkpoint_id)
         if where is None or agent_id not in (None, where[0]):
             return None
-        row = self._row_at(self._p(where[0], agent_id=where[0]), where[1], {})
-        return (where[1], row) if row is not None and row.checkpoint_id == checkpoint_id else None
+        agent_dir = self._dir(where[0])
+        if (row := self._row_at(agent_dir, where[1], {})) is not None and row.checkpoint_id == checkpoint_id:
+            return where[1], row
+        return next((found for found in self._rows(agent_dir) if found[1].checkpoint_id == checkpoint_id), None)
 
-    def _lineage_taken(self, lineage_id: str) -> bool:
+    def _lineage_taken(self, lineage_id: str, besides: str | None = None) -> bool:
         where = self._index("l", check_id(lineage_id, "lineage_id"))
-        return where is not None and self._file(self._p(where[0], agent_id=where[0]), "lineages", lineage_id).exists()
+        if where is None or where[0] == besides:
+            return False
+        return self._file(self._dir(where[0]), "lineages", lineage_id).exists()
+
+    def _discard(self, path: Path) -> None:
+        trash = self._root / f".trash-{secrets.token_hex(6)}"
+        os.rename(path, trash)  # atomic: from here on it is gone
+        _fsync_dir(self._root)
+        shutil.rmtree(trash, ignore_errors=True)
 
     def _makedirs(self, agent_dir: Path) -> None:
         if not (agent_dir / "records").is_dir():
@@ -291,7 +321,7 @@ class FilesystemStorage:
             lineages = self._lineages(agent_dir)
             if new is not None:
                 if not plan.is_fork and (latest := next(self._rows(agent_dir), None)) is not None:
-                    raise CheckpointConflictError(row.agent_id, None, latest.checkpoint_id)
+                    raise CheckpointConflictError(row.agent_id, None, latest[1].checkpoint_id)
                 if (new.lineage_id, new.agent_id) != (row.lineage_id, row.agent_id):
                     raise StorageError(f"checkpoint {row.checkpoint_id!r}: its new lineage is not its row's")
                 if self._lineage_taken(new.lineage_id):
@@ -318,43 +348,86 @@ class FilesystemStorage:
             _write_file(self._file(agent_dir, "lineages", row.lineage_id), orjson.dumps(dict(doc, head_order=order)))
 
     def import_rows(self, lineages: list[LineageRow], records: list[RecordRow], rows: list[CheckpointRow]) -> None:
-        """Atomic per agent: its directory is built aside and renamed into place (the agent must have
-        no lineage yet). Rows keep their list order as save order."""
+        """Atomic per agent (see the module docstring); rows keep their list order as save order. Like
+        SQLite, ids must be new to the store; records may extend a lineage the store already has."""
+        self._transfer(lineages, records, rows, replacing=None)
+
+    def replace_agent(self, agent_id: str, lineages: list[LineageRow], records: list[RecordRow],
+                      rows: list[CheckpointRow]) -> None:
+        """Swap the agent's whole directory for one holding only these rows, atomically."""
+        if ({lin.agent_id for lin in lineages} | {row.agent_id for row in rows}) - {agent_id}:
+            raise StorageError(f"replace_agent({agent_id!r}) was given rows of another agent")
+        self._transfer(lineages, records, rows, replacing=check_id(agent_id, "agent_id"))
+
+    def _transfer(self, lineages: list[LineageRow], records: list[RecordRow], rows: list[CheckpointRow],
+                  replacing: str | None) -> None:
         owners = {lineage.lineage_id: lineage.agent_id for lineage in lineages}
         if len(owners) != len(lineages) or len({row.checkpoint_id for row in rows}) != len(rows):
-            raise StorageError("the import lists a lineage or a checkpoint twice")
-        for item in (*rows, *records):
-            if owners.get(item.lineage_id, "") != getattr(item, "agent_id", owners.get(item.lineage_id)):
-                raise StorageError(f"the import refers to lineage {item.lineage_id!r}, not one of its agent's")
+            raise StorageError("the rows list a lineage or a checkpoint twice")
+        for lineage_id in {r.lineage_id for r in records} - set(owners):  # an existing lineage
+            where = None if replacing else self._index("l", lineage_id)
+            if where is None:
+                raise StorageError(f"records refer to lineage {lineage_id!r}, which is neither given nor stored")
+            owners[lineage_id] = where[0]
         with ExitStack() as stack:
-            agents = sorted(set(owners.values()) | {row.agent_id for row in rows})
+            agents = sorted((set(owners.values()) | {row.agent_id for row in rows} | {replacing}) - {None})
             dirs = {agent: stack.enter_context(self._locked(agent)) for agent in agents}
-            taken = [f"agent {agent!r}" for agent, agent_dir in dirs.items() if self._lineages(agent_dir)]
-            taken += [f"lineage {lineage_id!r}" for lineage_id in owners if self._lineage_taken(lineage_id)]
+            taken = [f"lineage {lin.lineage_id!r}" for lin in lineages
+                     if self._lineage_taken(lin.lineage_id, replacing)]
             taken += [f"checkpoint {row.checkpoint_id!r}" for row in rows
-                      if self._find(check_id(row.checkpoint_id, "checkpoint_id"))]
+                      if (found := self._find(check_id(row.checkpoint_id, "checkpoint_id")))
+                      and found[1].agent_id != replacing]
             if taken:
-                raise StorageError(f"cannot import: {taken[0]} already exists in {self.url}")
+                raise StorageError(f"{taken[0]} already exists in {self.url}")
             for agent, agent_dir in dirs.items():
-                mine = [row for row in rows if row.agent_id == agent]
-                tmp = self._root / f".import-{secrets.token_hex(6)}"  # a crash leaves it: remove by hand
-                try:
-                    self._makedirs(tmp)
-                    for ordinal, lineage in enumerate(lin for lin in lineages if lin.agent_id == agent):
-                        own = sorted((r for r in records if r.lineage_id == lineage.lineage_id), key=lambda r: r.seq)
-                        doc = self._append(tmp, _new_lineage_doc(lineage, ordinal, len(mine)), own)
-                        _write_file(self._p("_index", "l", lineage.lineage_id), agent.encode())
-                        _write_file(self._file(tmp, "lineages", lineage.lineage_id), orjson.dumps(doc))
-                    for order, row in enumerate(mine, 1):
-                        _write_file(self._p("_index", "c", row.checkpoint_id), f"{agent} {order}".encode())
-                        _write_file(tmp / "checkpoints" / f"{order:012d}.json", _row_doc(row, order))
-                    if agent_dir.exists():  # leftovers of saves that never committed
-                        os.rename(agent_dir, self._root / f".trash-{secrets.token_hex(6)}")
-                    os.rename(tmp, agent_dir)
-                    _fsync_dir(self._root)
-                finally:
-                    shutil.rmtree(tmp, ignore_errors=True)
-        self.setup()  # empties the trash
+                self._install(agent, agent_dir, [lin for lin in lineages if lin.agent_id == agent],
+                              [r for r in records if owners[r.lineage_id] == agent],
+                              [row for row in rows if row.agent_id == agent], keep=agent != replacing)
+
+    def _install(self, agent_id: str, agent_dir: Path, lineages: list[LineageRow], records: list[RecordRow],
+                 rows: list[CheckpointRow], keep: bool) -> None:
+        """Build the agent's next directory aside, hard-linking what it keeps, and swap it in."""
+        tmp = self._root / f".import-{secrets.token_hex(6)}"  # a crash leaves it: remove by hand
+        dropped = [] if keep else [("c", row.checkpoint_id) for _, row in self._rows(agent_dir)] + [
+            ("l", lineage_id) for lineage_id in self._lineages(agent_dir)]
+        try:
+            self._makedirs(tmp)
+            docs = self._lineages(agent_dir) if keep else {}
+            for order, _ in self._rows(agent_dir) if keep else ():
+                os.link(agent_dir / "checkpoints" / f"{order:012d}.json", tmp / "checkpoints" / f"{order:012d}.json")
+            for lineage_id in docs:
+                if (path := self._file(agent_dir, "records", lineage_id)).exists():
+                    os.link(path, self._file(tmp, "records", lineage_id))
+            top = max((doc["head_order"] for doc in docs.values()), default=0)
+            for ordinal, lineage in enumerate(lineages, 1 + max((d["ordinal"] for d in docs.values()), default=0)):
+                docs[lineage.lineage_id] = _new_lineage_doc(lineage, ordinal, 0)
+                _write_file(self._p("_index", "l", lineage.lineage_id), agent_id.encode())
+            for lineage_id, doc in docs.items():
+                own = sorted((r for r in records if r.lineage_id == lineage_id), key=lambda r: (r.stream, r.seq))
+                doc = self._append(tmp, doc, own)  # on a kept lineage: past its committed length
+                doc = dict(doc, head_order=top + len(rows))  # every kept checkpoint is at most top
+                _write_file(self._file(tmp, "lineages", lineage_id), orjson.dumps(doc))
+            for order, row in enumerate(rows, top + 1):
+                _write_file(self._p("_index", "c", row.checkpoint_id), f"{agent_id} {order}".encode())
+                _write_file(tmp / "checkpoints" / f"{order:012d}.json", _row_doc(row, order))
+            for sub in ("checkpoints", "records"):
+                _fsync_dir(tmp / sub)
+            old = self._root / f".replaced-{agent_id}"
+            if agent_dir.exists():
+                os.rename(agent_dir, old)
+            os.rename(tmp, agent_dir)  # the commit point
+            _fsync_dir(self._root)
+            if old.exists():
+                self._discard(old)
+            kept = {("c", row.checkpoint_id) for row in rows} | {("l", lin.lineage_id) for lin in lineages}
+            self._drop_index([entry for entry in dropped if entry not in kept], agent_id)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _drop_index(self, entries: list[tuple[str, str]], agent_id: str) -> None:
+        for kind, id_ in entries:
+            if (self._index(kind, id_) or ("",))[0] == agent_id:
+                self._p("_index", kind, id_).unlink(missing_ok=True)
 
     def delete_checkpoints(self, agent_id: str, checkpoint_ids: list[str]) -> int:
         """Each deletion is atomic (not the batch: a crash midway leaves the earlier ones done)."""
@@ -373,14 +446,9 @@ class FilesystemStorage:
         with self._locked(agent_id) as agent_dir:
             if not agent_dir.is_dir():
                 return 0
-            rows, lineages = list(self._rows(agent_dir)), self._lineages(agent_dir)
-            trash = self._root / f".trash-{secrets.token_hex(6)}"
-            os.rename(agent_dir, trash)  # the atomic step: from here on the agent is gone
-            _fsync_dir(self._root)
-            for kind, id_ in [("c", row.checkpoint_id) for row in rows] + [("l", lin) for lin in lineages]:
-                if (self._index(kind, id_) or ("",))[0] == agent_id:
-                    self._p("_index", kind, id_).unlink(missing_ok=True)
-            shutil.rmtree(trash, ignore_errors=True)
+            rows, lineages = [row for _, row in self._rows(agent_dir)], self._lineages(agent_dir)
+            self._discard(agent_dir)
+            self._drop_index([("c", row.checkpoint_id) for row in rows] + [("l", lin) for lin in lineages], agent_id)
             return len(rows)
 
     def acquire_lease(self, agent_id: str, worker_id: str, ttl: float) -> LeaseRow:
@@ -444,13 +512,13 @@ class FilesystemStorage:
 
     def latest_checkpoint(self, agent_id: str) -> CheckpointRow | None:
         with self._locked(agent_id, exclusive=False) as agent_dir:
-            return next(self._rows(agent_dir), None)
+            return next((row for _, row in self._rows(agent_dir)), None)
 
     def list_checkpoints(self, agent_id: str, limit: int | None = None,
                          before: str | None = None) -> list[CheckpointRow]:
         found: list[CheckpointRow] = []
         with self._locked(agent_id, exclusive=False) as agent_dir:
-            for row in self._rows(agent_dir):
+            for _, row in self._rows(agent_dir):
                 if limit is not None and len(found) >= limit:
                     break
                 if before is None or row.timestamp < before:
@@ -465,11 +533,11 @@ class FilesystemStorage:
         if not self._ready:
             self.setup()
         agents = []
-        for name in sorted(os.listdir(self._root)):
+        for name in sorted({name.removeprefix(".replaced-") for name in os.listdir(self._root)}):
             try:
                 check_id(name, "agent_id")
             except InvalidStateValueError:  # _locks, _index, _format.json, .trash-*
                 continue
-            if (self._root / name).is_dir() and self.latest_checkpoint(name) is not None:
+            if self.latest_checkpoint(name) is not None:
                 agents.append(name)
         return agents
