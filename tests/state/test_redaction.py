@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import string
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from kaizen.core.autonomy.state.redaction import REDACTED, is_secret_key, summarize_input
@@ -20,6 +20,7 @@ shapes = st.sampled_from([
 @given(filler, shapes, secret_values, filler, st.integers(16, 400))
 @settings(max_examples=400)
 def test_secret_in_text_never_survives(before, shape, secret, after, limit):
+    assume(secret[:12] not in before + after)  # the filler itself may not repeat the secret
     text = f"{before} {shape.format(secret)} {after}"
     summary = summarize_input({"command": text}, limit)
     assert secret[:12] not in summary

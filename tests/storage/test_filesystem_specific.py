@@ -56,8 +56,11 @@ def save_steps(store: FilesystemStorage, agent_id: str, steps: int, parent: Chec
 
 
 def load(store: FilesystemStorage, row: CheckpointRow) -> AgentState:
-    records = {s: store.read_records(row.lineage_id, s, 0, row.heads[s].count) for s in STREAMS}
-    return rows.state_from_rows(row, records)
+    rows.verify_row(row)
+    for s in STREAMS:  # the full SHA-256 chain, as verify_audit checks it
+        rows.verify_chain(row, s, store.read_records(row.lineage_id, s, 0, row.heads[s].count))
+    streams = {s: store.read_stream(row.lineage_id, s, 0, row.heads[s].count) for s in STREAMS}
+    return rows.state_from_rows(row, streams)
 
 
 def assert_loads_step(store: FilesystemStorage, agent_id: str, step: int) -> None:

@@ -20,7 +20,7 @@ from .errors import CheckpointCorruptError, CheckpointNotFoundError, InvalidStat
 from .ids import check_id, new_checkpoint_id, new_lineage_id
 from .storage import CheckpointStore, open_store
 from .storage.encrypted import MAGIC as SEALED
-from .storage.base import STREAMS, CheckpointRow, LineageRow, RecordRow
+from .storage.base import STREAMS, CheckpointRow, LineageRow
 from .storage.rows import plan_fork, plan_save, state_from_rows
 from .types import AgentState, CheckpointMetadata
 
@@ -135,7 +135,7 @@ class StateManager:
         if row.body.startswith(SEALED):
             raise StorageError(f"checkpoint {checkpoint_id!r} is encrypted: set KAIZEN_ENCRYPTION_KEY (or "
                                "encryption_key) to the key it was written with")
-        return state_from_rows(row, {stream: self._stream_records(row, stream) for stream in STREAMS})
+        return state_from_rows(row, {stream: self._stream(row, stream) for stream in STREAMS})
 
     def load_latest(self, agent_id: str) -> AgentState | None:
         """The newest intact checkpoint of ``agent_id`` (None if it has none).
@@ -376,8 +376,9 @@ class StateManager:
             lineage = self._lineages[lineage_id] = self.storage.read_lineage(lineage_id)
         return lineage
 
-    def _stream_records(self, row: CheckpointRow, stream: str) -> list[RecordRow]:
-        """The first ``count`` entries of a stream, gathered along the lineage's forks."""
+    def _stream(self, row: CheckpointRow, stream: str) -> tuple[int, bytes]:
+        """The first ``count`` entries of a stream, gathered along the lineage's forks, as
+        (how many, their data joined by commas)."""
         stop = row.heads[stream].count if stream in row.heads else 0
         segments: list[tuple[str, int, int]] = []
         lineage = self._lineage(row.lineage_id)
@@ -389,10 +390,13 @@ class StateManager:
                 break
             stop = min(stop, start)
             lineage = self._lineage(lineage.base_lineage_id)
-        records: list[RecordRow] = []
+        total, parts = 0, []
         for lineage_id, start, end in reversed(segments):
-            records.extend(self.storage.read_records(lineage_id, stream, start, end))
-        return records
+            count, joined = self.storage.read_stream(lineage_id, stream, start, end)
+            total += count
+            if count:
+                parts.append(joined)
+        return total, b",".join(parts)
 
     def _trigger(self, event: str, agent_id: str, **data: Any) -> None:
         if self.hook_manager is not None:

@@ -16,7 +16,9 @@ import orjson
 
 from .errors import StateFormatError, StorageError
 from .ids import check_id, utc_now
-from .storage.base import GENESIS_HASH, STREAMS, CheckpointRow, CheckpointStore, LineageRow, RecordRow, StreamHead
+from .storage.base import (
+    GENESIS_HASH, STREAMS, CheckpointRow, CheckpointStore, LineageRow, RecordRow, heads_from_json, heads_to_json,
+)
 from .storage.rows import canonical, chain_step, verify_row
 
 EXPORT_FORMAT = "kaizen-state/agent-export"
@@ -80,7 +82,7 @@ def _row_doc(row: CheckpointRow) -> dict[str, Any]:
         "checkpoint_id": row.checkpoint_id, "agent_id": row.agent_id, "lineage_id": row.lineage_id,
         "parent_checkpoint_id": row.parent_checkpoint_id, "step_number": row.step_number,
         "timestamp": row.timestamp, "status": row.status,
-        "heads": {stream: [head.count, head.head_hash] for stream, head in row.heads.items()},
+        "heads": heads_to_json(row.heads),
         "body": base64.b64encode(row.body).decode(), "checksum": row.checksum, "size_bytes": row.size_bytes,
     }
 
@@ -109,7 +111,7 @@ def _parse(document: Any) -> tuple[str, list[LineageRow], list[RecordRow], list[
                 check_id(d["checkpoint_id"], "checkpoint_id"), check_id(d["agent_id"], "agent_id"),
                 check_id(d["lineage_id"], "lineage_id"), d["parent_checkpoint_id"], _seq(d["step_number"]),
                 str(d["timestamp"]), str(d["status"]),
-                {_stream(s): StreamHead(_seq(c), str(h)) for s, (c, h) in d["heads"].items()},
+                {_stream(s): head for s, head in heads_from_json(d["heads"]).items()},
                 base64.b64decode(d["body"], validate=True), str(d["checksum"]), _seq(d["size_bytes"]),
             )
             for d in document["checkpoints"]

@@ -13,7 +13,7 @@ lineages and applies policy. What a backend must guarantee:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 # Append-only streams of an agent's state; each entry is stored once.
 STREAMS = ("approval_history", "conversation_history", "completed_actions")
@@ -22,10 +22,22 @@ GENESIS_HASH = "0" * 64
 
 @dataclass(frozen=True)
 class StreamHead:
-    """How many entries of a stream a checkpoint covers, and the hash chain's value there."""
+    """How many entries of a stream a checkpoint covers, the hash chain's value there, and the
+    running CRC-32 of those entries joined by commas (one C call verifies a whole load; the
+    SHA-256 chain is what ``verify_audit`` and imports check)."""
 
     count: int
     head_hash: str = GENESIS_HASH
+    crc: int = 0
+
+
+def heads_to_json(heads: dict[str, StreamHead]) -> dict[str, list[Any]]:
+    """The one JSON form of a checkpoint's stream heads, shared by every backend and the export."""
+    return {stream: [head.count, head.head_hash, head.crc] for stream, head in heads.items()}
+
+
+def heads_from_json(doc: dict[str, Any]) -> dict[str, StreamHead]:
+    return {str(stream): StreamHead(int(count), str(digest), int(crc)) for stream, (count, digest, crc) in doc.items()}
 
 
 @dataclass(frozen=True)
@@ -116,6 +128,9 @@ class CheckpointStore(Protocol):
 
     def read_records(self, lineage_id: str, stream: str, start: int, stop: int) -> list[RecordRow]:
         """Records with ``start <= seq < stop`` of one lineage's own stream, in order."""
+
+    def read_stream(self, lineage_id: str, stream: str, start: int, stop: int) -> tuple[int, bytes]:
+        """The same records' data only, as (how many, the data joined by commas): the load path."""
 
     def latest_checkpoint(self, agent_id: str) -> CheckpointRow | None:
         """The agent's most recently saved checkpoint, or None."""

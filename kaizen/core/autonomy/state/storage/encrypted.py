@@ -162,6 +162,10 @@ class EncryptedStorage:
             out.append(replace(record, data=self.sealer.open(record.data, _record_aad(agent, record), what, lineage_id)))
         return out
 
+    def read_stream(self, lineage_id: str, stream: str, start: int, stop: int) -> tuple[int, bytes]:
+        records = self.read_records(lineage_id, stream, start, stop)
+        return len(records), b",".join([r.data for r in records])
+
     def read_lineage(self, lineage_id: str) -> LineageRow:
         return self.inner.read_lineage(lineage_id)
 

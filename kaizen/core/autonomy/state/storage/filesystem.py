@@ -48,7 +48,7 @@ from ..errors import (
     CheckpointConflictError, CheckpointNotFoundError, InvalidStateValueError, LeaseHeldError, StorageError,
 )
 from ..ids import check_id
-from .base import STREAMS, CheckpointRow, LeaseRow, LineageRow, RecordRow, SavePlan, StreamHead
+from .base import STREAMS, CheckpointRow, LeaseRow, LineageRow, RecordRow, SavePlan, heads_from_json, heads_to_json
 
 FORMAT_VERSION = 1
 INDEX_EVERY = 1024  # records of a stream between two [seq, offset] marks
@@ -105,13 +105,13 @@ def _row_doc(row: CheckpointRow, order: int) -> bytes:
         doc["body"] = row.body.decode()
     except UnicodeDecodeError:
         doc["body64"] = base64.b64encode(row.body).decode()
-    doc.update(order=order, heads={stream: [head.count, head.head_hash] for stream, head in row.heads.items()})
+    doc.update(order=order, heads=heads_to_json(row.heads))
     return orjson.dumps(doc)
 
 
 def _row_from(doc: Doc) -> CheckpointRow:
     try:
-        heads = {stream: StreamHead(count, digest) for stream, (count, digest) in doc["heads"].items()}
+        heads = heads_from_json(doc["heads"])
         body = doc["body"].encode() if "body" in doc else base64.b64decode(doc["body64"])
         return CheckpointRow(**{n: doc[n] for n in _ROW_PLAIN}, heads=heads, body=body)
     except (KeyError, TypeError, ValueError) as exc:
@@ -509,6 +509,10 @@ class FilesystemStorage:
                 found.append(RecordRow(lineage_id, stream, seq, chunk[pos:pos + length], digest.hex()))
             pos += length
         return found
+
+    def read_stream(self, lineage_id: str, stream: str, start: int, stop: int) -> tuple[int, bytes]:
+        records = self.read_records(lineage_id, stream, start, stop)
+        return len(records), b",".join([r.data for r in records])
 
     def latest_checkpoint(self, agent_id: str) -> CheckpointRow | None:
         with self._locked(agent_id, exclusive=False) as agent_dir:

@@ -134,6 +134,10 @@ class MemoryStorage:
             first = self._first_seq(lineage_id, stream)
             return stored[max(start - first, 0) : max(stop - first, 0)]
 
+    def read_stream(self, lineage_id: str, stream: str, start: int, stop: int) -> tuple[int, bytes]:
+        records = self.read_records(lineage_id, stream, start, stop)
+        return len(records), b",".join([r.data for r in records])
+
     def latest_checkpoint(self, agent_id: str) -> CheckpointRow | None:
         with self._lock:
             for row in reversed(self._rows.values()):

@@ -141,6 +141,10 @@ ACQUIRE_LEASE = (
 )
 SELECT_LEASE = "SELECT worker_id, expires_at FROM leases WHERE agent_id = %s"
 DELETE_LEASE = "DELETE FROM leases WHERE agent_id = %s AND worker_id = %s"
+SELECT_STREAM = (
+    "SELECT count(*), string_agg(r.data, ','::bytea ORDER BY r.seq) FROM records r JOIN lineages l ON l.lid = r.lid "
+    "WHERE l.lineage_id = %s AND r.stream = %s AND r.seq >= %s AND r.seq < %s"
+)
 SELECT_AGENTS = "SELECT DISTINCT agent_id FROM checkpoints ORDER BY agent_id"
 DELETE_CHECKPOINTS = "DELETE FROM checkpoints WHERE agent_id = %s AND checkpoint_id = ANY(%s)"
 DELETE_AGENT_RECORDS = "DELETE FROM records WHERE lid IN (SELECT lid FROM lineages WHERE agent_id = %s)"
@@ -348,6 +352,11 @@ class PostgresStorage:
         what = f"read of {stream} records of lineage {lineage_id!r}"
         rows = self._read(what, SELECT_RECORDS, (lineage_id, _STREAM_NO[stream], start, stop))
         return [RecordRow(lineage_id, stream, seq, bytes(data), bytes(digest).hex()) for seq, data, digest in rows]
+
+    def read_stream(self, lineage_id: str, stream: str, start: int, stop: int) -> tuple[int, bytes]:
+        what = f"read of {stream} records of lineage {lineage_id!r}"
+        count, joined = self._read(what, SELECT_STREAM, (lineage_id, _STREAM_NO[stream], start, stop))[0]
+        return count, bytes(joined) if joined is not None else b""
 
     def latest_checkpoint(self, agent_id: str) -> CheckpointRow | None:
         rows = self._read(f"read of agent {agent_id!r}'s latest checkpoint", SELECT_LATEST, (agent_id,))

@@ -10,13 +10,13 @@ row is detected before anything is handed back.
 from __future__ import annotations
 
 import hashlib
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
 from ..errors import CheckpointCorruptError, StateDivergedError, StateError
-from ..frozen import FrozenDict, freeze
 from ..ids import check_id, utc_now
 from ..records import check_approval_record
 from ..types import SCHEMA_VERSION, AgentState, check_field
@@ -45,7 +45,7 @@ def row_checksum(
 ) -> str:
     covered = [
         checkpoint_id, agent_id, lineage_id, parent, step_number, timestamp, status,
-        {stream: [head.count, head.head_hash] for stream, head in sorted(heads.items())},
+        {stream: [head.count, head.head_hash, head.crc] for stream, head in sorted(heads.items())},
         hashlib.sha256(body).hexdigest(),
     ]
     return hashlib.sha256(canonical(covered)).hexdigest()
@@ -84,12 +84,13 @@ def plan_save(state: AgentState, parent: CheckpointRow | None, lineage_id: str) 
                 f"agent {state.agent_id!r}: {stream} has {len(entries)} entries but its parent checkpoint "
                 f"{parent.checkpoint_id if parent else None!r} already has {base.count}; history is append-only"
             )
-        head = base.head_hash
+        head, crc = base.head_hash, base.crc
         for seq in range(base.count, len(entries)):
             data = canonical(_check_entry(stream, entries[seq], seq))
             head = chain_step(head, data)
+            crc = zlib.crc32(data, zlib.crc32(b",", crc) if seq else crc)
             records.append(RecordRow(lineage_id, stream, seq, data, head))
-        heads[stream] = StreamHead(len(entries), head)
+        heads[stream] = StreamHead(len(entries), head, crc)
     checkpoint_id = state.checkpoint_id
     parent_id = parent.checkpoint_id if parent is not None else None
     checksum = row_checksum(
@@ -153,23 +154,30 @@ def verify_chain(row: CheckpointRow, stream: str, records: Sequence[RecordRow]) 
         raise CheckpointCorruptError(row.checkpoint_id, f"{stream} entries do not match the checkpoint's hash chain")
 
 
-def state_from_rows(row: CheckpointRow, streams: dict[str, list[RecordRow]]) -> AgentState:
-    """Rebuild the ``AgentState`` of a verified row and its records."""
+def verify_stream(row: CheckpointRow, stream: str, count: int, joined: bytes) -> None:
+    """Raise unless ``joined`` is exactly the entries the row covers (count and CRC-32)."""
+    head = row.heads[stream]
+    if count != head.count:
+        raise CheckpointCorruptError(
+            row.checkpoint_id, f"{stream} has {count} stored entries, the checkpoint covers {head.count}"
+        )
+    if zlib.crc32(joined) != head.crc:
+        raise CheckpointCorruptError(row.checkpoint_id, f"{stream} entries do not match the checkpoint's hash chain")
+
+
+def state_from_rows(row: CheckpointRow, streams: dict[str, tuple[int, bytes]]) -> AgentState:
+    """Rebuild the ``AgentState`` of a verified row from its streams' (count, joined data)."""
     verify_row(row)
     for stream in STREAMS:
-        verify_chain(row, stream, streams[stream])
+        verify_stream(row, stream, *streams[stream])
     try:
         body = orjson.loads(row.body)
         body.pop("schema_version", None)
         values: dict[str, Any] = {name: getattr(row, name) for name in ROW_FIELDS}
         values.update(body)
         for stream in STREAMS:
-            records = streams[stream]
-            entries = orjson.loads(b"[" + b",".join(r.data for r in records) + b"]") if records else []
-            if stream == "approval_history":
-                values[stream] = [FrozenDict(entry) for entry in entries]
-            else:
-                values[stream] = [freeze(entry) for entry in entries]
+            count, joined = streams[stream]
+            values[stream] = orjson.loads(b"[" + joined + b"]") if count else []
         return AgentState(**values)
     except (orjson.JSONDecodeError, TypeError, AttributeError) as exc:
         raise CheckpointCorruptError(row.checkpoint_id, f"unreadable contents ({exc})") from None

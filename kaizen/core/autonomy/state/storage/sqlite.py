@@ -18,7 +18,9 @@ from typing import Any
 import orjson
 
 from ..errors import CheckpointConflictError, CheckpointNotFoundError, LeaseHeldError, StorageError
-from .base import STREAMS, CheckpointRow, LeaseRow, LineageRow, RecordRow, SavePlan, StreamHead
+from .base import (
+    STREAMS, CheckpointRow, LeaseRow, LineageRow, RecordRow, SavePlan, StreamHead, heads_from_json, heads_to_json,
+)
 
 SCHEMA_VERSION = 2
 _STREAM_NO = {stream: number for number, stream in enumerate(STREAMS)}
@@ -97,6 +99,13 @@ SELECT_RECORDS = (
     "SELECT r.seq, r.data, r.hash FROM records r JOIN lineages l ON l.lid = r.lid "
     "WHERE l.lineage_id = ? AND r.stream = ? AND r.seq >= ? AND r.seq < ? ORDER BY r.seq"
 )
+# One row for a whole history: the aggregate reads the ordered subquery in order (SQLite does not
+# flatten an ORDER BY subquery into an aggregate), and the caller checks count and CRC anyway.
+SELECT_STREAM = (
+    "SELECT count(*), CAST(group_concat(data, ',') AS BLOB) FROM ("
+    "SELECT r.data AS data FROM records r JOIN lineages l ON l.lid = r.lid "
+    "WHERE l.lineage_id = ? AND r.stream = ? AND r.seq >= ? AND r.seq < ? ORDER BY r.seq)"
+)
 SELECT_AGENTS = "SELECT DISTINCT agent_id FROM checkpoints ORDER BY agent_id"
 DELETE_CHECKPOINT = "DELETE FROM checkpoints WHERE agent_id = ? AND checkpoint_id = ?"
 DELETE_AGENT_RECORDS = "DELETE FROM records WHERE lid IN (SELECT lid FROM lineages WHERE agent_id = ?)"
@@ -111,11 +120,11 @@ def as_bytes(value: Any) -> bytes:
 
 
 def encode_heads(heads: dict[str, StreamHead]) -> bytes:
-    return orjson.dumps({stream: [head.count, head.head_hash] for stream, head in heads.items()})
+    return orjson.dumps(heads_to_json(heads))
 
 
 def decode_heads(raw: bytes | str) -> dict[str, StreamHead]:
-    return {stream: StreamHead(count, head) for stream, (count, head) in orjson.loads(raw).items()}
+    return heads_from_json(orjson.loads(raw))
 
 
 def row_values(row: CheckpointRow) -> tuple[Any, ...]:
@@ -199,6 +208,9 @@ class SQLiteStorage:
 
     def setup(self) -> None:
         conn = self._connect()
+        if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+            self._ready = True  # the common case: no write transaction just to open a store
+            return
         with _Transaction(conn, self.path):
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
@@ -290,6 +302,10 @@ class SQLiteStorage:
     def read_records(self, lineage_id: str, stream: str, start: int, stop: int) -> list[RecordRow]:
         rows = self._read(SELECT_RECORDS, (lineage_id, _STREAM_NO[stream], start, stop))
         return [RecordRow(lineage_id, stream, seq, as_bytes(data), as_bytes(digest).hex()) for seq, data, digest in rows]
+
+    def read_stream(self, lineage_id: str, stream: str, start: int, stop: int) -> tuple[int, bytes]:
+        count, joined = self._read(SELECT_STREAM, (lineage_id, _STREAM_NO[stream], start, stop))[0]
+        return count, as_bytes(joined) if joined is not None else b""
 
     def latest_checkpoint(self, agent_id: str) -> CheckpointRow | None:
         rows = self._read(SELECT_LATEST, (agent_id,))
