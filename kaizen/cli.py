@@ -65,15 +65,11 @@ def friendly(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def open_manager(store_url: str, *, must_exist: bool = True) -> StateManager:
-    if must_exist and store_url.startswith("sqlite:///"):
-        path = Path(store_url[len("sqlite:///"):].split("?", 1)[0])
-        if not path.exists():
-            raise CliError(f"no store at {path}; run `kaizen demo` first or pass --store URL")
-    if must_exist and store_url.startswith("file://"):
-        path = Path(store_url[len("file://"):])
-        if not path.exists():
-            raise CliError(f"no store at {path}; pass --store URL")
-    return StateManager(open_store(store_url))
+    store = open_store(store_url)
+    path = getattr(getattr(store, "inner", store), "path", None) or getattr(store, "base_dir", None)
+    if must_exist and path is not None and not Path(path).exists():
+        raise CliError(f"no store at {path}; run `kaizen demo` first or pass --store URL")
+    return StateManager(store)
 
 
 def require_agent(manager: StateManager, agent_id: str) -> None:
@@ -84,14 +80,17 @@ def require_agent(manager: StateManager, agent_id: str) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="kaizen-state")
+@click.version_option(package_name="kaizen-state", prog_name="kaizen")
 def main() -> None:
     """Durable, auditable state for autonomous agents.
 
     Start with `kaizen demo --yes`, then inspect what it stored with
     `kaizen checkpoints list AGENT`, `kaizen audit AGENT` and `kaizen usage AGENT`.
     """
-    logging.basicConfig(format="warning: %(message)s", level=logging.WARNING)
+    handler = logging.StreamHandler()
+    handler.setLevel(logging.WARNING)  # libraries may lower their own loggers' levels; ours stays
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    logging.basicConfig(handlers=[handler], level=logging.WARNING)
     logging.getLogger("kailash").setLevel(logging.ERROR)
     warnings.simplefilter("ignore", RuntimeWarning)  # the same warnings reach the log, once
 
@@ -113,8 +112,9 @@ def demo(yes: bool, workdir: Path | None, agent_id: str | None, no_workflow: boo
     agent = build_demo_agent(store_url, workdir, agent_id, callback, with_workflow=has_kailash() and not no_workflow)
     console.print(f"[bold]kaizen demo[/bold] agent [cyan]{agent.agent_id}[/cyan]  store {store_url}  "
                   f"workspace {agent.metadata['cli']['workdir']}")
-    if not agent.metadata["cli"]["with_workflow"]:
-        console.print("[dim](Kailash not installed: the workflow step is skipped; pip install 'kaizen-state[kailash]')[/dim]")
+    if not has_kailash():
+        console.print("[dim](Kailash is not installed, so the workflow step is skipped: "
+                      + escape("pip install 'kaizen-state[kailash]'") + ")[/dim]")
     _run_with_progress(agent, lambda: agent.run(task="checkpoints and approvals"))
 
 
@@ -142,6 +142,7 @@ def resume(agent_id: str, yes: bool, store_url: str) -> None:
     callback = auto_approver() if yes else console_approver()
     agent = build_demo_agent(store_url, Path(cli["workdir"]), agent_id, callback, cli.get("with_workflow", False))
     agent._state_manager = manager
+    manager.hook_manager = agent.hooks
     console.print(f"resuming [cyan]{agent_id}[/cyan] from checkpoint {state.checkpoint_id} (step {state.step_number})")
     _run_with_progress(agent, lambda: agent.run(resume=True))
 
@@ -359,7 +360,11 @@ def usage(agent_id: str, prices_file: Path | None, store_url: str) -> None:
     manager = open_manager(store_url)
     require_agent(manager, agent_id)
     state = manager.load_latest(agent_id)
-    prices = tomllib.loads(prices_file.read_text()) if prices_file else state.metadata.get("prices", {})
+    try:
+        prices = tomllib.loads(prices_file.read_text()) if prices_file else state.metadata.get("prices", {})
+    except tomllib.TOMLDecodeError as exc:
+        raise CliError(f"{prices_file} is not valid TOML: {exc}") from None
+    cost = estimate_cost(state.tool_usage_counts, state.token_usage, prices)  # bad prices fail before output
     table = Table(title=f"Usage of {agent_id}")
     table.add_column("tool")
     table.add_column("calls", justify="right")
@@ -369,7 +374,6 @@ def usage(agent_id: str, prices_file: Path | None, store_url: str) -> None:
     for model, tokens in state.token_usage.items():
         console.print(f"tokens ({escape(model)}): {tokens.get('input_tokens', 0)} in, "
                       f"{tokens.get('output_tokens', 0)} out")
-    cost = estimate_cost(state.tool_usage_counts, state.token_usage, prices)
     source = prices_file or ("the run's prices" if prices else "no prices (pass --prices FILE.toml)")
     console.print(f"Estimated cost: ${cost.total:.4f} ({source})")
 

@@ -58,7 +58,7 @@ def demo_script(with_workflow: bool) -> list[Any]:
         {"content": "Checking the workspace.", "tool_calls": [{"name": "Bash", "arguments": {"command": "wc -l notes.md && ls"}}]},
         {"content": "Writing the report.",
          "tool_calls": [{"name": "Write", "arguments": {"path": "report.md", "content": (
-             "# Report\n\nnotes.md holds 3 lines about checkpoints and approvals.\n")}}]},
+             "# Report\n\nnotes.md holds 4 lines about checkpoints and approvals.\n")}}]},
         "Wrote report.md: the notes describe O(delta) checkpoints and remembered approvals.",
     ]
     return script

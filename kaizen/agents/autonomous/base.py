@@ -53,6 +53,8 @@ class BaseAutonomousAgent:
             raise InvalidStateTypeError(f"signature must be a Signature instance, got {type(signature).__name__}")
         self.config = config if config is not None else AutonomousConfig()
         self.signature = signature
+        if agent_id is None and self.config.name:
+            agent_id = self.config.name  # the original's way to name an agent
         self.agent_id = check_id(agent_id, "agent_id") if agent_id is not None else new_agent_id()
         self._state_manager = state_manager
         self._provider = provider

@@ -84,7 +84,9 @@ INSERT_LINEAGE = (
     "head_checkpoint_id, created_at) VALUES (?,?,?,?,?,?,?)"
 )
 INSERT_RECORD = "INSERT INTO records (lid, stream, seq, data, hash) VALUES (?,?,?,?,?)"
-MOVE_HEAD = "UPDATE lineages SET head_checkpoint_id = ? WHERE lineage_id = ? AND head_checkpoint_id IS ?"
+MOVE_HEAD = (
+    "UPDATE lineages SET head_checkpoint_id = ? WHERE lineage_id = ? AND head_checkpoint_id IS ? RETURNING lid"
+)
 SELECT_LID = "SELECT lid FROM lineages WHERE lineage_id = ?"
 SELECT_HEAD = "SELECT head_checkpoint_id FROM lineages WHERE lineage_id = ?"
 SELECT_CHECKPOINT = f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE checkpoint_id = ?"
@@ -244,12 +246,14 @@ class SQLiteStorage:
                     latest = conn.execute(SELECT_LATEST, (row.agent_id,)).fetchone()
                     if latest is not None:
                         raise CheckpointConflictError(row.agent_id, None, latest[0])
-                conn.execute(INSERT_LINEAGE, lineage_values(plan.new_lineage))
-            elif conn.execute(MOVE_HEAD, (row.checkpoint_id, row.lineage_id, plan.expected_head)).rowcount != 1:
-                head = conn.execute(SELECT_HEAD, (row.lineage_id,)).fetchone()
-                raise CheckpointConflictError(row.agent_id, plan.expected_head, head[0] if head else None)
+                lid = conn.execute(INSERT_LINEAGE, lineage_values(plan.new_lineage)).lastrowid
+            else:
+                moved = conn.execute(MOVE_HEAD, (row.checkpoint_id, row.lineage_id, plan.expected_head)).fetchone()
+                if moved is None:
+                    head = conn.execute(SELECT_HEAD, (row.lineage_id,)).fetchone()
+                    raise CheckpointConflictError(row.agent_id, plan.expected_head, head[0] if head else None)
+                lid = moved[0]
             if plan.records:
-                lid = conn.execute(SELECT_LID, (row.lineage_id,)).fetchone()[0]
                 conn.executemany(INSERT_RECORD, [
                     (lid, _STREAM_NO[r.stream], r.seq, r.data, bytes.fromhex(r.hash)) for r in plan.records
                 ])
