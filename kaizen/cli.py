@@ -26,6 +26,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from kaizen.core.autonomy.state.errors import StateError
+from kaizen.core.autonomy.state.redaction import redact_text
 from kaizen.core.autonomy.state.manager import StateManager
 from kaizen.core.autonomy.state.storage import DEFAULT_STORE_URL, open_store
 
@@ -72,6 +73,11 @@ def open_manager(store_url: str, *, must_exist: bool = True) -> StateManager:
     return StateManager(store)
 
 
+def shown(store_url: str) -> str:
+    """A store URL fit to print: any password in it replaced."""
+    return redact_text(store_url)
+
+
 def require_agent(manager: StateManager, agent_id: str) -> None:
     if not manager.list_checkpoints(agent_id, limit=1):
         known = manager.list_agents()
@@ -110,12 +116,12 @@ def demo(yes: bool, workdir: Path | None, agent_id: str | None, no_workflow: boo
 
     callback = auto_approver() if yes else console_approver()
     agent = build_demo_agent(store_url, workdir, agent_id, callback, with_workflow=has_kailash() and not no_workflow)
-    console.print(f"[bold]kaizen demo[/bold] agent [cyan]{agent.agent_id}[/cyan]  store {store_url}  "
-                  f"workspace {agent.metadata['cli']['workdir']}")
+    console.print(f"[bold]kaizen demo[/bold] agent [cyan]{agent.agent_id}[/cyan]  store {escape(shown(store_url))}  "
+                  f"workspace {escape(agent.metadata['cli']['workdir'])}")
     if not has_kailash():
         console.print("[dim](Kailash is not installed, so the workflow step is skipped: "
                       + escape("pip install 'kaizen-state[kailash]'") + ")[/dim]")
-    _run_with_progress(agent, lambda: agent.run(task="checkpoints and approvals"))
+    _run_with_progress(agent, lambda: agent.run(task="checkpoints and approvals"), store_url)
 
 
 @main.command()
@@ -144,10 +150,10 @@ def resume(agent_id: str, yes: bool, store_url: str) -> None:
     agent._state_manager = manager
     manager.hook_manager = agent.hooks
     console.print(f"resuming [cyan]{agent_id}[/cyan] from checkpoint {state.checkpoint_id} (step {state.step_number})")
-    _run_with_progress(agent, lambda: agent.run(resume=True))
+    _run_with_progress(agent, lambda: agent.run(resume=True), store_url)
 
 
-def _run_with_progress(agent: Any, start: Callable[[], Any]) -> None:
+def _run_with_progress(agent: Any, start: Callable[[], Any], store_url: str) -> None:
     saves = {"count": 0}
 
     def on_tool(context: Any) -> None:
@@ -171,10 +177,10 @@ def _run_with_progress(agent: Any, start: Callable[[], Any]) -> None:
     agent.hooks.register("post_tool_use", on_tool)
     agent.hooks.register("post_checkpoint_save", on_save)
     result = start()
-    _print_summary(agent, result, saves["count"])
+    _print_summary(agent, result, saves["count"], store_url)
 
 
-def _print_summary(agent: Any, result: Any, saves: int) -> None:
+def _print_summary(agent: Any, result: Any, saves: int, store_url: str) -> None:
     console.print()
     color = "green" if result.status == "completed" else "yellow"
     console.print(f"[bold {color}]{result.status}[/bold {color}] after {result.cycles} cycles: "
@@ -186,9 +192,10 @@ def _print_summary(agent: Any, result: Any, saves: int) -> None:
     console.print(f"Estimated cost: ${cost.total:.4f} (demo prices)")
     console.print(f"Checkpoints written: {saves} (latest {result.checkpoint_id})")
     console.print("\nInspect it:")
+    store = "" if store_url == DEFAULT_STORE_URL else f" --store '{shown(store_url)}'"
     for line in (f"kaizen checkpoints list {agent.agent_id}", f"kaizen audit {agent.agent_id}",
                  f"kaizen usage {agent.agent_id}"):
-        console.print(f"  [cyan]{line}[/cyan]")
+        console.print(f"  [cyan]{escape(line + store)}[/cyan]")
 
 
 # --- checkpoints ---------------------------------------------------------------------------
@@ -248,7 +255,8 @@ def diff_checkpoints(older: str, newer: str, store_url: str) -> None:
             continue
         before, after = a.workflow_state.get(key, "<absent>"), b.workflow_state.get(key, "<absent>")
         if before != after:
-            console.print(f"  workflow.{key}: {_short(before)} -> {_short(after)}", highlight=False)
+            console.print(f"  workflow.{escape(key)}: {escape(_short(before))} -> {escape(_short(after))}",
+                          highlight=False)
     added = len(b.conversation_history) - len(a.conversation_history)
     console.print(f"  conversation: {added:+d} messages, completed tool calls: "
                   f"{len(b.completed_actions) - len(a.completed_actions):+d}")
@@ -401,7 +409,7 @@ def import_agent(file: Any, store_url: str) -> None:
     except orjson.JSONDecodeError as exc:
         raise CliError(f"{file.name} is not JSON: {exc}") from None
     agent_id = open_manager(store_url, must_exist=False).import_agent(document)
-    console.print(f"imported agent {agent_id} into {store_url}")
+    console.print(f"imported agent {agent_id} into {escape(shown(store_url))}")
 
 
 @main.command()
@@ -425,8 +433,9 @@ def _approvals_table(records: list[Any], title: str) -> Table:
         table.add_column(column, overflow="fold")
     for record in records:
         decision = "[green]approved[/green]" if record["approved"] else "[red]denied[/red]"
-        table.add_row(record["timestamp"][11:19], record["tool_name"], decision, record["action"],
-                      record.get("decided_by", "-"), _short(record["input_summary"], 60))
+        table.add_row(escape(record["timestamp"][11:19]), escape(record["tool_name"]), decision,
+                      escape(record["action"]), escape(record.get("decided_by", "-")),
+                      escape(_short(record["input_summary"], 60)))
     return table
 
 

@@ -120,6 +120,10 @@ def _parse(document: Any) -> tuple[str, list[LineageRow], list[RecordRow], list[
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise StateFormatError(f"damaged kaizen-state export: {type(exc).__name__}: {exc}") from None
+    strangers = sorted({row.agent_id for row in rows if row.agent_id != agent_id})
+    if strangers or not any(lineage.agent_id == agent_id for lineage in lineages):
+        raise StateFormatError(f"export says it holds agent {agent_id!r} but its checkpoints belong to "
+                               f"{', '.join(strangers) or 'no lineage of it'}; it was edited or damaged")
     return agent_id, lineages, records, rows
 
 
