@@ -261,12 +261,16 @@ class TestIntegrity:
         resumed = fresh.resume_from_latest("agent-1")  # continues on a fork of the intact one
         assert len(resumed.approval_history) == 2
 
-    def test_changed_record_breaks_the_chain(self, manager, store):
+    @pytest.mark.parametrize("verify", ["crc", "chain"])
+    def test_changed_record_breaks_the_chain(self, manager, store, verify):
         agent = make_agent(manager)
         ids = [step(agent, n) for n in range(3)]
+        assert StateManager(store, verify=verify).load_checkpoint(ids[-1]).to_dict() == \
+            manager.load_checkpoint(ids[-1]).to_dict()
         tamper_first_record(store, "agent-1")
         with pytest.raises(CheckpointCorruptError, match="hash chain"):
-            StateManager(store).load_checkpoint(ids[-1])
+            StateManager(store, verify=verify).load_checkpoint(ids[-1])
+        assert not StateManager(store).verify_audit("agent-1").ok
 
 
 # --- concurrency ----------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from .ids import check_id, new_checkpoint_id, new_lineage_id
 from .storage import CheckpointStore, open_store
 from .storage.encrypted import MAGIC as SEALED
 from .storage.base import STREAMS, CheckpointRow, LineageRow
-from .storage.rows import plan_fork, plan_save, state_from_rows
+from .storage.rows import plan_fork, plan_save, state_from_rows, verify_chain, verify_row
 from .types import AgentState, CheckpointMetadata
 
 log = logging.getLogger("kaizen.state")
@@ -34,7 +34,10 @@ class StateManager:
     ``storage`` is a store object or URL (default: the embedded SQLite file).
     ``checkpoint_frequency``/``checkpoint_interval`` drive ``should_checkpoint``;
     ``retention_count`` keeps that many newest checkpoints per agent (None keeps
-    all: rows are small, and time travel needs them).
+    all: rows are small, and time travel needs them). ``verify``: every load checks
+    the row's SHA-256 checksum and each history's count and CRC-32 ("crc", one C
+    call, catches damage); "chain" also recomputes the SHA-256 hash chain of every
+    entry, which catches deliberate edits too (``verify_audit`` always does).
     """
 
     def __init__(
@@ -44,11 +47,15 @@ class StateManager:
         checkpoint_interval: float = 60.0,
         retention_count: int | None = None,
         hook_manager: Any = None,
+        verify: str = "crc",
     ) -> None:
         if isinstance(checkpoint_frequency, bool) or not isinstance(checkpoint_frequency, int) or checkpoint_frequency < 1:
             raise InvalidStateValueError(f"checkpoint_frequency must be an int >= 1, got {checkpoint_frequency!r}")
         if retention_count is not None and (not isinstance(retention_count, int) or retention_count < 1):
             raise InvalidStateValueError(f"retention_count must be an int >= 1 or None, got {retention_count!r}")
+        if verify not in ("crc", "chain"):
+            raise InvalidStateValueError(f"verify must be 'crc' or 'chain', got {verify!r}")
+        self.verify = verify
         self.storage: CheckpointStore = open_store(storage)
         self.checkpoint_frequency = checkpoint_frequency
         self.checkpoint_interval = checkpoint_interval
@@ -135,6 +142,10 @@ class StateManager:
         if row.body.startswith(SEALED):
             raise StorageError(f"checkpoint {checkpoint_id!r} is encrypted: set KAIZEN_ENCRYPTION_KEY (or "
                                "encryption_key) to the key it was written with")
+        if self.verify == "chain":
+            verify_row(row)
+            for stream in STREAMS:
+                verify_chain(row, stream, self._segments_records(row, stream))
         return state_from_rows(row, {stream: self._stream(row, stream) for stream in STREAMS})
 
     def load_latest(self, agent_id: str) -> AgentState | None:
@@ -376,9 +387,23 @@ class StateManager:
             lineage = self._lineages[lineage_id] = self.storage.read_lineage(lineage_id)
         return lineage
 
+    def _segments_records(self, row: CheckpointRow, stream: str) -> list[Any]:
+        return [record for lineage_id, start, end in self._segments(row, stream)
+                for record in self.storage.read_records(lineage_id, stream, start, end)]
+
     def _stream(self, row: CheckpointRow, stream: str) -> tuple[int, bytes]:
         """The first ``count`` entries of a stream, gathered along the lineage's forks, as
         (how many, their data joined by commas)."""
+        total, parts = 0, []
+        for lineage_id, start, end in self._segments(row, stream):
+            count, joined = self.storage.read_stream(lineage_id, stream, start, end)
+            total += count
+            if count:
+                parts.append(joined)
+        return total, b",".join(parts)
+
+    def _segments(self, row: CheckpointRow, stream: str) -> list[tuple[str, int, int]]:
+        """(lineage, start, stop) pieces of a stream's first ``count`` entries, oldest first."""
         stop = row.heads[stream].count if stream in row.heads else 0
         segments: list[tuple[str, int, int]] = []
         lineage = self._lineage(row.lineage_id)
@@ -390,13 +415,7 @@ class StateManager:
                 break
             stop = min(stop, start)
             lineage = self._lineage(lineage.base_lineage_id)
-        total, parts = 0, []
-        for lineage_id, start, end in reversed(segments):
-            count, joined = self.storage.read_stream(lineage_id, stream, start, end)
-            total += count
-            if count:
-                parts.append(joined)
-        return total, b",".join(parts)
+        return segments[::-1]
 
     def _trigger(self, event: str, agent_id: str, **data: Any) -> None:
         if self.hook_manager is not None:

@@ -76,7 +76,7 @@ class StateTracker:
         return self._standing.get(tool_name)
 
     def approval_history(self) -> list[dict[str, Any]]:
-        return [dict(record) for record in self._approvals]
+        return list(map(dict.copy, self._approvals))  # plain, mutable copies (FrozenDict.copy is a dict)
 
     # --- tool and token usage -------------------------------------------------------------
     def record_tool_usage(self, tool_name: str, increment: int = 1) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -30,6 +31,7 @@ from .sqlite import lineage_from, lineage_values, row_from, row_values
 SCHEMA_VERSION = 2
 _STREAM_NO = {stream: number for number, stream in enumerate(STREAMS)}
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+IDLE_CHECK_SECONDS = 5.0
 _COPY_THRESHOLD = 64  # records per save above which COPY beats a pipelined executemany
 START_HINT = (
     "start the server (e.g. `pg_ctlcluster <version> main start` or "
@@ -115,6 +117,24 @@ MOVE_HEAD = (
     "WHERE lineage_id = %s AND head_checkpoint_id IS NOT DISTINCT FROM %s RETURNING lid"
 )
 SELECT_HEAD = "SELECT head_checkpoint_id FROM lineages WHERE lineage_id = %s"
+# The common save in ONE statement (one round trip, atomic in autocommit): move the head if it is
+# still the parent, add the new records and the checkpoint row. No row back: someone else moved it.
+APPEND = """
+WITH moved AS (
+    UPDATE lineages SET head_checkpoint_id = %(id)s
+    WHERE lineage_id = %(lineage)s AND head_checkpoint_id IS NOT DISTINCT FROM %(expected)s
+    RETURNING lid
+), recs AS (
+    INSERT INTO records (lid, stream, seq, data, hash)
+    SELECT moved.lid, r.stream, r.seq, r.data, r.hash FROM moved,
+        unnest(%(streams)s::smallint[], %(seqs)s::integer[], %(datas)s::bytea[], %(hashes)s::bytea[])
+        AS r(stream, seq, data, hash)
+)
+INSERT INTO checkpoints ({columns})
+SELECT %(c0)s, %(c1)s, %(c2)s, %(c3)s, %(c4)s, %(c5)s, %(c6)s, %(c7)s, %(c8)s, %(c9)s, %(c10)s FROM moved
+RETURNING 1
+"""
+APPEND_SQL = APPEND.replace("{columns}", CHECKPOINT_COLUMNS)
 SELECT_LATEST_ID = "SELECT checkpoint_id FROM checkpoints WHERE agent_id = %s ORDER BY seq DESC LIMIT 1"
 SELECT_CHECKPOINT = f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE checkpoint_id = %s"
 SELECT_LATEST = f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE agent_id = %s ORDER BY seq DESC LIMIT 1"
@@ -195,6 +215,7 @@ class PostgresStorage:
         self._where = f"PostgreSQL store {self.url} (schema {schema})"
         self._pool: ConnectionPool | None = None
         self._pool_lock = threading.Lock()
+        self._last_used: dict[int, float] = {}
         self._ready = False
 
     # --- connections ---------------------------------------------------------------------
@@ -209,7 +230,7 @@ class PostgresStorage:
             # check_connection: a connection broken by a server restart is replaced, not handed out
             self._pool = ConnectionPool(
                 self.dsn, kwargs=self._kwargs, min_size=self.min_size, max_size=self.max_size, open=False,
-                check=ConnectionPool.check_connection, name=f"kaizen-{self.schema}",
+                check=self._check_if_idle, name=f"kaizen-{self.schema}",
             )
             self._pool.open()
             return self._pool
@@ -220,6 +241,7 @@ class PostgresStorage:
         try:
             with pool.connection(timeout=self.connect_timeout * 3) as conn:
                 yield conn
+                self._last_used[id(conn)] = time.monotonic()
         except psycopg.errors.UniqueViolation as exc:
             kind = _DUPLICATES.get(exc.diag.constraint_name or "", "row")
             key = re.search(r"\)=\((.*)\) already exists", exc.diag.message_detail or "")
@@ -229,6 +251,12 @@ class PostgresStorage:
             raise StorageError(f"{self._where}: {what} failed: {_reason(exc)} -- {START_HINT}") from exc
         except psycopg.Error as exc:
             raise StorageError(f"{self._where}: {what} failed: {_reason(exc)}") from exc
+
+    def _check_if_idle(self, conn: psycopg.Connection[Any]) -> None:
+        """Ping a pooled connection only if it sat idle a while: a server restart is still caught
+        before use, without a round trip on every save."""
+        if time.monotonic() - self._last_used.get(id(conn), 0.0) > IDLE_CHECK_SECONDS:
+            ConnectionPool.check_connection(conn)
 
     @contextmanager
     def _write(self, what: str) -> Iterator[psycopg.Connection[Any]]:
@@ -274,6 +302,9 @@ class PostgresStorage:
     # --- writes --------------------------------------------------------------------------
     def save(self, plan: SavePlan) -> None:
         row = plan.row
+        if plan.new_lineage is None:
+            self._append(plan)
+            return
         with self._write(f"save of checkpoint {row.checkpoint_id!r}") as conn:
             if plan.new_lineage is not None:
                 if not plan.is_fork:
@@ -290,6 +321,22 @@ class PostgresStorage:
                 lid = moved[0]
             _insert_records(conn, [(lid, r) for r in plan.records])
             conn.execute(INSERT_CHECKPOINT, row_values(row))
+
+    def _append(self, plan: SavePlan) -> None:
+        row = plan.row
+        params: dict[str, Any] = {
+            "id": row.checkpoint_id, "lineage": row.lineage_id, "expected": plan.expected_head,
+            "streams": [_STREAM_NO[r.stream] for r in plan.records], "seqs": [r.seq for r in plan.records],
+            "datas": [r.data for r in plan.records], "hashes": [bytes.fromhex(r.hash) for r in plan.records],
+        }
+        params.update({f"c{i}": value for i, value in enumerate(row_values(row))})
+        if not self._ready:
+            self.setup()
+        with self._connect(f"save of checkpoint {row.checkpoint_id!r}") as conn:
+            saved = conn.execute(APPEND_SQL, params).fetchone()
+            if saved is None:
+                head = conn.execute(SELECT_HEAD, (row.lineage_id,)).fetchone()
+                raise CheckpointConflictError(row.agent_id, plan.expected_head, head[0] if head else None)
 
     def import_rows(self, lineages: list[LineageRow], records: list[RecordRow], rows: list[CheckpointRow]) -> None:
         with self._write(f"import of {len(rows)} checkpoints") as conn:
@@ -354,8 +401,11 @@ class PostgresStorage:
         return [RecordRow(lineage_id, stream, seq, bytes(data), bytes(digest).hex()) for seq, data, digest in rows]
 
     def read_stream(self, lineage_id: str, stream: str, start: int, stop: int) -> tuple[int, bytes]:
-        what = f"read of {stream} records of lineage {lineage_id!r}"
-        count, joined = self._read(what, SELECT_STREAM, (lineage_id, _STREAM_NO[stream], start, stop))[0]
+        if not self._ready:
+            self.setup()
+        with self._connect(f"read of {stream} records of lineage {lineage_id!r}") as conn:
+            with conn.cursor(binary=True) as cur:  # bytea as raw bytes, not hex text twice the size
+                count, joined = cur.execute(SELECT_STREAM, (lineage_id, _STREAM_NO[stream], start, stop)).fetchone()
         return count, bytes(joined) if joined is not None else b""
 
     def latest_checkpoint(self, agent_id: str) -> CheckpointRow | None:
