@@ -19,7 +19,7 @@ from kaizen.agents.autonomous.base import AutonomousConfig, BaseAutonomousAgent
 from kaizen.core.autonomy.permissions import APPROVE_ALL, ApprovalCallback
 from kaizen.providers import ScriptedProvider
 from kaizen.signatures import InputField, OutputField, Signature
-from kaizen.tools import Tool, ToolRegistry, builtin_tools
+from kaizen.tools import ToolRegistry, builtin_tools
 
 DEMO_MODEL = "demo-scripted"
 DEMO_PRICES = {
@@ -76,19 +76,14 @@ def word_stats_workflow() -> Any:
     return builder
 
 
-def demo_tools(agent: BaseAutonomousAgent, workdir: Path, with_workflow: bool) -> ToolRegistry:
-    registry = ToolRegistry(builtin_tools(workdir))
+def add_demo_tools(agent: BaseAutonomousAgent, workdir: Path, with_workflow: bool) -> None:
+    agent._tools = ToolRegistry(builtin_tools(workdir))
     if with_workflow:
-        from kaizen.integrations.kailash import workflow_tool_spec
-
         logging.getLogger("kailash").setLevel(logging.ERROR)
-        spec = workflow_tool_spec(
+        agent.add_workflow_tool(
             "word_stats", "Count the words of a text with a Kailash workflow", word_stats_workflow(),
             {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
-            update=agent.update_workflow_state,
         )
-        registry.register(Tool(spec.name, spec.description, spec.parameters_schema, "safe", spec.run))
-    return registry
 
 
 def auto_approver() -> ApprovalCallback:
@@ -111,6 +106,6 @@ def build_demo_agent(store: str | None, workdir: Path | None = None, agent_id: s
         config, ReportTask(), agent_id=agent_id or f"demo-{secrets.token_hex(4)}",
         provider=ScriptedProvider(demo_script(with_workflow)), approval_callback=approval_callback,
     )
-    agent._tools = demo_tools(agent, workdir, with_workflow)
+    add_demo_tools(agent, workdir, with_workflow)
     agent.metadata["cli"] = {"kind": "demo", "workdir": str(workdir), "with_workflow": with_workflow}
     return agent

@@ -7,7 +7,6 @@ import re
 import shlex
 import tempfile
 
-import pytest
 from test_cli_helpers import (
     DEMO_TOOLS_NO_WORKFLOW,
     DEMO_TOOLS_WITH_WORKFLOW,

@@ -16,7 +16,6 @@ from kaizen.core.autonomy.state.errors import (
     CheckpointConflictError,
     CheckpointCorruptError,
     CheckpointNotFoundError,
-    InvalidStateValueError,
     StateDivergedError,
     StorageError,
 )

@@ -8,7 +8,7 @@ import pytest
 from tamper import copy_body, raw_bytes
 
 from kaizen.agents.autonomous.base import AutonomousConfig, BaseAutonomousAgent
-from kaizen.core.autonomy.state.errors import CheckpointCorruptError, StorageError
+from kaizen.core.autonomy.state.errors import CheckpointCorruptError, EncryptionKeyError, StorageError
 from kaizen.core.autonomy.state.manager import StateManager
 from kaizen.core.autonomy.state.storage import EncryptedStorage, open_store
 from kaizen.core.autonomy.state.storage.encrypted import generate_key, rotate_key
@@ -45,14 +45,16 @@ def test_no_key_or_wrong_key_is_refused(store, key):
     latest = StateManager(store).storage.latest_checkpoint("enc-1").checkpoint_id
     with pytest.raises(StorageError, match="encrypted"):
         StateManager(store).load_checkpoint(latest)
-    with pytest.raises(CheckpointCorruptError, match="different key"):
+    with pytest.raises(EncryptionKeyError, match="different key"):
         StateManager(EncryptedStorage(store, generate_key())).load_checkpoint(latest)
+    with pytest.raises(EncryptionKeyError, match="different key"):  # not "damaged": no fallback
+        StateManager(EncryptedStorage(store, generate_key())).load_latest("enc-1")
 
 
 def test_plaintext_rows_are_not_silently_accepted(store, key):
     _agent(StateManager(store))  # written without encryption
     latest = store.latest_checkpoint("enc-1").checkpoint_id
-    with pytest.raises(CheckpointCorruptError, match="unencrypted"):
+    with pytest.raises(EncryptionKeyError, match="unencrypted"):
         StateManager(EncryptedStorage(store, key)).load_checkpoint(latest)
 
 
@@ -71,7 +73,7 @@ def test_key_rotation_reencrypts_the_whole_history(store, key):
     ids = [m.checkpoint_id for m in manager.list_checkpoints("enc-1")]
     new_key = generate_key()
     assert rotate_key(store, "enc-1", key, new_key) == 3
-    with pytest.raises(CheckpointCorruptError):
+    with pytest.raises(EncryptionKeyError):
         StateManager(EncryptedStorage(store, key)).load_checkpoint(ids[0])
     rotated = StateManager(EncryptedStorage(store, new_key))
     assert [m.checkpoint_id for m in rotated.list_checkpoints("enc-1")] == ids

@@ -288,6 +288,15 @@ class BaseAutonomousAgent:
 
         return execute_workflow(workflow, parameters, update=self.update_workflow_state, **kwargs)
 
+    def add_workflow_tool(self, name: str, description: str, workflow: Any,
+                          parameters_schema: dict[str, Any] | None = None, danger: str = "safe") -> Any:
+        """Offer a Kailash workflow to the model as a tool; its runs are mirrored into the workflow state."""
+        from kaizen.integrations.kailash import workflow_tool_spec
+        from kaizen.tools import Tool
+
+        spec = workflow_tool_spec(name, description, workflow, parameters_schema, update=self.update_workflow_state)
+        return self.tools.register(Tool(spec.name, spec.description, spec.parameters_schema, danger, spec.run))
+
     # --- checkpoints ---------------------------------------------------------------------
     @property
     def state_manager(self) -> Any:

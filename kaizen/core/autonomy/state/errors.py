@@ -74,3 +74,8 @@ class LeaseHeldError(StorageError):
         self.agent_id = agent_id
         self.holder = holder
         self.expires_at = expires_at
+
+
+class EncryptionKeyError(StorageError):
+    """The store's contents need another key (or none): configuration, not damage, so loading
+    stops here instead of falling back to older checkpoints."""

@@ -16,7 +16,9 @@ from collections import OrderedDict
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .errors import CheckpointCorruptError, CheckpointNotFoundError, InvalidStateValueError, StorageError
+from .errors import (
+    CheckpointCorruptError, CheckpointNotFoundError, EncryptionKeyError, InvalidStateValueError, StorageError,
+)
 from .ids import check_id, new_checkpoint_id, new_lineage_id
 from .storage import CheckpointStore, open_store
 from .storage.encrypted import MAGIC as SEALED
@@ -140,8 +142,8 @@ class StateManager:
         check_id(checkpoint_id, "checkpoint_id")
         row = self._row(checkpoint_id)
         if row.body.startswith(SEALED):
-            raise StorageError(f"checkpoint {checkpoint_id!r} is encrypted: set KAIZEN_ENCRYPTION_KEY (or "
-                               "encryption_key) to the key it was written with")
+            raise EncryptionKeyError(f"checkpoint {checkpoint_id!r} is encrypted: set KAIZEN_ENCRYPTION_KEY (or "
+                                     "encryption_key) to the key it was written with")
         if self.verify == "chain":
             verify_row(row)
             for stream in STREAMS:

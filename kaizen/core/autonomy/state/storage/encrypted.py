@@ -21,7 +21,7 @@ import secrets
 from dataclasses import replace
 from typing import Any
 
-from ..errors import CheckpointCorruptError, StorageError
+from ..errors import CheckpointCorruptError, EncryptionKeyError, StorageError
 from .base import CheckpointRow, CheckpointStore, LeaseRow, LineageRow, RecordRow, SavePlan
 
 MAGIC = b"\x00kz1"
@@ -74,11 +74,13 @@ class Sealer:
 
     def open(self, data: bytes, aad: bytes, what: str, checkpoint_id: str) -> bytes:
         if not is_sealed(data):
-            raise CheckpointCorruptError(checkpoint_id, f"{what} is stored unencrypted while encryption is on "
-                                         "(refused: no plaintext fallback)")
+            raise EncryptionKeyError(f"checkpoint {checkpoint_id!r}: {what} is stored unencrypted while "
+                                     "encryption is on (refused: no plaintext fallback); encrypt the history "
+                                     "with `kaizen keys rotate`, or open the store without a key")
         head = len(MAGIC)
         if data[head:head + 4] != self.fingerprint:
-            raise CheckpointCorruptError(checkpoint_id, f"{what} was encrypted with a different key")
+            raise EncryptionKeyError(f"checkpoint {checkpoint_id!r}: {what} was encrypted with a different key; "
+                                     "set KAIZEN_ENCRYPTION_KEY to the key it was written with")
         nonce = data[head + 4:head + 4 + _NONCE]
         try:
             return self._aead.decrypt(nonce, data[head + 4 + _NONCE:], aad)
