@@ -13,7 +13,7 @@ from typing import Any
 
 from kaizen.core.autonomy.state import AgentState, StateTracker
 from kaizen.core.autonomy.state.errors import InvalidStateTypeError
-from kaizen.core.autonomy.state.frozen import FrozenDict, freeze
+from kaizen.core.autonomy.state.frozen import AppendOnlyView, FrozenDict, freeze
 from kaizen.core.autonomy.state.ids import check_id, new_agent_id
 from kaizen.core.autonomy.state.jsonsafe import checked_json_copy, json_copy
 from kaizen.signatures import Signature
@@ -146,22 +146,23 @@ class BaseAutonomousAgent:
         self._completed_actions.append(freeze(checked_json_copy(dict(entry), "completed action")))
 
     # --- capture and restore -----------------------------------------------------------
-    def _capture_state(self) -> AgentState:
+    def _capture_state(self, *, _for_save: bool = False) -> AgentState:
         """A snapshot of everything needed to resume; later tracking does not change it."""
+        streams = AppendOnlyView if _for_save else list  # a save reads only the new entries
         return AgentState(
             agent_id=self.agent_id,
             model=self.config.model,
             step_number=self.step_number,
             status=self.status,
             parent_checkpoint_id=self._last_checkpoint_id,
-            conversation_history=list(self._conversation),
+            conversation_history=streams(self._conversation),
             memory_contents=json_copy(self.memory_contents),
             pending_actions=json_copy(self.pending_actions),
-            completed_actions=list(self._completed_actions),
+            completed_actions=streams(self._completed_actions),
             budget_spent_usd=self.budget_spent_usd,
             tool_results_cache=json_copy(self.tool_results_cache),
             metadata=json_copy(self.metadata),
-            **self._tracker.snapshot(),
+            **self._tracker.snapshot(view=_for_save),
         )
 
     def _restore_state(self, state: AgentState | Mapping[str, Any]) -> None:
@@ -310,7 +311,7 @@ class BaseAutonomousAgent:
 
     def save_checkpoint(self) -> str:
         """Save a checkpoint now; returns its id. Only what changed since the last one is written."""
-        state = self._capture_state()
+        state = self._capture_state(_for_save=True)
         checkpoint_id = self.state_manager.save_checkpoint(state, force=True)
         self._last_checkpoint_id = checkpoint_id
         return checkpoint_id

@@ -7,6 +7,7 @@ deep copy. Sharing is only safe because nobody can change them in place.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
 
@@ -73,3 +74,29 @@ def thaw(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [thaw(item) for item in value]
     return value
+
+
+class AppendOnlyView(Sequence):  # type: ignore[type-arg]
+    """The first ``length`` items of a list that only ever grows: an O(1) snapshot of it.
+
+    A save needs only the entries past its parent's count, so the state it saves can
+    look at the live history through this view instead of copying it.
+    """
+
+    __slots__ = ("_items", "_length")
+
+    def __init__(self, items: list[Any], length: int | None = None) -> None:
+        self._items = items
+        self._length = len(items) if length is None else length
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return self._items[: self._length][index]
+        if index < 0:
+            index += self._length
+        if not 0 <= index < self._length:
+            raise IndexError("history index out of range")
+        return self._items[index]

@@ -12,7 +12,7 @@ import threading
 from typing import Any
 
 from .errors import InvalidStateTypeError, InvalidStateValueError
-from .frozen import FrozenDict
+from .frozen import AppendOnlyView, FrozenDict
 from .ids import utc_now
 from .jsonsafe import checked_json_copy, json_copy
 from .records import check_tool_name, make_approval_record
@@ -145,11 +145,15 @@ class StateTracker:
         return self._workflow_run_id
 
     # --- capture and restore -------------------------------------------------------------
-    def snapshot(self) -> dict[str, Any]:
-        """The tracked fields of an ``AgentState``, independent of later tracking."""
+    def snapshot(self, *, view: bool = False) -> dict[str, Any]:
+        """The tracked fields of an ``AgentState``, independent of later tracking.
+
+        With ``view`` the approval history is an O(1) ``AppendOnlyView`` instead of a list copy
+        (what a save uses: it reads only the entries its parent does not have).
+        """
         with self._lock:
             return {
-                "approval_history": list(self._approvals),
+                "approval_history": AppendOnlyView(self._approvals) if view else list(self._approvals),
                 "tool_usage_counts": dict(self._tool_counts),
                 "token_usage": self.token_usage(),
                 "workflow_state": json_copy(self._workflow_state),
