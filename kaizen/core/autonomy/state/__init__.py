@@ -1,4 +1,5 @@
-"""The state core: approval records, ``AgentState`` and the tracker. Pure, no I/O."""
+"""The state core (approval records, ``AgentState``, the tracker: pure, no I/O) and, on top of
+it, the checkpoint system (``StateManager``, stores, ``migrate``)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,10 @@ from .redaction import REDACTED, redact_text, summarize_input
 from .tracker import StateTracker
 from .types import STATUSES, STREAM_FIELDS, AgentState, CheckpointMetadata
 
+# The checkpoint system on top of the core (imported last: it builds on the names above).
+from .manager import StateManager  # noqa: E402
+from .transfer import migrate  # noqa: E402
+
 __all__ = [
     "APPROVAL_ACTIONS",
     "REDACTED",
@@ -39,9 +44,11 @@ __all__ = [
     "StateDivergedError",
     "StateError",
     "StateFormatError",
+    "StateManager",
     "StateTracker",
     "StorageError",
     "freeze",
+    "migrate",
     "new_agent_id",
     "new_checkpoint_id",
     "redact_text",

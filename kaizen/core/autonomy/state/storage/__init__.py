@@ -69,14 +69,29 @@ def _open(target: Any) -> CheckpointStore:
     raise StorageError(f"unknown store URL {url!r}: {STORE_URL_HELP}")
 
 
+def __getattr__(name: str) -> Any:
+    """``FilesystemStorage`` and ``PostgresStorage`` load on first use (the latter needs psycopg)."""
+    if name == "FilesystemStorage":
+        from .filesystem import FilesystemStorage
+
+        return FilesystemStorage
+    if name == "PostgresStorage":
+        from .postgres import PostgresStorage
+
+        return PostgresStorage
+    raise AttributeError(name)
+
+
 __all__ = [
     "DEFAULT_STORE_URL",
     "STREAMS",
     "CheckpointRow",
     "CheckpointStore",
     "EncryptedStorage",
+    "FilesystemStorage",
     "LineageRow",
     "MemoryStorage",
+    "PostgresStorage",
     "RecordRow",
     "SQLiteStorage",
     "SavePlan",
