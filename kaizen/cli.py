@@ -26,7 +26,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from kaizen.core.autonomy.state.errors import StateError
-from kaizen.core.autonomy.state.redaction import redact_text
+from kaizen.core.autonomy.state.redaction import redact_text, redact_value
 from kaizen.core.autonomy.state.manager import StateManager
 from kaizen.core.autonomy.state.storage import DEFAULT_STORE_URL, open_store
 
@@ -224,12 +224,14 @@ def list_checkpoints(agent_id: str, limit: int | None, store_url: str) -> None:
 
 @checkpoints.command("show")
 @click.argument("checkpoint_id")
+@click.option("--raw", is_flag=True, help="Do not redact secrets (tool arguments in the conversation are stored as sent).")
 @STORE_OPTION
 @friendly
-def show_checkpoint(checkpoint_id: str, store_url: str) -> None:
-    """Print one checkpoint as JSON (the spec's checkpoint data structure)."""
+def show_checkpoint(checkpoint_id: str, raw: bool, store_url: str) -> None:
+    """Print one checkpoint as JSON (the spec's checkpoint data structure), secrets redacted."""
     state = open_manager(store_url).load_checkpoint(checkpoint_id)
-    click.echo(orjson.dumps(state.to_dict(), option=orjson.OPT_INDENT_2).decode())
+    document = state.to_dict()
+    click.echo(orjson.dumps(document if raw else redact_value(document), option=orjson.OPT_INDENT_2).decode())
 
 
 @checkpoints.command("diff")

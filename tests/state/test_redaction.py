@@ -45,4 +45,24 @@ def test_any_value_gives_a_bounded_text(value, limit):
 
 def test_counts_named_like_secrets_are_kept():
     assert summarize_input({"max_tokens": 512}) == "{'max_tokens': 512}"
-    assert is_secret_key("max_tokens") and not is_secret_key("author")
+    assert not is_secret_key("max_tokens") and not is_secret_key("author") and is_secret_key("X-Auth-Token")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("value, secret", [
+    ({"password": 12345678}, "12345678"),
+    ({"api_key": 1234567890123}, "1234567890123"),
+    ({"c": "stripe sk_live_abcdefghijklmnop1234"}, "abcdefghijklmnop1234"),
+    ({"c": "DefaultEndpointsProtocol=https;AccountName=x;AccountKey=abcdEFGH1234==;"}, "abcdEFGH1234"),
+    ({"c": "export DB_PASS=hunter2"}, "hunter2"),
+    ({"c": "mysql -u root -pS3cretPw db"}, "S3cretPw"),
+    ({"c": "sshpass -p hunter22 ssh host"}, "hunter22"),
+])
+def test_formats_a_review_found(value, secret):
+    assert secret not in summarize_input(value)
+
+
+def test_ordinary_flags_stay_readable():
+    assert summarize_input({"c": "mkdir -p /tmp/x && ls -la"}) == "{'c': 'mkdir -p /tmp/x && ls -la'}"

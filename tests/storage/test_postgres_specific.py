@@ -307,8 +307,8 @@ def test_before_compares_timestamps_as_text(store: PostgresStorage) -> None:
         "SELECT collation_name FROM information_schema.columns "
         "WHERE table_schema = %s AND table_name = 'checkpoints' AND column_name = 'timestamp'", store.schema,
     ) == [("C",)]  # byte order, as in Python, whatever the database's default collation
-    assert [r.timestamp for r in store.list_checkpoints("agent-a", before="2024-01-01T00:00:00.1")] == [
-        "2024-01-01T00:00:00+00:00"
+    assert [r.timestamp for r in store.list_checkpoints("agent-a", before="2024-01-01T00:00:00.100000")] == [
+        "2024-01-01T00:00:00.000000+00:00"  # stored in UTC with microseconds, so text order is time order
     ]
 
 

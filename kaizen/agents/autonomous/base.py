@@ -253,19 +253,26 @@ class BaseAutonomousAgent:
         from .loop import AgentLoop
 
         loop = AgentLoop(self)
+        resuming = resume and self.state_manager.load_latest(self.agent_id) is not None
         checked = None
-        if not (resume and self.state_manager.load_latest(self.agent_id) is not None):
+        if not resuming or inputs:
             checked = self.signature.validate_inputs(inputs) if self.signature is not None else dict(inputs)
             checked = checked_json_copy(checked, "inputs")
         worker = self.config.worker_id
         lease = self.state_manager.claim(self.agent_id, worker, self.config.lease_ttl) if worker else nullcontext()
-        with lease:
-            if checked is None:
+        with lease as held:
+            loop.lease = held
+            if resuming:
                 self._resume_latest(self.agent_id)
-                if loop.run.get("status") == "completed":
+                status = loop.run.get("status")
+                if status == "completed" and checked is None:
                     return loop.result()
-                if loop.run.get("status") != "running":
+                if status not in (None, "running", "completed"):
                     loop.reopen()
+                if status == "completed" or status is None:  # a new run of this agent
+                    if checked is None:
+                        checked = self.signature.validate_inputs({}) if self.signature is not None else {}
+                    loop.start(checked)
             else:
                 loop.start(checked)
             return loop.execute()

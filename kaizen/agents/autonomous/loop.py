@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from kaizen.core.autonomy.permissions import ApprovalRequest
+from kaizen.core.autonomy.state.jsonsafe import json_copy
 from kaizen.core.autonomy.state.redaction import summarize_input
 from kaizen.providers.types import LLMResponse, Message
 
@@ -72,6 +73,7 @@ class AgentLoop:
         self.agent = agent
         self.config = agent.config
         self.prices = Prices.parse(self.config.prices)
+        self.lease: Any = None  # set by run() when the agent holds a lease
 
     # --- run bookkeeping (persisted in metadata["run"]) ------------------------------------
     @property
@@ -151,6 +153,8 @@ class AgentLoop:
         """Ask the model once and run its tool calls; True when it gave the final answer."""
         agent, run = self.agent, self.run
         cycle = run["cycle"] + 1
+        if self.lease is not None and self.lease.lost is not None:
+            raise self.lease.lost  # another worker owns the agent now: stop before doing anything
         agent.hooks.trigger("pre_cycle", {"cycle": cycle}, agent_id=agent.agent_id)
         self._check_budget(self._next_call_estimate(), "the next model call")
         agent.update_workflow_state(status="running", current_node=f"cycle {cycle}: model")
@@ -162,6 +166,7 @@ class AgentLoop:
             run["outputs"] = parse_outputs(agent.signature, response.content)
             agent.hooks.trigger("post_cycle", {"cycle": cycle, "final": True}, agent_id=agent.agent_id)
             return True
+        self._check_budget(0.0, "this model answer")  # a long answer can cross the limit: no tool runs then
         agent.pending_actions = [
             {"call_id": c.id, "name": c.name, "arguments": c.arguments, "state": "planned"} for c in response.tool_calls
         ]
@@ -190,8 +195,9 @@ class AgentLoop:
     def _finish_pending(self) -> None:
         """Run (or, after a crash, settle) every tool call the model asked for and that has no result."""
         agent = self.agent
-        run_id = self.run.get("id")
-        done = {entry["call_id"] for entry in agent._completed_actions if entry.get("run_id") == run_id}
+        run_id, cycle = self.run.get("id"), self.run.get("cycle", 0)
+        done = {entry["call_id"] for entry in agent._completed_actions
+                if entry.get("run_id") == run_id and entry.get("cycle") == cycle}
         while agent.pending_actions:
             call = agent.pending_actions[0]
             if call["call_id"] not in done:
@@ -215,7 +221,7 @@ class AgentLoop:
             return
         price = 0.0 if rerun else self.prices.tools.get(name, 0.0)
         self._check_budget(price, f"the {name} call")
-        outcome = agent.hooks.trigger("pre_tool_use", {"tool_name": name, "arguments": arguments,
+        outcome = agent.hooks.trigger("pre_tool_use", {"tool_name": name, "arguments": json_copy(arguments),
                                                        "call_id": call_id}, agent_id=agent.agent_id)
         if outcome.blocked:
             self._complete(call, False, None, f"blocked by a hook: {outcome.reason}")
@@ -236,9 +242,9 @@ class AgentLoop:
     def _approve(self, call: dict[str, Any], danger: str) -> bool:
         agent = self.agent
         name, arguments = call["name"], call["arguments"]
-        agent.hooks.trigger("pre_permission_check", {"tool_name": name, "arguments": arguments},
+        agent.hooks.trigger("pre_permission_check", {"tool_name": name, "arguments": json_copy(arguments)},
                             agent_id=agent.agent_id)
-        request = ApprovalRequest(agent.agent_id, name, arguments, danger, call["call_id"],
+        request = ApprovalRequest(agent.agent_id, name, json_copy(arguments), danger, call["call_id"],
                                   summarize_input(arguments, agent.config.summary_limit))
         decision = agent.approvals.decide(request, agent._tracker.standing_decision(name))
         agent.record_approval(name, decision.approved, decision.action, arguments, decided_by=decision.decided_by)

@@ -123,10 +123,10 @@ class HookManager:
         self,
         event: HookEvent | str,
         data: Mapping[str, Any] | None = None,
-        *,
         agent_id: str = "",
-        metadata: Mapping[str, Any] | None = None,
         timeout: float | None = DEFAULT_TIMEOUT_S,
+        *,
+        metadata: Mapping[str, Any] | None = None,
         trace_id: str | None = None,
     ) -> HookOutcome:
         """Run every hook on ``event`` and collect their results; never raises for hook errors."""
@@ -137,10 +137,10 @@ class HookManager:
         self,
         event: HookEvent | str,
         data: Mapping[str, Any] | None = None,
-        *,
         agent_id: str = "",
-        metadata: Mapping[str, Any] | None = None,
         timeout: float | None = DEFAULT_TIMEOUT_S,
+        *,
+        metadata: Mapping[str, Any] | None = None,
         trace_id: str | None = None,
     ) -> HookOutcome:
         """Blocking ``atrigger``; usable with or without a running event loop in this thread.

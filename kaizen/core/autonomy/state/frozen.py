@@ -68,10 +68,10 @@ def freeze(value: Any) -> Any:
 
 
 def thaw(value: Any) -> Any:
-    """Turn a frozen JSON value back into plain, mutable dicts and lists."""
+    """Turn a frozen JSON value (or a history view) back into plain, mutable dicts and lists."""
     if isinstance(value, dict):
         return {key: thaw(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple)) or (isinstance(value, Sequence) and not isinstance(value, (str, bytes))):
         return [thaw(item) for item in value]
     return value
 

@@ -92,7 +92,7 @@ class StateManager:
         if last is None:
             return True
         last_step, last_time = last
-        now = time.monotonic() if current_time is None else current_time
+        now = time.time() if current_time is None else current_time
         return current_step - last_step >= self.checkpoint_frequency or now - last_time >= self.checkpoint_interval
 
     def save_checkpoint(self, state: AgentState, force: bool = False) -> str:
@@ -109,7 +109,7 @@ class StateManager:
                       step_number=state.step_number)
         self.storage.save(plan)
         self._remember(plan.row)
-        self._last_save[state.agent_id] = (state.step_number, time.monotonic())
+        self._last_save[state.agent_id] = (state.step_number, time.time())
         self._trigger("post_checkpoint_save", state.agent_id, checkpoint_id=state.checkpoint_id,
                       step_number=state.step_number, size_bytes=plan.row.size_bytes,
                       new_records=len(plan.records))
@@ -129,6 +129,7 @@ class StateManager:
                 f"cannot save {state.checkpoint_id!r}: its parent checkpoint {parent_id!r} is not in "
                 f"{self.storage.url}; resume the agent from its latest checkpoint first"
             ) from None
+        _require_readable(parent)
         if parent.agent_id != state.agent_id:
             raise InvalidStateValueError(
                 f"cannot save a state of agent {state.agent_id!r} on top of checkpoint {parent_id!r} "
@@ -141,9 +142,7 @@ class StateManager:
         """Load any checkpoint (time travel), verified against its checksum and hash chains."""
         check_id(checkpoint_id, "checkpoint_id")
         row = self._row(checkpoint_id)
-        if row.body.startswith(SEALED):
-            raise EncryptionKeyError(f"checkpoint {checkpoint_id!r} is encrypted: set KAIZEN_ENCRYPTION_KEY (or "
-                                     "encryption_key) to the key it was written with")
+        _require_readable(row)
         if self.verify == "chain":
             verify_row(row)
             for stream in STREAMS:
@@ -218,6 +217,7 @@ class StateManager:
         the original lineage.
         """
         source = self._row(checkpoint_id)
+        _require_readable(source)
         agent_id = check_id(new_agent_id, "new_agent_id") if new_agent_id is not None else source.agent_id
         if new_agent_id is not None and self.storage.latest_checkpoint(agent_id) is not None:
             raise InvalidStateValueError(f"agent {agent_id!r} already exists; pick a new agent id for the fork")
@@ -240,6 +240,8 @@ class StateManager:
         out: list[CheckpointMetadata] = []
         for agent in agents:
             out.extend(_metadata(row) for row in self.storage.list_checkpoints(agent, limit, before_text))
+        if agent_id is None:
+            out.sort(key=lambda meta: _timestamp_text(meta.timestamp) or "", reverse=True)
         return out if limit is None else out[:limit]
 
     def list_agents(self) -> list[str]:
@@ -438,6 +440,13 @@ class StateManager:
 
     async def alist_checkpoints(self, agent_id: str | None = None, limit: int | None = None) -> list[CheckpointMetadata]:
         return await asyncio.to_thread(self.list_checkpoints, agent_id, limit)
+
+
+def _require_readable(row: CheckpointRow) -> None:
+    """A sealed row read without the key: stop before anything is loaded or written on top of it."""
+    if row.body.startswith(SEALED):
+        raise EncryptionKeyError(f"checkpoint {row.checkpoint_id!r} is encrypted: set KAIZEN_ENCRYPTION_KEY (or "
+                                 "encryption_key) to the key it was written with")
 
 
 def _metadata(row: CheckpointRow) -> CheckpointMetadata:

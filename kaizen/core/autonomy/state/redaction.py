@@ -19,10 +19,12 @@ _SCAN_MARGIN = 65_536  # a string is cut to what the summary can show plus this,
 _MAX_DEPTH = 12
 
 _SECRET_WORDS = (
-    "password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|"
-    "private[_-]?key|credential|authorization|cookie|session[_-]?id|signature"
+    "password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|accountkey|"
+    "private[_-]?key|credential|authorization|cookie|session[_-]?id|signature|[a-z0-9]_pass\\b"
 )
 _SECRET_KEY = re.compile(rf"(?i)({_SECRET_WORDS})")
+# Numbers under these names are counts or limits, not secrets ("max_tokens": 512).
+_COUNT_KEY = re.compile(r"(?i)(max|min|num|count|total|limit|len|size)[_-]?|tokens$")
 _EXACT_SECRET_KEYS = frozenset({"auth", "pass", "pw", "key", "sig", "dsn"})
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -35,6 +37,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)\b(bearer|basic|token|digest)(\s+)[A-Za-z0-9\-._~+/]{6,}=*"), rf"\1\2{REDACTED}"),
     # curl -u user:password / --user user:password
     (re.compile(r"(\s-u\s*|--user[=\s]+)([^\s:]+):(\S+)"), rf"\1\2:{REDACTED}"),
+    # passwords glued to a flag: mysql -pSECRET, sshpass -p SECRET
+    (re.compile(r"(\b(?:mysql|mysqldump|mariadb|sshpass)\b[^\n;|&]*?\s-p\s?)(?!-)(\S+)"), rf"\1{REDACTED}"),
     # key=value, key: value, "key": "value" where the key names a secret.
     (re.compile(
         rf"(?i)((?<![A-Za-z0-9_.\-])[A-Za-z0-9_.\-]*(?:{_SECRET_WORDS})[A-Za-z0-9_.\-]*[\"']?\s*[:=]\s*)"
@@ -46,14 +50,15 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         r"\b(?:sk-(?:ant-|proj-)?[A-Za-z0-9_\-]{16,}|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}"
         r"|xox[abprs]-[A-Za-z0-9\-]{10,}|(?:AKIA|ASIA)[0-9A-Z]{16}|AIza[0-9A-Za-z_\-]{35}"
         r"|glpat-[A-Za-z0-9_\-]{20,}|npm_[A-Za-z0-9]{36}|hf_[A-Za-z0-9]{30,}"
+        r"|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"
         r"|eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,})"), REDACTED),
 )
 
 
 # Every pattern above needs one of these; most inputs have none and skip the patterns.
 _TRIGGER = re.compile(
-    rf"(?i)://|bearer|basic|token|digest|-u|--user|{_SECRET_WORDS}|{'|'.join(_EXACT_SECRET_KEYS)}"
-    r"|sk-|gh[pousr]_|github_pat_|xox|akia|asia|aiza|glpat-|npm_|hf_|eyj|private key"
+    rf"(?i)://|bearer|basic|token|digest|-u|--user|-p|{_SECRET_WORDS}|{'|'.join(_EXACT_SECRET_KEYS)}"
+    r"|sk-|sk_|rk_|pk_|gh[pousr]_|github_pat_|xox|akia|asia|aiza|glpat-|npm_|hf_|eyj|private key|pass"
 )
 
 
@@ -72,8 +77,13 @@ def redact_text(text: str, max_chars: int | None = None) -> str:
     return text
 
 
+_NOT_SECRET_KEY = re.compile(r"(?i)(tokens|usage|count|_limit)$")  # token_usage, max_tokens, token_count
+
+
 def is_secret_key(key: str) -> bool:
     """True when a mapping key names a secret (``password``, ``api_key``, ``X-Auth-Token`` ...)."""
+    if _NOT_SECRET_KEY.search(key):
+        return False
     return key.lower() in _EXACT_SECRET_KEYS or _SECRET_KEY.search(key) is not None
 
 
@@ -133,8 +143,7 @@ def _render_mapping(value: Mapping[Any, Any], out: _Budget, depth: int) -> bool:
         key_text = repr(redact_text(key, out.left)) if isinstance(key, str) else redact_text(_safe_repr(key), out.left)
         if not out.add(key_text + ": "):
             return False
-        secret = isinstance(key, str) and is_secret_key(key) and not isinstance(item, (bool, int, float, type(None)))
-        if not (out.add(repr(REDACTED)) if secret else _render(item, out, depth + 1)):
+        if not (out.add(repr(REDACTED)) if _secret_item(key, item) else _render(item, out, depth + 1)):
             return False
     return out.add("}")
 
@@ -154,6 +163,23 @@ def _render_sequence(value: Any, out: _Budget, depth: int) -> bool:
         if not _render(item, out, depth + 1):
             return False
     return out.add(closer)
+
+
+def _secret_item(key: Any, item: Any) -> bool:
+    if not isinstance(key, str) or not is_secret_key(key) or isinstance(item, (bool, type(None))):
+        return False
+    return not (isinstance(item, (int, float)) and _COUNT_KEY.search(key))
+
+
+def redact_value(value: Any) -> Any:
+    """A copy of a JSON value with secrets replaced, for showing a stored state (stays valid JSON)."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, Mapping):
+        return {key: REDACTED if _secret_item(key, item) else redact_value(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_value(item) for item in value]
+    return value
 
 
 def summarize_input(tool_input: Any, limit: int = DEFAULT_SUMMARY_LIMIT) -> str:

@@ -189,9 +189,27 @@ def import_agent(store: CheckpointStore, document: Any) -> str:
             store.read_lineage(lineage.lineage_id)
         except StorageError:
             new_lineages.append(lineage)
+            continue
+        _check_reused(store, lineage, records)
     new_ids = {lineage.lineage_id for lineage in new_lineages}
     store.import_rows(new_lineages, [r for r in records if r.lineage_id in new_ids], rows)
     return agent_id
+
+
+def _check_reused(store: CheckpointStore, lineage: LineageRow, records: list[RecordRow]) -> None:
+    """A lineage the target already has (shared with a fork imported earlier) is reused only if
+    the target holds at least the export's records of it, the same ones: else refuse, nothing written."""
+    for stream in STREAMS:
+        mine = [r for r in records if r.lineage_id == lineage.lineage_id and r.stream == stream]
+        if not mine:
+            continue
+        last = max(mine, key=lambda r: r.seq)
+        stored = store.read_records(lineage.lineage_id, stream, last.seq, last.seq + 1)
+        if not stored or stored[0].hash != last.hash:
+            raise StorageError(
+                f"lineage {lineage.lineage_id} already exists in {store.url} with a different or shorter "
+                f"{stream}; import the agent it was forked from first, or import into an empty store"
+            )
 
 
 def migrate(

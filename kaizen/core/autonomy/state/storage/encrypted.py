@@ -200,6 +200,13 @@ def rotate_key(inner: CheckpointStore, agent_id: str, old_key: str | bytes, new_
     source: Any = EncryptedStorage(inner, old_key) if old_key is not None else inner
     target = EncryptedStorage(inner, new_key)
     lineages = source.list_lineages(agent_id)
+    own = {lineage.lineage_id for lineage in lineages}
+    forks = sorted({lin.agent_id for other in inner.list_agents() if other != agent_id
+                    for lin in inner.list_lineages(other) if lin.base_lineage_id in own})
+    if forks:
+        raise StorageError(f"agent {agent_id!r} shares its history with agent(s) {', '.join(forks)} (forks): "
+                           "re-encrypting it alone would make theirs unreadable; rotate by export and import, "
+                           "or delete the forks first")
     records: list[RecordRow] = []
     from .base import STREAMS
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from datetime import datetime, timezone
 from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
-from ..errors import CheckpointCorruptError, StateDivergedError, StateError
+from ..errors import CheckpointCorruptError, StateDivergedError, StateError, StateFormatError
 from ..ids import check_id, utc_now
 from ..records import check_approval_record
 from ..types import SCHEMA_VERSION, AgentState, check_field
@@ -72,6 +73,7 @@ def plan_save(state: AgentState, parent: CheckpointRow | None, lineage_id: str) 
         body = {name: check_field(name, getattr(state, name)) for name in BODY_FIELDS}
     except StateError as exc:
         raise type(exc)(f"cannot save checkpoint {state.checkpoint_id!r}: {exc}") from None
+    row_values["timestamp"] = _utc(row_values["timestamp"])  # stored timestamps compare as text
     body["schema_version"] = SCHEMA_VERSION
     body_bytes = canonical(body)
     heads: dict[str, StreamHead] = {}
@@ -106,6 +108,13 @@ def plan_save(state: AgentState, parent: CheckpointRow | None, lineage_id: str) 
     if parent is None:
         new_lineage = LineageRow(lineage_id, state.agent_id, None, None, {}, checkpoint_id, utc_now())
     return SavePlan(row=row, records=records, new_lineage=new_lineage, expected_head=parent_id)
+
+
+def _utc(timestamp: str) -> str:
+    moment = datetime.fromisoformat(timestamp)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
 def plan_fork(source: CheckpointRow, new_checkpoint_id: str, new_lineage_id: str, agent_id: str) -> SavePlan:
@@ -172,7 +181,10 @@ def state_from_rows(row: CheckpointRow, streams: dict[str, tuple[int, bytes]]) -
         verify_stream(row, stream, *streams[stream])
     try:
         body = orjson.loads(row.body)
-        body.pop("schema_version", None)
+        version = body.pop("schema_version", None)
+        if isinstance(version, int) and version > SCHEMA_VERSION:
+            raise StateFormatError(f"checkpoint {row.checkpoint_id!r} was written by a newer kaizen-state "
+                                   f"(schema {version}; this one reads up to {SCHEMA_VERSION}): upgrade kaizen-state")
         values: dict[str, Any] = {name: getattr(row, name) for name in ROW_FIELDS}
         values.update(body)
         for stream in STREAMS:
