@@ -105,3 +105,16 @@ def test_a_checkpoint_from_a_newer_release_is_named_not_called_damaged():
     storage.save(replace(plan, row=replace(row, body=raw, checksum=checksum)))
     with pytest.raises(StateFormatError, match="newer kaizen-state"):
         StateManager(storage).load_checkpoint(row.checkpoint_id)
+
+
+def test_the_originals_filesystem_keywords(tmp_path):
+    from kaizen.core.autonomy.state.storage import FilesystemStorage
+
+    key = generate_key()
+    store = FilesystemStorage(tmp_path / "fs", encrypt=True, encryption_key=key)
+    assert isinstance(store, EncryptedStorage)
+    _steps(StateManager(store), "orig", 1)
+    assert b"orig" in b"".join(p.read_bytes() for p in (tmp_path / "fs").rglob("*.json"))  # ids stay readable
+    assert b'"i"' not in b"".join(p.read_bytes() for p in (tmp_path / "fs").rglob("*") if p.is_file())
+    with pytest.raises(StorageError, match="compress"):
+        FilesystemStorage(tmp_path / "fs2", compress=True)

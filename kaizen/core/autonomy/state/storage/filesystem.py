@@ -134,9 +134,26 @@ def _stream_no(stream: str) -> int:
 
 
 class FilesystemStorage:
-    """Checkpoints as files under ``base_dir``; threads and processes may share the directory."""
+    """Checkpoints as files under ``base_dir``; threads and processes may share the directory.
 
-    def __init__(self, base_dir: str | os.PathLike[str] = ".kaizen/checkpoints") -> None:
+    ``encrypt=True`` with ``encryption_key`` (the original's keywords) gives the same store
+    encrypted at rest (an ``EncryptedStorage`` around it).
+    """
+
+    def __new__(cls, base_dir: str | os.PathLike[str] = ".kaizen/checkpoints", compress: bool = False,
+                encrypt: bool = False, encryption_key: str | bytes | None = None) -> Any:
+        if compress:
+            raise StorageError("compress is not supported: each record is stored once, so files stay small")
+        if encrypt:
+            if not encryption_key:
+                raise StorageError("encrypt=True needs encryption_key (make one with `kaizen keys generate`)")
+            from .encrypted import EncryptedStorage
+
+            return EncryptedStorage(cls(base_dir), encryption_key)
+        return super().__new__(cls)
+
+    def __init__(self, base_dir: str | os.PathLike[str] = ".kaizen/checkpoints", compress: bool = False,
+                 encrypt: bool = False, encryption_key: str | bytes | None = None) -> None:
         self.base_dir = Path(base_dir)
         self.url = f"file://{self.base_dir}"
         self._root = Path(os.path.realpath(self.base_dir))
