@@ -39,7 +39,23 @@ def check_chat_args(
     return msgs, specs
 
 
-class HTTPProvider:
+class AsyncTwin:
+    """``achat``: the sync ``chat`` on a worker thread, so no provider writes its logic twice."""
+
+    async def achat(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec] = (),
+        *,
+        model: str,
+        temperature: float | None = None,
+    ) -> LLMResponse:
+        """Async twin of :meth:`chat` (runs it in a worker thread)."""
+        return await asyncio.to_thread(self.chat, messages, tools, model=model,  # type: ignore[attr-defined]
+                                       temperature=temperature)
+
+
+class HTTPProvider(AsyncTwin):
     """Base of the HTTP providers; not used directly."""
 
     name: str = "http"
@@ -86,17 +102,6 @@ class HTTPProvider:
         body = self._build_request(msgs, specs, model, temperature)
         data = self._http.post(self.url, body)
         return self._parse_response(data, model, body)
-
-    async def achat(
-        self,
-        messages: Sequence[Message],
-        tools: Sequence[ToolSpec] = (),
-        *,
-        model: str,
-        temperature: float | None = None,
-    ) -> LLMResponse:
-        """Async twin of :meth:`chat` (runs it in a worker thread)."""
-        return await asyncio.to_thread(self.chat, messages, tools, model=model, temperature=temperature)
 
     def close(self) -> None:
         """Close pooled connections."""

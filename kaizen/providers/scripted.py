@@ -8,7 +8,6 @@ script where the crashed run stopped, with the same call ids.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from .base import check_chat_args
+from .base import AsyncTwin, check_chat_args
 from .errors import ScriptExhaustedError
 from .types import LLMResponse, Message, ToolCall, ToolSpec, Usage
 
@@ -124,7 +123,7 @@ def _compile(responses: Sequence[LLMResponse | str | Mapping[str, Any]]) -> tupl
     return tuple(steps)
 
 
-class ScriptedProvider:
+class ScriptedProvider(AsyncTwin):
     """Plays ``responses`` in order: a str is a final answer, a dict may hold tool calls.
 
     Dict form: ``{"content": "...", "tool_calls": [{"name": "Read", "arguments": {...}}]}``
@@ -210,17 +209,6 @@ class ScriptedProvider:
             model=out.model if step.model_given else model,
             finish_reason=out.finish_reason,
         )
-
-    async def achat(
-        self,
-        messages: Sequence[Message],
-        tools: Sequence[ToolSpec] = (),
-        *,
-        model: str,
-        temperature: float | None = None,
-    ) -> LLMResponse:
-        """Async twin of :meth:`chat`."""
-        return await asyncio.to_thread(self.chat, messages, tools, model=model, temperature=temperature)
 
     def close(self) -> None:
         """Nothing to release; present so all providers can be closed alike."""
