@@ -339,3 +339,42 @@ class TestTransfer:
         with pytest.raises(ValueError, match="hash"):
             target.import_agent(document)
         assert target.list_agents() == []
+
+
+# --- warm loads -----------------------------------------------------------------------------
+class TestWarmLoads:
+    """A reader that already holds part of a history reads only what is new, with the same result."""
+
+    def test_reloads_after_other_writers_match_a_fresh_reader(self, manager, store):
+        reader = StateManager(store)
+        writer = make_agent(StateManager(store))
+        for n in range(3):
+            step(writer, n)
+        assert len(reader.load_latest("agent-1").approval_history) == 3
+        for n in range(3, 7):
+            step(writer, n)
+            warm = reader.load_latest("agent-1")
+            assert warm.to_dict() == StateManager(store).load_latest("agent-1").to_dict()
+        ids = [m.checkpoint_id for m in reader.list_checkpoints("agent-1")]
+        assert len(reader.load_checkpoint(ids[-1]).approval_history) == 1  # time travel after a warm load
+        assert len(reader.load_latest("agent-1").approval_history) == 7
+
+    def test_loaded_entries_cannot_corrupt_the_next_load(self, manager):
+        agent = make_agent(manager)
+        step(agent, 0)
+        first = manager.load_latest("agent-1")
+        with pytest.raises(TypeError):
+            first.approval_history[0]["approved"] = False
+        first.approval_history.append({"forged": True})
+        assert manager.load_latest("agent-1").approval_history == agent._get_approval_history()
+
+    def test_forks_and_damage_after_a_warm_load(self, manager, store):
+        agent = make_agent(manager)
+        ids = [step(agent, n) for n in range(4)]
+        manager.load_latest("agent-1")
+        forked = manager.fork(ids[1])
+        assert len(forked.approval_history) == 2
+        step(agent, 4)
+        tamper_checkpoint(store, agent.last_checkpoint_id)
+        with pytest.raises(CheckpointCorruptError):
+            StateManager(store).load_checkpoint(agent.last_checkpoint_id)

@@ -163,14 +163,17 @@ def verify_chain(row: CheckpointRow, stream: str, records: Sequence[RecordRow]) 
         raise CheckpointCorruptError(row.checkpoint_id, f"{stream} entries do not match the checkpoint's hash chain")
 
 
-def verify_stream(row: CheckpointRow, stream: str, count: int, joined: bytes) -> None:
-    """Raise unless ``joined`` is exactly the entries the row covers (count and CRC-32)."""
+def verify_stream(row: CheckpointRow, stream: str, count: int, joined: bytes, *, known: int = 0,
+                  known_crc: int = 0) -> None:
+    """Raise unless ``joined`` is exactly the entries the row covers past the first ``known``
+    ones (whose CRC-32 is ``known_crc``): count and the CRC-32 of all of them joined by commas."""
     head = row.heads[stream]
-    if count != head.count:
+    if known + count != head.count:
         raise CheckpointCorruptError(
-            row.checkpoint_id, f"{stream} has {count} stored entries, the checkpoint covers {head.count}"
+            row.checkpoint_id, f"{stream} has {known + count} stored entries, the checkpoint covers {head.count}"
         )
-    if zlib.crc32(joined) != head.crc:
+    crc = zlib.crc32(joined, zlib.crc32(b",", known_crc) if known and count else known_crc)
+    if crc != head.crc:
         raise CheckpointCorruptError(row.checkpoint_id, f"{stream} entries do not match the checkpoint's hash chain")
 
 
@@ -180,6 +183,16 @@ def state_from_rows(row: CheckpointRow, streams: dict[str, tuple[int, bytes]]) -
     for stream in STREAMS:
         verify_stream(row, stream, *streams[stream])
     try:
+        entries = {stream: orjson.loads(b"[" + joined + b"]") if count else [] for stream, (count, joined) in
+                   streams.items()}
+    except orjson.JSONDecodeError as exc:
+        raise CheckpointCorruptError(row.checkpoint_id, f"unreadable contents ({exc})") from None
+    return state_from_parts(row, entries)
+
+
+def state_from_parts(row: CheckpointRow, entries: dict[str, list[Any]]) -> AgentState:
+    """The ``AgentState`` of a row whose checksum was verified, with its already verified entries."""
+    try:
         body = orjson.loads(row.body)
         version = body.pop("schema_version", None)
         if isinstance(version, int) and version > SCHEMA_VERSION:
@@ -187,9 +200,7 @@ def state_from_rows(row: CheckpointRow, streams: dict[str, tuple[int, bytes]]) -
                                    f"(schema {version}; this one reads up to {SCHEMA_VERSION}): upgrade kaizen-state")
         values: dict[str, Any] = {name: getattr(row, name) for name in ROW_FIELDS}
         values.update(body)
-        for stream in STREAMS:
-            count, joined = streams[stream]
-            values[stream] = orjson.loads(b"[" + joined + b"]") if count else []
+        values.update(entries)
         return AgentState(**values)
     except (orjson.JSONDecodeError, TypeError, AttributeError) as exc:
         raise CheckpointCorruptError(row.checkpoint_id, f"unreadable contents ({exc})") from None
