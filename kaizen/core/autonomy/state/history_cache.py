@@ -27,7 +27,7 @@ class KnownEntries:
 def frozen_entries(stream: str, parsed: list[Any]) -> list[Any]:
     """Approval records are flat (checked on the way in), so one dict copy freezes them."""
     if stream == "approval_history":
-        return [FrozenDict(entry) for entry in parsed]
+        return list(map(FrozenDict, parsed))
     return [freeze(entry) for entry in parsed]
 
 
