@@ -142,7 +142,7 @@ def resume(agent_id: str, yes: bool, store_url: str) -> None:
         raise CliError(f"agent {agent_id!r} was not started by `kaizen demo`; resume it from Python with "
                        "BaseAutonomousAgent.resume(agent_id, config=..., signature=...) and run(resume=True)")
     run = state.metadata.get("run", {})
-    if run.get("status") not in (None, "running"):
+    if run.get("status") in ("completed", "denied"):  # interrupted, failed, ... runs continue
         console.print(f"agent {agent_id} already ended with status [bold]{run.get('status')}[/bold]; nothing to resume")
         return
     callback = auto_approver() if yes else console_approver()

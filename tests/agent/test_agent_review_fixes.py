@@ -90,3 +90,23 @@ def test_save_capture_serializes(tmp_path):
     agent = make_agent(tmp_path, ["done"])
     agent.record_approval("Bash", True)
     assert agent._capture_state(_for_save=True).to_dict()["approval_history"][0]["tool_name"] == "Bash"
+
+
+def test_ctrl_c_saves_an_interrupted_checkpoint_and_resume_continues(tmp_path):
+    class CtrlC:
+        name = "ctrl-c"
+
+        def chat(self, messages, tools=(), *, model, temperature=None):
+            raise KeyboardInterrupt
+
+    agent = make_agent(tmp_path, provider=CtrlC(), agent_id="paused")
+    events = []
+    agent.hooks.register("pre_interrupt", lambda ctx: events.append("pre"))
+    agent.hooks.register("post_interrupt", lambda ctx: events.append("post"))
+    with pytest.raises(KeyboardInterrupt):
+        agent.run(task="t")
+    assert events == ["pre", "post"]
+    stored = StateManager(agent.config.storage).load_latest("paused")
+    assert stored.status == "interrupted" and stored.workflow_state["status"] == "interrupted"
+    resumed = make_agent(tmp_path, ["finished"], agent_id="paused")
+    assert resumed.run(resume=True).status == "completed"

@@ -54,7 +54,7 @@ def test_resume_after_ctrl_c_completes_the_run(tmp_path, sqlite_store):
     with_workflow = has_kailash()
     interrupted_demo(sqlite_store, tmp_path / "w", "ctrlc", at=3, with_workflow=with_workflow)
     stopped = latest(sqlite_store, "ctrlc")
-    assert stopped.metadata["run"]["status"] == "running"
+    assert stopped.metadata["run"]["status"] == "interrupted" == stopped.status  # saved on Ctrl-C
     assert stopped.step_number == 3
     assert not (tmp_path / "w" / "report.md").exists()
     before = checkpoint_ids(sqlite_store, "ctrlc")
@@ -188,7 +188,7 @@ def test_ctrl_c_at_the_approval_prompt_then_resume(tmp_path, sqlite_store, monke
     assert result.stderr.strip() == "interrupted"
     assert "Traceback" not in result.output
     stopped = latest(sqlite_store, "impatient")
-    assert stopped.metadata["run"]["status"] == "running"
+    assert stopped.metadata["run"]["status"] == "interrupted"
     assert [r["tool_name"] for r in stopped.approval_history] == ["Write", "Read"]  # Bash was never decided
 
     monkeypatch.undo()

@@ -122,6 +122,16 @@ class AgentLoop:
         except _Stop as stop:
             status = stop.status
             run["error"] = str(stop)
+        except KeyboardInterrupt:  # Ctrl-C: leave a clean checkpoint marked "interrupted", then stop
+            agent.hooks.trigger("pre_interrupt", {"run_id": run["id"], "cycle": run["cycle"]}, agent_id=agent.agent_id)
+            run["status"] = agent.status = "interrupted"
+            run["elapsed"] = time.monotonic() - started
+            agent.update_workflow_state(status="interrupted")
+            if agent._checkpointing:
+                agent._save_now()
+            agent.hooks.trigger("post_interrupt", {"run_id": run["id"], "cycle": run["cycle"]},
+                                agent_id=agent.agent_id)
+            raise
         except Exception as exc:  # the run fails, but its state is saved for debugging and resume
             status = "failed"
             run["error"] = f"{type(exc).__name__}: {exc}"

@@ -29,6 +29,15 @@ class HookEvent(str, Enum):
     PRE_INTERRUPT = "pre_interrupt"
     POST_INTERRUPT = "post_interrupt"
     ERROR = "error"
+    # Kept for code migrating from Kailash Kaizen; the autonomous loop itself does not fire these.
+    PRE_SPECIALIST_INVOKE = "pre_specialist_invoke"
+    POST_SPECIALIST_INVOKE = "post_specialist_invoke"
+    PRE_PLAN_GENERATION = "pre_plan_generation"
+    POST_PLAN_GENERATION = "post_plan_generation"
+    PRE_MEMORY_SAVE = "pre_memory_save"
+    POST_MEMORY_SAVE = "post_memory_save"
+    PRE_MEMORY_LOAD = "pre_memory_load"
+    POST_MEMORY_LOAD = "post_memory_load"
 
     def __str__(self) -> str:  # f"{event}" reads "pre_tool_use", not "HookEvent.PRE_TOOL_USE"
         return self.value
