@@ -70,7 +70,11 @@ def open_manager(store_url: str, *, must_exist: bool = True) -> StateManager:
     path = getattr(getattr(store, "inner", store), "path", None) or getattr(store, "base_dir", None)
     if must_exist and path is not None and not Path(path).exists():
         raise CliError(f"no store at {path}; run `kaizen demo` first or pass --store URL")
-    return StateManager(store)
+    manager = StateManager(store)
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.call_on_close(manager.close)  # connection pools and files closed when the command ends
+    return manager
 
 
 def shown(store_url: str) -> str:
@@ -116,6 +120,7 @@ def demo(yes: bool, workdir: Path | None, agent_id: str | None, no_workflow: boo
 
     callback = auto_approver() if yes else console_approver()
     agent = build_demo_agent(store_url, workdir, agent_id, callback, with_workflow=has_kailash() and not no_workflow)
+    click.get_current_context().call_on_close(lambda: agent._state_manager and agent._state_manager.close())
     console.print(f"[bold]kaizen demo[/bold] agent [cyan]{agent.agent_id}[/cyan]  store {escape(shown(store_url))}  "
                   f"workspace {escape(agent.metadata['cli']['workdir'])}")
     if not has_kailash():

@@ -58,13 +58,14 @@ def test_a_provider_reusing_call_ids_across_turns_gets_every_call_run(tmp_path):
     assert (tmp_path / "work/two.txt").read_text() == "2"
 
 
-def test_resume_with_new_inputs_after_a_completed_run_starts_a_new_run(tmp_path):
+def test_resume_never_runs_a_completed_run_again_and_run_starts_the_next(tmp_path):
     agent = make_agent(tmp_path, ["first answer", "second answer"], agent_id="twice")
     assert agent.run(task="one").outputs["result"] == "first answer"
-    again = agent.run(resume=True, task="two")
-    assert again.status == "completed" and again.outputs["result"] == "second answer"
-    assert again.run_id != agent.state_manager.list_checkpoints("twice")[-1].checkpoint_id
-    assert agent.run(resume=True).outputs["result"] == "second answer"  # no inputs: the stored result
+    again = agent.run(resume=True, task="one")  # a worker that always resumes: nothing runs twice
+    assert again.outputs["result"] == "first answer" and agent._get_tool_usage_counts()["LLM"] == 1
+    nxt = agent.run(task="two")  # the agent's next run
+    assert nxt.status == "completed" and nxt.outputs["result"] == "second answer"
+    assert nxt.run_id != again.run_id
 
 
 def test_a_worker_that_lost_its_lease_stops(tmp_path):

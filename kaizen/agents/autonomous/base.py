@@ -8,6 +8,7 @@ never touches the disk.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +18,8 @@ from kaizen.core.autonomy.state.frozen import AppendOnlyView, FrozenDict, freeze
 from kaizen.core.autonomy.state.ids import check_id, new_agent_id
 from kaizen.core.autonomy.state.jsonsafe import checked_json_copy, json_copy
 from kaizen.signatures import Signature
+
+log = logging.getLogger("kaizen.agent")
 
 from .config import AutonomousConfig
 
@@ -255,26 +258,29 @@ class BaseAutonomousAgent:
         loop = AgentLoop(self)
         resuming = resume and self.state_manager.load_latest(self.agent_id) is not None
         checked = None
-        if not resuming or inputs:
+        if not resuming:
             checked = self.signature.validate_inputs(inputs) if self.signature is not None else dict(inputs)
             checked = checked_json_copy(checked, "inputs")
         worker = self.config.worker_id
         lease = self.state_manager.claim(self.agent_id, worker, self.config.lease_ttl) if worker else nullcontext()
         with lease as held:
             loop.lease = held
-            if resuming:
-                self._resume_latest(self.agent_id)
-                status = loop.run.get("status")
-                if status == "completed" and checked is None:
-                    return loop.result()
-                if status not in (None, "running", "completed"):
-                    loop.reopen()
-                if status == "completed" or status is None:  # a new run of this agent
-                    if checked is None:
-                        checked = self.signature.validate_inputs({}) if self.signature is not None else {}
-                    loop.start(checked)
-            else:
+            if checked is not None:
                 loop.start(checked)
+                return loop.execute()
+            self._resume_latest(self.agent_id)
+            status = loop.run.get("status")
+            if status == "completed":
+                # Idempotent for workers that always call run(resume=True, ...): a finished run is
+                # never run again. Start the agent's next run with run(**inputs), without resume.
+                if inputs:
+                    log.info("agent %s: run already completed; inputs ignored", self.agent_id)
+                return loop.result()
+            if status is None:  # checkpoints saved outside a run: this starts the first one
+                checked = self.signature.validate_inputs(inputs) if self.signature is not None else dict(inputs)
+                loop.start(checked_json_copy(checked, "inputs"))
+            elif status != "running":
+                loop.reopen()
             return loop.execute()
 
     async def arun(self, resume: bool = False, **inputs: Any) -> Any:
