@@ -78,8 +78,21 @@ def test_a_worker_that_lost_its_lease_stops(tmp_path):
             manager = StateManager(agent.config.storage)
             manager.storage.release_lease("leased", "w1")
             manager.claim("leased", "thief", ttl=30, keepalive=False)
-            time.sleep(0.2)
+            deadline = time.monotonic() + 5
+            while agent_lease_lost() is None and time.monotonic() < deadline:  # the next renewal notices
+                time.sleep(0.05)
 
+    def agent_lease_lost():
+        return holder["lease"].lost if holder else None
+
+    holder = {}
+    real_claim = agent.state_manager.claim
+
+    def remember(*args, **kwargs):
+        holder["lease"] = real_claim(*args, **kwargs)
+        return holder["lease"]
+
+    agent.state_manager.claim = remember
     agent.hooks.register("pre_cycle", steal)
     result = agent.run(task="t")
     assert result.status == "failed" and "held by thief" in result.error

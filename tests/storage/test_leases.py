@@ -39,8 +39,8 @@ def test_crashed_workers_lease_expires(manager):
 
 
 def test_keepalive_renews_past_the_ttl(manager):
-    with manager.claim("agent-1", "busy", ttl=0.3) as lease:
-        time.sleep(0.7)
+    with manager.claim("agent-1", "busy", ttl=1.0) as lease:
+        time.sleep(2.2)  # more than twice the ttl: only renewals keep it
         assert lease.lost is None
         with pytest.raises(LeaseHeldError):
             manager.claim("agent-1", "other", ttl=5)
