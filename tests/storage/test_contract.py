@@ -378,3 +378,17 @@ class TestWarmLoads:
         tamper_checkpoint(store, agent.last_checkpoint_id)
         with pytest.raises(CheckpointCorruptError):
             StateManager(store).load_checkpoint(agent.last_checkpoint_id)
+
+
+def test_automatic_retention_by_keep_last_and_max_age(store):
+    manager = StateManager(store, keep_last=3, max_age=3600)
+    agent = make_agent(manager)
+    for n in range(16):
+        step(agent, n)
+    assert len(manager.list_checkpoints("agent-1")) <= 4
+    aged = StateManager(store, max_age=0)
+    step(agent, 16)
+    aged.cleanup_old_checkpoints("agent-1")
+    assert [m.checkpoint_id for m in aged.list_checkpoints("agent-1")] == [agent.last_checkpoint_id]
+    with pytest.raises(ValueError, match="not both"):
+        StateManager(store, retention_count=2, keep_last=3)

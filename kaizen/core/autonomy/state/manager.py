@@ -38,8 +38,8 @@ class StateManager:
 
     ``storage`` is a store object or URL (default: the embedded SQLite file).
     ``checkpoint_frequency``/``checkpoint_interval`` drive ``should_checkpoint``;
-    ``retention_count`` keeps that many newest checkpoints per agent (None keeps
-    all: rows are small, and time travel needs them). ``verify``: every load checks
+    Retention (``keep_last``, alias ``retention_count``, and ``max_age``) is applied every
+    few saves; None keeps every checkpoint: rows are small, and time travel needs them. ``verify``: every load checks
     the row's SHA-256 checksum and each history's count and CRC-32 ("crc", one C
     call, catches damage); "chain" also recomputes the SHA-256 hash chain of every
     entry, which catches deliberate edits too (``verify_audit`` always does).
@@ -53,6 +53,9 @@ class StateManager:
         retention_count: int | None = None,
         hook_manager: Any = None,
         verify: str = "crc",
+        *,
+        keep_last: int | None = None,
+        max_age: timedelta | float | None = None,
     ) -> None:
         if isinstance(checkpoint_frequency, bool) or not isinstance(checkpoint_frequency, int) or checkpoint_frequency < 1:
             raise InvalidStateValueError(f"checkpoint_frequency must be an int >= 1, got {checkpoint_frequency!r}")
@@ -64,7 +67,10 @@ class StateManager:
         self.storage: CheckpointStore = open_store(storage)
         self.checkpoint_frequency = checkpoint_frequency
         self.checkpoint_interval = checkpoint_interval
-        self.retention_count = retention_count
+        if keep_last is not None and retention_count is not None and keep_last != retention_count:
+            raise InvalidStateValueError("give keep_last or retention_count (the original's name), not both")
+        self.retention_count = keep_last if keep_last is not None else retention_count
+        self.max_age = max_age
         self.hook_manager = hook_manager
         self._rows: OrderedDict[str, CheckpointRow] = OrderedDict()
         self._lineages: dict[str, LineageRow] = {}
@@ -338,17 +344,17 @@ class StateManager:
         return doomed
 
     def cleanup_old_checkpoints(self, agent_id: str) -> int:
-        """Apply ``retention_count``; returns how many checkpoints were deleted."""
-        if self.retention_count is None:
+        """Apply ``keep_last`` (``retention_count``) and ``max_age``; returns how many were deleted."""
+        if self.retention_count is None and self.max_age is None:
             return 0
-        return len(self.apply_retention(agent_id, keep_last=self.retention_count))
+        return len(self.apply_retention(agent_id, keep_last=self.retention_count, max_age=self.max_age))
 
     def _maybe_apply_retention(self, agent_id: str) -> None:
         """Retention every few saves, not after each one: its cost is amortized, not per save."""
-        if self.retention_count is None:
+        if self.retention_count is None and self.max_age is None:
             return
         count = self._saves_since_retention.get(agent_id, 0) + 1
-        if count >= max(1, self.retention_count // 4):
+        if count >= max(1, (self.retention_count or 40) // 4):
             self.cleanup_old_checkpoints(agent_id)
             count = 0
         self._saves_since_retention[agent_id] = count
