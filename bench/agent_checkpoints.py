@@ -268,11 +268,11 @@ def ours_durability(store: Any) -> str:
 
 
 def load_ours(url: str, agent_id: str, expected: int) -> dict[str, Any]:
-    from kaizen.core.autonomy.state.manager import StateManager
+    from kaizen.core.autonomy.state.sync_manager import SyncStateManager
 
-    # A fresh reader: its own store (StateManager(url) opens it with open_store(url)) and no
+    # A fresh reader: its own store (SyncStateManager(url) opens it with open_store(url)) and no
     # cache shared with the writer.
-    reader = StateManager(url)
+    reader = SyncStateManager(url)
     try:
         return time_loads(lambda: len(reader.load_latest(agent_id).approval_history), expected)
     finally:

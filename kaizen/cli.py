@@ -27,7 +27,7 @@ from rich.table import Table
 
 from kaizen.core.autonomy.state.errors import StateError
 from kaizen.core.autonomy.state.redaction import redact_text, redact_value
-from kaizen.core.autonomy.state.manager import StateManager
+from kaizen.core.autonomy.state.sync_manager import SyncStateManager
 from kaizen.core.autonomy.state.storage import DEFAULT_STORE_URL, open_store
 
 console = Console()
@@ -65,12 +65,12 @@ def friendly(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def open_manager(store_url: str, *, must_exist: bool = True) -> StateManager:
+def open_manager(store_url: str, *, must_exist: bool = True) -> SyncStateManager:
     store = open_store(store_url)
     path = getattr(getattr(store, "inner", store), "path", None) or getattr(store, "base_dir", None)
     if must_exist and path is not None and not Path(path).exists():
         raise CliError(f"no store at {path}; run `kaizen demo` first or pass --store URL")
-    manager = StateManager(store)
+    manager = SyncStateManager(store)
     context = click.get_current_context(silent=True)
     if context is not None:
         context.call_on_close(manager.close)  # connection pools and files closed when the command ends
@@ -82,7 +82,7 @@ def shown(store_url: str) -> str:
     return redact_text(store_url)
 
 
-def require_agent(manager: StateManager, agent_id: str) -> None:
+def require_agent(manager: SyncStateManager, agent_id: str) -> None:
     if not manager.list_checkpoints(agent_id, limit=1):
         known = manager.list_agents()
         hint = f"; agents here: {', '.join(known[:10])}" if known else "; the store has no agents"
@@ -469,7 +469,7 @@ def rotate_key_command(agent_id: str, old_key_env: str, new_key_env: str, store_
         raise CliError(f"set {new_key_env} to the new key (make one with `kaizen keys generate`)")
     manager = open_manager(store_url)
     inner = getattr(manager.storage, "inner", manager.storage)
-    require_agent(StateManager(inner), agent_id)
+    require_agent(SyncStateManager(inner), agent_id)
     count = rotate_key(inner, agent_id, os.environ.get(old_key_env) or None, new_key)
     console.print(f"re-encrypted {count} records of {agent_id}; use {new_key_env}'s key from now on")
 

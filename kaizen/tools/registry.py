@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from kaizen.core.autonomy.hooks.syncbridge import run_sync
+from kaizen.core.bridge import run_sync
 
 from .errors import DuplicateToolError, InvalidToolError, ToolArgumentError, UnknownToolError
 from .output import bound_output, safe_str, to_jsonable, truncate_head

@@ -15,7 +15,7 @@ from typing import Any
 from kaizen.agents.autonomous.base import BaseAutonomousAgent
 from kaizen.agents.autonomous.config import AutonomousConfig
 from kaizen.core.autonomy.hooks import HookEvent, HookManager
-from kaizen.core.autonomy.state.manager import StateManager
+from kaizen.core.autonomy.state.sync_manager import SyncStateManager
 from kaizen.providers.scripted import ScriptedProvider
 from kaizen.signatures import InputField, OutputField, Signature
 
@@ -75,12 +75,12 @@ def make_agent(tmp_path: Path, script: list[Any] | None = None, *, signature: Si
                                provider=provider, **agent_kwargs)
 
 
-def fresh_manager(tmp_path: Path) -> StateManager:
-    """A second, independent StateManager on the same SQLite file (what another process would see)."""
-    return StateManager(db_url(tmp_path))
+def fresh_manager(tmp_path: Path) -> SyncStateManager:
+    """A second, independent SyncStateManager on the same SQLite file (what another process would see)."""
+    return SyncStateManager(db_url(tmp_path))
 
 
-def load_all_checkpoints(manager: StateManager, agent_id: str) -> list[Any]:
+def load_all_checkpoints(manager: SyncStateManager, agent_id: str) -> list[Any]:
     """Load every checkpoint of ``agent_id`` (each load verifies checksums and hash chains)."""
     metas = manager.list_checkpoints(agent_id)
     assert metas, f"agent {agent_id} has no checkpoints"

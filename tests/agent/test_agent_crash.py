@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from agent_testkit import load_all_checkpoints
 
-from kaizen.core.autonomy.state.manager import StateManager
+from kaizen.core.autonomy.state.sync_manager import SyncStateManager
 
 WORKER = Path(__file__).with_name("agent_crash_worker.py")
 CYCLES = 8
@@ -69,7 +69,7 @@ class Run:
         return self.lines(self.log)
 
     def state(self):
-        manager = StateManager(f"sqlite:///{self.db}")
+        manager = SyncStateManager(f"sqlite:///{self.db}")
         try:
             return manager.load_latest(self.agent_id), load_all_checkpoints(manager, self.agent_id)
         finally:

@@ -9,7 +9,7 @@ from agent_testkit import call, make_agent
 
 from kaizen.core.autonomy.hooks import HookResult
 from kaizen.core.autonomy.state.errors import LeaseHeldError
-from kaizen.core.autonomy.state.manager import StateManager
+from kaizen.core.autonomy.state.sync_manager import SyncStateManager
 from kaizen.providers.types import LLMResponse, ToolCall, Usage
 
 
@@ -75,7 +75,7 @@ def test_a_worker_that_lost_its_lease_stops(tmp_path):
     def steal(context):
         if context.data["cycle"] == 2:
             time.sleep(0.35)  # our keepalive renews, then we lose the lease to a thief
-            manager = StateManager(agent.config.storage)
+            manager = SyncStateManager(agent.config.storage)
             manager.storage.release_lease("leased", "w1")
             manager.claim("leased", "thief", ttl=30, keepalive=False)
             deadline = time.monotonic() + 5
@@ -97,7 +97,7 @@ def test_a_worker_that_lost_its_lease_stops(tmp_path):
     result = agent.run(task="t")
     assert result.status == "failed" and "held by thief" in result.error
     with pytest.raises(LeaseHeldError):
-        StateManager(agent.config.storage).claim("leased", "w1", ttl=5)
+        SyncStateManager(agent.config.storage).claim("leased", "w1", ttl=5)
 
 
 def test_save_capture_serializes(tmp_path):
@@ -120,7 +120,7 @@ def test_ctrl_c_saves_an_interrupted_checkpoint_and_resume_continues(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         agent.run(task="t")
     assert events == ["pre", "post"]
-    stored = StateManager(agent.config.storage).load_latest("paused")
+    stored = SyncStateManager(agent.config.storage).load_latest("paused")
     assert stored.status == "interrupted" and stored.workflow_state["status"] == "interrupted"
     resumed = make_agent(tmp_path, ["finished"], agent_id="paused")
     assert resumed.run(resume=True).status == "completed"

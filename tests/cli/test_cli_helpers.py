@@ -23,7 +23,7 @@ from pg import drop_schema, new_schema, require_server, store_url
 
 from kaizen import demo
 from kaizen.cli import main
-from kaizen.core.autonomy.state.manager import StateManager
+from kaizen.core.autonomy.state.sync_manager import SyncStateManager
 
 # Wide enough that rich never folds a table cell: a value is then found on one line.
 WIDE = "250"
@@ -101,9 +101,9 @@ def run_demo(store: str, workdir: Path, agent_id: str, *extra: str, input: str |
     return ok(*args, input=input)
 
 
-def read(store: str, what: Callable[[StateManager], Any]) -> Any:
+def read(store: str, what: Callable[[SyncStateManager], Any]) -> Any:
     """Look at a store directly (not through the CLI), closing it afterwards."""
-    manager = StateManager(store)
+    manager = SyncStateManager(store)
     try:
         return what(manager)
     finally:

@@ -39,7 +39,7 @@ def test_priority_order_then_registration_order(manager):
     manager.register("pre_cycle", recorder(log, "normal-2"), HookPriority.NORMAL)
     manager.register("pre_cycle", recorder(log, "high"), HookPriority.HIGH)
 
-    outcome = manager.trigger(HookEvent.PRE_CYCLE)
+    outcome = manager.trigger_sync(HookEvent.PRE_CYCLE)
 
     assert log == ["critical", "high", "normal-1", "normal-2", "low"]
     assert len(outcome.results) == 5 and outcome.success
@@ -54,7 +54,7 @@ def test_async_and_sync_hooks_mix_in_priority_order(manager):
 
     manager.register("post_cycle", recorder(log, "sync"), HookPriority.LOW)
     manager.register("post_cycle", async_hook, HookPriority.HIGH)
-    manager.trigger("post_cycle")
+    manager.trigger_sync("post_cycle")
     assert log == ["async", "sync"]
 
 
@@ -62,7 +62,7 @@ def test_hooks_only_run_for_their_event(manager):
     log: list[str] = []
     manager.register("pre_tool_use", recorder(log, "pre"))
     manager.register("post_tool_use", recorder(log, "post"))
-    manager.trigger("post_tool_use")
+    manager.trigger_sync("post_tool_use")
     assert log == ["post"]
 
 
@@ -71,7 +71,7 @@ def test_context_carries_data_agent_and_metadata(manager):
     manager.register("pre_tool_use", seen.append)
     data = {"tool_name": "Bash", "arguments": {"command": "ls"}}
 
-    outcome = manager.trigger("pre_tool_use", data, agent_id="agent-7", metadata={"run": 1}, trace_id="t-1")
+    outcome = manager.trigger_sync("pre_tool_use", data, agent_id="agent-7", metadata={"run": 1}, trace_id="t-1")
 
     (context,) = seen
     assert context.data.get("tool_name") == "Bash"
@@ -87,7 +87,7 @@ def test_string_events_everywhere_and_bad_event_lists_valid_ones(manager):
     manager.unregister(handle)
     for call in (
         lambda: manager.register("approval", lambda c: None),
-        lambda: manager.trigger("approval"),
+        lambda: manager.trigger_sync("approval"),
         lambda: manager.on("approval"),
     ):
         with pytest.raises(ValueError, match="valid events: pre_tool_use"):
@@ -109,7 +109,7 @@ def test_unregister_removes_the_hook(manager):
     drop = manager.register("error", recorder(log, "drop"), name="drop")
     assert keep != drop
     manager.unregister(drop)
-    manager.trigger("error")
+    manager.trigger_sync("error")
     assert log == ["keep"]
     with pytest.raises(UnknownHookHandleError, match=drop):
         manager.unregister(drop)
@@ -121,7 +121,7 @@ def test_decorator_registers_and_returns_function(manager):
         return HookResult.ok({"hello": context.agent_id})
 
     assert callable(greet) and greet.__name__ == "greet"
-    outcome = manager.trigger("pre_agent_loop", agent_id="a")
+    outcome = manager.trigger_sync("pre_agent_loop", agent_id="a")
     assert outcome.hook_names == ["greeter"]
     assert outcome.results[0].data == {"hello": "a"}
 
@@ -137,7 +137,7 @@ def test_objects_with_handle_method_are_accepted(manager):
 
     audit = AuditHook()
     manager.register("post_checkpoint_save", audit)
-    assert manager.trigger("post_checkpoint_save").success
+    assert manager.trigger_sync("post_checkpoint_save").success
     assert audit.events == ["post_checkpoint_save"]
 
 
@@ -155,7 +155,7 @@ def test_raising_hooks_are_isolated_and_logged(manager, caplog):
     manager.register("pre_tool_use", recorder(log, "after"), HookPriority.LOW)
 
     with caplog.at_level(logging.WARNING, logger="kaizen.hooks"):
-        outcome = manager.trigger("pre_tool_use", {"tool_name": "Read"})
+        outcome = manager.trigger_sync("pre_tool_use", {"tool_name": "Read"})
 
     assert log == ["after"]
     first, second, third = outcome.results
@@ -169,7 +169,7 @@ def test_raising_hooks_are_isolated_and_logged(manager, caplog):
 
 def test_hook_returning_garbage_becomes_a_failure(manager):
     manager.register("post_cycle", lambda c: 42, name="answer")
-    outcome = manager.trigger("post_cycle")
+    outcome = manager.trigger_sync("post_cycle")
     assert not outcome.success
     assert "returned int" in outcome.results[0].error and "answer" in outcome.results[0].error
 
@@ -189,7 +189,7 @@ def test_timeouts_of_blocking_sync_and_async_hooks_are_isolated(manager):
     manager.register("pre_cycle", recorder(log, "after"))
     try:
         started = time.monotonic()
-        outcome = manager.trigger("pre_cycle", timeout=0.2)
+        outcome = manager.trigger_sync("pre_cycle", timeout=0.2)
         elapsed = time.monotonic() - started
     finally:
         release.set()
@@ -226,7 +226,7 @@ def test_hooks_own_timeout_overrides_the_triggers(manager):
 
     manager.register("pre_checkpoint_save", slowish, name="generous", timeout=2.0)
     manager.register("pre_checkpoint_save", slowish, name="strict", timeout=0.05)
-    outcome = manager.trigger("pre_checkpoint_save", timeout=0.1)
+    outcome = manager.trigger_sync("pre_checkpoint_save", timeout=0.1)
     assert outcome.results[0].success
     assert not outcome.results[1].success and "timed out after 0.05 s" in outcome.results[1].error
 
@@ -243,13 +243,13 @@ def test_blocking_hook_blocks_but_later_hooks_still_run(manager):
     manager.register("pre_tool_use", lambda c: HookResult.block("second opinion"), HookPriority.HIGH, name="other")
     manager.register("pre_tool_use", recorder(log, "audit"), HookPriority.LOW)
 
-    outcome = manager.trigger("pre_tool_use", {"tool_name": "Bash", "arguments": {"command": "rm -rf /"}})
+    outcome = manager.trigger_sync("pre_tool_use", {"tool_name": "Bash", "arguments": {"command": "rm -rf /"}})
     assert outcome.blocked
     assert outcome.reason == "rm -rf is not allowed" and outcome.blocked_by == "deny_rm"
     assert log == ["audit"]
 
     manager.unregister(manager.register("pre_tool_use", lambda c: None))  # registry still consistent
-    outcome = manager.trigger("pre_tool_use", {"tool_name": "Bash", "arguments": {"command": "ls"}})
+    outcome = manager.trigger_sync("pre_tool_use", {"tool_name": "Bash", "arguments": {"command": "ls"}})
     assert outcome.blocked and outcome.reason == "second opinion"
 
 
@@ -264,7 +264,7 @@ def test_trigger_inside_a_running_event_loop(manager):
 
     async def agent_step():
         caller = threading.get_ident()
-        outcome = manager.trigger("pre_tool_use", {"tool_name": "Write"})  # sync call from async code
+        outcome = manager.trigger_sync("pre_tool_use", {"tool_name": "Write"})  # sync call from async code
         return caller, outcome
 
     caller, outcome = asyncio.run(agent_step())
@@ -298,7 +298,7 @@ def test_atrigger_runs_sync_hooks_off_the_event_loop(manager):
 
 
 def test_no_hooks_is_a_cheap_empty_outcome(manager):
-    outcome = manager.trigger("error", {"error": "x"})
+    outcome = manager.trigger_sync("error", {"error": "x"})
     assert outcome.results == [] and not outcome.blocked and outcome.success
     assert outcome.context.data == {"error": "x"}
 
@@ -312,7 +312,7 @@ def test_concurrent_triggers_from_threads(manager):
             counter["n"] += 1
 
     manager.register("pre_cycle", count)
-    threads = [threading.Thread(target=manager.trigger, args=("pre_cycle",)) for _ in range(8)]
+    threads = [threading.Thread(target=manager.trigger_sync, args=("pre_cycle",)) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:

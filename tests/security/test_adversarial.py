@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from kaizen.agents.autonomous.base import BaseAutonomousAgent
 from kaizen.core.autonomy.state import AgentState, StateError
-from kaizen.core.autonomy.state.manager import StateManager
+from kaizen.core.autonomy.state.sync_manager import SyncStateManager
 from kaizen.core.autonomy.state.storage import open_store
 
 PACKAGE = Path(__file__).resolve().parents[2] / "kaizen"
@@ -100,7 +100,7 @@ def test_from_dict_and_restore(seeded_agent, document):
 @pytest.fixture(scope="module")
 def populated(tmp_path_factory):
     url = f"sqlite:///{tmp_path_factory.mktemp('adv')}/state.db"
-    manager = StateManager(url)
+    manager = SyncStateManager(url)
     agent = BaseAutonomousAgent(agent_id="victim", state_manager=manager)
     for n in range(3):
         agent.record_approval("Bash", True, "once", {"n": n})
@@ -153,7 +153,7 @@ def test_store_urls(url):
 
 @pytest.mark.parametrize("bad", ["../escape", "a/b", "/etc/passwd", "x\x00y", "a" * 129, "..", "a..b", " lead", ""])
 def test_path_like_and_oversized_ids_are_rejected(tmp_path, bad):
-    manager = StateManager(f"file://{tmp_path}/fs") if _has_fs() else StateManager(f"sqlite:///{tmp_path}/s.db")
+    manager = SyncStateManager(f"file://{tmp_path}/fs") if _has_fs() else SyncStateManager(f"sqlite:///{tmp_path}/s.db")
     with pytest.raises((ValueError, TypeError)):
         BaseAutonomousAgent(agent_id=bad)
     with pytest.raises((ValueError, TypeError)):

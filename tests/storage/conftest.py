@@ -7,7 +7,7 @@ import importlib.util
 import pytest
 from pg import drop_schema, new_schema, require_server, store_url
 
-from kaizen.core.autonomy.state.manager import StateManager
+from kaizen.core.autonomy.state.sync_manager import SyncStateManager
 from kaizen.core.autonomy.state.storage import open_store
 
 BACKENDS = ["memory", "sqlite", "filesystem", "postgres"]
@@ -49,4 +49,4 @@ def store(backend):
 
 @pytest.fixture
 def manager(store):
-    return StateManager(store)
+    return SyncStateManager(store)

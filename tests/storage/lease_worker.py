@@ -10,13 +10,13 @@ import sys
 
 from kaizen.agents.autonomous.base import AutonomousConfig, BaseAutonomousAgent
 from kaizen.core.autonomy.state.errors import LeaseHeldError
-from kaizen.core.autonomy.state.manager import StateManager
+from kaizen.core.autonomy.state.sync_manager import SyncStateManager
 from kaizen.providers import ScriptedProvider
 
 
 def main() -> int:
     url, worker, agents = sys.argv[1], sys.argv[2], sys.argv[3:]
-    manager = StateManager(url)
+    manager = SyncStateManager(url)
     config = AutonomousConfig(llm_provider="scripted", model="m", storage=url)
     for agent_id in agents:
         try:

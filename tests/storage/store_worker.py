@@ -11,12 +11,12 @@ import sys
 
 from kaizen.agents.autonomous.base import BaseAutonomousAgent
 from kaizen.core.autonomy.state.errors import CheckpointConflictError
-from kaizen.core.autonomy.state.manager import StateManager
+from kaizen.core.autonomy.state.sync_manager import SyncStateManager
 
 
 def main() -> int:
     url, agent_id, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    manager = StateManager(url)
+    manager = SyncStateManager(url)
     if "--resume" in sys.argv and manager.load_latest(agent_id) is not None:
         agent = BaseAutonomousAgent.resume(agent_id, state_manager=manager)
     else:

@@ -19,11 +19,11 @@ from kaizen.core.autonomy.state.errors import (
     StateDivergedError,
     StorageError,
 )
-from kaizen.core.autonomy.state.manager import StateManager
+from kaizen.core.autonomy.state.sync_manager import SyncStateManager
 from kaizen.core.autonomy.state.storage import open_store
 
 
-def make_agent(manager: StateManager, agent_id: str = "agent-1") -> BaseAutonomousAgent:
+def make_agent(manager: SyncStateManager, agent_id: str = "agent-1") -> BaseAutonomousAgent:
     return BaseAutonomousAgent(agent_id=agent_id, state_manager=manager)
 
 
@@ -237,7 +237,7 @@ class TestRetention:
         assert [m.checkpoint_id for m in manager.list_checkpoints("agent-1")] == [ids[1]]
 
     def test_automatic_retention_count(self, store):
-        manager = StateManager(store, retention_count=4)
+        manager = SyncStateManager(store, retention_count=4)
         agent = make_agent(manager)
         for n in range(20):
             step(agent, n)
@@ -251,7 +251,7 @@ class TestIntegrity:
         agent = make_agent(manager)
         ids = [step(agent, n) for n in range(3)]
         tamper_checkpoint(store, ids[-1])
-        fresh = StateManager(store)
+        fresh = SyncStateManager(store)
         with pytest.raises(CheckpointCorruptError, match=ids[-1]):
             fresh.load_checkpoint(ids[-1])
         with pytest.warns(RuntimeWarning, match=ids[-1]):
@@ -264,12 +264,12 @@ class TestIntegrity:
     def test_changed_record_breaks_the_chain(self, manager, store, verify):
         agent = make_agent(manager)
         ids = [step(agent, n) for n in range(3)]
-        assert StateManager(store, verify=verify).load_checkpoint(ids[-1]).to_dict() == \
+        assert SyncStateManager(store, verify=verify).load_checkpoint(ids[-1]).to_dict() == \
             manager.load_checkpoint(ids[-1]).to_dict()
         tamper_first_record(store, "agent-1")
         with pytest.raises(CheckpointCorruptError, match="hash chain"):
-            StateManager(store, verify=verify).load_checkpoint(ids[-1])
-        assert not StateManager(store).verify_audit("agent-1").ok
+            SyncStateManager(store, verify=verify).load_checkpoint(ids[-1])
+        assert not SyncStateManager(store).verify_audit("agent-1").ok
 
 
 # --- concurrency ----------------------------------------------------------------------------
@@ -322,7 +322,7 @@ class TestTransfer:
         ids = [step(agent, n) for n in range(5)]
         forked = manager.fork(ids[1])
         document = manager.export_agent("agent-1")
-        target = StateManager(open_store(f"sqlite:///{tmp_path}/copy.db"))
+        target = SyncStateManager(open_store(f"sqlite:///{tmp_path}/copy.db"))
         assert target.import_agent(document) == "agent-1"
         for checkpoint_id in ids + [forked.checkpoint_id]:
             assert target.load_checkpoint(checkpoint_id).to_dict() == manager.load_checkpoint(checkpoint_id).to_dict()
@@ -335,7 +335,7 @@ class TestTransfer:
             step(agent, n)
         document = manager.export_agent("agent-1")
         document["records"][1][3]["approved"] = False
-        target = StateManager(open_store(f"sqlite:///{tmp_path}/copy.db"))
+        target = SyncStateManager(open_store(f"sqlite:///{tmp_path}/copy.db"))
         with pytest.raises(ValueError, match="hash"):
             target.import_agent(document)
         assert target.list_agents() == []
@@ -346,15 +346,15 @@ class TestWarmLoads:
     """A reader that already holds part of a history reads only what is new, with the same result."""
 
     def test_reloads_after_other_writers_match_a_fresh_reader(self, manager, store):
-        reader = StateManager(store)
-        writer = make_agent(StateManager(store))
+        reader = SyncStateManager(store)
+        writer = make_agent(SyncStateManager(store))
         for n in range(3):
             step(writer, n)
         assert len(reader.load_latest("agent-1").approval_history) == 3
         for n in range(3, 7):
             step(writer, n)
             warm = reader.load_latest("agent-1")
-            assert warm.to_dict() == StateManager(store).load_latest("agent-1").to_dict()
+            assert warm.to_dict() == SyncStateManager(store).load_latest("agent-1").to_dict()
         ids = [m.checkpoint_id for m in reader.list_checkpoints("agent-1")]
         assert len(reader.load_checkpoint(ids[-1]).approval_history) == 1  # time travel after a warm load
         assert len(reader.load_latest("agent-1").approval_history) == 7
@@ -377,18 +377,18 @@ class TestWarmLoads:
         step(agent, 4)
         tamper_checkpoint(store, agent.last_checkpoint_id)
         with pytest.raises(CheckpointCorruptError):
-            StateManager(store).load_checkpoint(agent.last_checkpoint_id)
+            SyncStateManager(store).load_checkpoint(agent.last_checkpoint_id)
 
 
 def test_automatic_retention_by_keep_last_and_max_age(store):
-    manager = StateManager(store, keep_last=3, max_age=3600)
+    manager = SyncStateManager(store, keep_last=3, max_age=3600)
     agent = make_agent(manager)
     for n in range(16):
         step(agent, n)
     assert len(manager.list_checkpoints("agent-1")) <= 4
-    aged = StateManager(store, max_age=0)
+    aged = SyncStateManager(store, max_age=0)
     step(agent, 16)
     aged.cleanup_old_checkpoints("agent-1")
     assert [m.checkpoint_id for m in aged.list_checkpoints("agent-1")] == [agent.last_checkpoint_id]
     with pytest.raises(ValueError, match="not both"):
-        StateManager(store, retention_count=2, keep_last=3)
+        SyncStateManager(store, retention_count=2, keep_last=3)

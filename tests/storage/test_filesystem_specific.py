@@ -27,7 +27,7 @@ from kaizen.core.autonomy.state.errors import (
     LeaseHeldError,
     StorageError,
 )
-from kaizen.core.autonomy.state.manager import StateManager
+from kaizen.core.autonomy.state.sync_manager import SyncStateManager
 from kaizen.core.autonomy.state.storage import STREAMS, open_store, rows
 from kaizen.core.autonomy.state.storage import filesystem as fs_module
 from kaizen.core.autonomy.state.storage.base import CheckpointRow
@@ -306,7 +306,7 @@ def test_import_is_all_or_nothing_and_replaces_crash_leftovers(store: Filesystem
     assert export(target, "agent-1") == history
     assert target.latest_checkpoint("agent-1").checkpoint_id == "ckpt_fork"
     assert load(target, target.read_checkpoint(last.checkpoint_id)).step_number == 2
-    assert StateManager(target).load_checkpoint("ckpt_fork").step_number == 2  # reads the base lineage
+    assert SyncStateManager(target).load_checkpoint("ckpt_fork").step_number == 2  # reads the base lineage
     with pytest.raises(StorageError, match="already"):
         target.import_rows(*history)
 
@@ -352,13 +352,13 @@ def test_a_directory_swap_cut_short_is_read_and_repaired(store: FilesystemStorag
 def test_import_adds_a_base_lineage_to_an_agent_that_has_one(tmp_path: Path) -> None:
     """b and c forked from two lineages of a; a itself is not exported. Importing c must add a's
     second lineage beside the one b's import brought, without a checkpoint of a."""
-    source = StateManager(FilesystemStorage(tmp_path / "source"))
+    source = SyncStateManager(FilesystemStorage(tmp_path / "source"))
     last = save_steps(source.storage, "a", 2)
     source.storage.save(rows.plan_fork(last, "ckpt_a_fork", "lin_a_fork", "a"))
     source.storage.save(rows.plan_fork(last, "ckpt_b", "lin_b", "b"))
     fork = source.storage.read_checkpoint("ckpt_a_fork")
     source.storage.save(rows.plan_fork(fork, "ckpt_c", "lin_c", "c"))
-    target = StateManager(FilesystemStorage(tmp_path / "target"))
+    target = SyncStateManager(FilesystemStorage(tmp_path / "target"))
     for agent_id in ("b", "c"):
         assert target.import_agent(source.export_agent(agent_id)) == agent_id
     assert [lin.lineage_id for lin in target.storage.list_lineages("a")] == ["lin_a", "lin_a_fork"]

@@ -12,7 +12,7 @@ import pytest
 from kaizen.agents.autonomous.base import AutonomousConfig, BaseAutonomousAgent
 from kaizen.agents.autonomous.loop import AgentLoop
 from kaizen.core.autonomy.state.errors import LeaseHeldError
-from kaizen.core.autonomy.state.manager import StateManager
+from kaizen.core.autonomy.state.sync_manager import SyncStateManager
 from kaizen.providers import ScriptedProvider
 
 WORKER = Path(__file__).with_name("lease_worker.py")
@@ -68,7 +68,7 @@ def _held_by_other(manager, agent_id):
 
 def _interrupted_agents(url: str, count: int) -> list[str]:
     """Agents whose runs started and were checkpointed, then the process went away."""
-    manager = StateManager(url)
+    manager = SyncStateManager(url)
     ids = []
     for i in range(count):
         agent = BaseAutonomousAgent(AutonomousConfig(llm_provider="scripted", model="m"), agent_id=f"job-{i}",
@@ -95,7 +95,7 @@ def test_workers_racing_for_interrupted_agents_resume_each_once(backend):
         assert proc.returncode == 0, err[-2000:]
         resumed += [line.split()[1] for line in out.splitlines() if line.startswith("RESUMED ")]
     assert sorted(resumed) == sorted(agents), "every interrupted agent resumed exactly once"
-    manager = StateManager(url)
+    manager = SyncStateManager(url)
     for agent_id in agents:
         state = manager.load_latest(agent_id)
         assert state.metadata["run"]["status"] == "completed"

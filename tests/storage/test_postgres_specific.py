@@ -28,7 +28,7 @@ from psycopg.conninfo import make_conninfo  # noqa: E402
 
 from kaizen.core.autonomy.state.errors import CheckpointConflictError, StorageError  # noqa: E402
 from kaizen.core.autonomy.state.ids import new_lineage_id  # noqa: E402
-from kaizen.core.autonomy.state.manager import StateManager  # noqa: E402
+from kaizen.core.autonomy.state.sync_manager import SyncStateManager  # noqa: E402
 from kaizen.core.autonomy.state.storage import open_store  # noqa: E402
 from kaizen.core.autonomy.state.storage.postgres import SCHEMA_VERSION, PostgresStorage, redact_dsn  # noqa: E402
 from kaizen.core.autonomy.state.storage.rows import plan_save  # noqa: E402
@@ -268,7 +268,7 @@ def test_many_records_round_trip_as_bytes(store: PostgresStorage) -> None:
     assert all(type(r.data) is bytes for r in records)
     row = store.read_checkpoint(plan.row.checkpoint_id)
     assert row == plan.row and type(row.body) is bytes
-    state = StateManager(store).load_latest("agent-a")
+    state = SyncStateManager(store).load_latest("agent-a")
     assert state is not None and len(state.conversation_history) == 500
 
 
@@ -342,7 +342,7 @@ def test_eight_writers_on_eight_agents(store: PostgresStorage, pg_dsn: str) -> N
     reports = _run(_writer_worker, [(pg_dsn, store.schema, agent, saves, barrier) for agent in agents])
     assert reports == ["ok"] * 8
     assert store.list_agents() == agents
-    manager = StateManager(store)
+    manager = SyncStateManager(store)
     for agent in agents:
         rows = store.list_checkpoints(agent)
         assert [r.step_number for r in rows] == list(range(saves, 0, -1))

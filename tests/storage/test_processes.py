@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kaizen.core.autonomy.state.manager import StateManager
+from kaizen.core.autonomy.state.sync_manager import SyncStateManager
 
 WORKER = Path(__file__).with_name("store_worker.py")
 DURABLE = ["sqlite", "filesystem", "postgres"]
@@ -28,14 +28,14 @@ def spawn(url: str, agent_id: str, steps: int, *extra: str) -> subprocess.Popen:
 @pytest.mark.parametrize("backend", DURABLE, indirect=True)
 def test_eight_writer_processes_no_lock_errors(backend):
     _, url = backend
-    StateManager(url).storage.setup()
+    SyncStateManager(url).storage.setup()
     procs = [spawn(url, f"proc-{i}", 25) for i in range(8)]
     for proc in procs:
         out, err = proc.communicate(timeout=180)
         assert proc.returncode == 0, err[-2000:]
         assert "locked" not in err
         assert out.count("ACK ") == 25
-    manager = StateManager(url)
+    manager = SyncStateManager(url)
     for i in range(8):
         state = manager.load_latest(f"proc-{i}")
         assert len(state.approval_history) == 25 and state.step_number == 25
@@ -44,14 +44,14 @@ def test_eight_writer_processes_no_lock_errors(backend):
 @pytest.mark.parametrize("backend", DURABLE, indirect=True)
 def test_eight_processes_racing_on_one_agent(backend):
     _, url = backend
-    StateManager(url).storage.setup()
+    SyncStateManager(url).storage.setup()
     procs = [spawn(url, "shared", 10, "--resume") for _ in range(8)]
     acked = 0
     for proc in procs:
         out, err = proc.communicate(timeout=180)
         assert proc.returncode == 0, err[-2000:]
         acked += out.count("ACK ")
-    state = StateManager(url).load_latest("shared")
+    state = SyncStateManager(url).load_latest("shared")
     # every acknowledged save extended the one history: no silent overwrite
     assert len(state.approval_history) >= acked and state.step_number == len(state.approval_history)
 
@@ -59,7 +59,7 @@ def test_eight_processes_racing_on_one_agent(backend):
 @pytest.mark.parametrize("backend", DURABLE, indirect=True)
 def test_kill_9_during_saves_loses_no_acknowledged_checkpoint(backend):
     _, url = backend
-    StateManager(url).storage.setup()
+    SyncStateManager(url).storage.setup()
     rng = random.Random(int(os.environ.get("KAIZEN_CRASH_SEED", "7")))
     trials = int(os.environ.get("KAIZEN_CRASH_TRIALS", "12"))
     for trial in range(trials):
@@ -74,7 +74,7 @@ def test_kill_9_during_saves_loses_no_acknowledged_checkpoint(backend):
         proc.send_signal(signal.SIGKILL)
         rest, _ = proc.communicate(timeout=30)
         acked += [(l.split()[1], int(l.split()[2])) for l in rest.splitlines() if l.startswith("ACK ")]
-        manager = StateManager(url)
+        manager = SyncStateManager(url)
         latest = manager.load_latest("crashy")
         if not acked:
             continue

@@ -10,7 +10,7 @@ import pytest
 from kaizen.agents.autonomous.base import BaseAutonomousAgent
 from kaizen.core.autonomy.state import AgentState
 from kaizen.core.autonomy.state.errors import EncryptionKeyError, StateFormatError, StorageError
-from kaizen.core.autonomy.state.manager import StateManager
+from kaizen.core.autonomy.state.sync_manager import SyncStateManager
 from kaizen.core.autonomy.state.storage import EncryptedStorage, MemoryStorage, open_store
 from kaizen.core.autonomy.state.storage.encrypted import generate_key, rotate_key
 from kaizen.core.autonomy.state.storage.rows import plan_save
@@ -33,12 +33,12 @@ def test_import_refuses_a_stale_shared_lineage_instead_of_half_loading(manager, 
     fork_export = manager.export_agent("fork")
     _steps(manager, "main", 1, start=2)
     main_export = manager.export_agent("main")
-    target = StateManager(open_store(f"sqlite:///{tmp_path}/t.db"))
+    target = SyncStateManager(open_store(f"sqlite:///{tmp_path}/t.db"))
     target.import_agent(fork_export)
     with pytest.raises(StorageError, match="already exists .* shorter"):
         target.import_agent(main_export)
     assert target.list_agents() == ["fork"]
-    ordered = StateManager(open_store(f"sqlite:///{tmp_path}/ordered.db"))
+    ordered = SyncStateManager(open_store(f"sqlite:///{tmp_path}/ordered.db"))
     ordered.import_agent(main_export)  # source first, then the fork: both load whole
     ordered.import_agent(fork_export)
     assert len(ordered.load_latest("main").approval_history) == 3
@@ -47,19 +47,19 @@ def test_import_refuses_a_stale_shared_lineage_instead_of_half_loading(manager, 
 
 def test_no_plaintext_written_on_top_of_an_encrypted_history(store):
     key = generate_key()
-    _steps(StateManager(EncryptedStorage(store, key)), "enc", 2)
-    keyless = StateManager(store)
+    _steps(SyncStateManager(EncryptedStorage(store, key)), "enc", 2)
+    keyless = SyncStateManager(store)
     state = AgentState(agent_id="enc", parent_checkpoint_id=store.latest_checkpoint("enc").checkpoint_id)
     with pytest.raises(EncryptionKeyError):
         keyless.save_checkpoint(state)
     with pytest.raises(EncryptionKeyError):
         keyless.fork(store.latest_checkpoint("enc").checkpoint_id)
-    assert len(StateManager(EncryptedStorage(store, key)).list_checkpoints("enc")) == 2
+    assert len(SyncStateManager(EncryptedStorage(store, key)).list_checkpoints("enc")) == 2
 
 
 def test_rotation_refuses_while_forks_share_the_history(store):
     key = generate_key()
-    manager = StateManager(EncryptedStorage(store, key))
+    manager = SyncStateManager(EncryptedStorage(store, key))
     _steps(manager, "main", 2)
     manager.fork(manager.list_checkpoints("main")[-1].checkpoint_id, new_agent_id="child")
     with pytest.raises(StorageError, match="child"):
@@ -68,7 +68,7 @@ def test_rotation_refuses_while_forks_share_the_history(store):
 
 
 def test_timestamps_in_other_time_zones_list_in_time_order():
-    manager = StateManager(MemoryStorage())
+    manager = SyncStateManager(MemoryStorage())
     plan = plan_save(AgentState(agent_id="tz", timestamp="2024-01-01T12:00:00+05:00"), None, "lin_tz")
     manager.storage.save(plan)
     listed = manager.list_checkpoints("tz", before="2024-01-01T07:30:00+00:00")
@@ -104,7 +104,7 @@ def test_a_checkpoint_from_a_newer_release_is_named_not_called_damaged():
                             row.step_number, row.timestamp, row.status, row.heads, raw)
     storage.save(replace(plan, row=replace(row, body=raw, checksum=checksum)))
     with pytest.raises(StateFormatError, match="newer kaizen-state"):
-        StateManager(storage).load_checkpoint(row.checkpoint_id)
+        SyncStateManager(storage).load_checkpoint(row.checkpoint_id)
 
 
 def test_the_originals_filesystem_keywords(tmp_path):
@@ -113,7 +113,7 @@ def test_the_originals_filesystem_keywords(tmp_path):
     key = generate_key()
     store = FilesystemStorage(tmp_path / "fs", encrypt=True, encryption_key=key)
     assert isinstance(store, EncryptedStorage)
-    _steps(StateManager(store), "orig", 1)
+    _steps(SyncStateManager(store), "orig", 1)
     assert b"orig" in b"".join(p.read_bytes() for p in (tmp_path / "fs").rglob("*.json"))  # ids stay readable
     assert b'"i"' not in b"".join(p.read_bytes() for p in (tmp_path / "fs").rglob("*") if p.is_file())
     with pytest.raises(StorageError, match="compress"):

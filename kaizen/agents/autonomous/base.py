@@ -2,7 +2,7 @@
 tracked, checkpointed and restored, as ``docs/state-api.md`` describes.
 
 The state-tracking methods are the spec's; checkpointing goes through a
-``StateManager`` opened lazily from ``config.storage`` so that creating an agent
+``SyncStateManager`` opened lazily from ``config.storage`` so that creating an agent
 never touches the disk.
 """
 
@@ -314,11 +314,11 @@ class BaseAutonomousAgent:
     # --- checkpoints ---------------------------------------------------------------------
     @property
     def state_manager(self) -> Any:
-        """The ``StateManager`` for ``config.storage`` (opened on first use)."""
+        """The ``SyncStateManager`` for ``config.storage`` (opened on first use)."""
         if self._state_manager is None:
-            from kaizen.core.autonomy.state.manager import StateManager
+            from kaizen.core.autonomy.state.sync_manager import SyncStateManager
 
-            self._state_manager = StateManager.from_config(self.config)
+            self._state_manager = SyncStateManager.from_config(self.config)
             self._state_manager.hook_manager = self.hooks
         return self._state_manager
 

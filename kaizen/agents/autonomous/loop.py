@@ -109,7 +109,7 @@ class AgentLoop:
         agent = self.agent
         run = self.run
         started = time.monotonic() - float(run.get("elapsed", 0.0))
-        agent.hooks.trigger("pre_agent_loop", {"run_id": run["id"], "inputs": run["inputs"]}, agent_id=agent.agent_id)
+        agent.hooks.trigger_sync("pre_agent_loop", {"run_id": run["id"], "inputs": run["inputs"]}, agent_id=agent.agent_id)
         self._seek_provider()
         try:
             self._finish_pending()
@@ -123,13 +123,13 @@ class AgentLoop:
             status = stop.status
             run["error"] = str(stop)
         except KeyboardInterrupt:  # Ctrl-C: leave a clean checkpoint marked "interrupted", then stop
-            agent.hooks.trigger("pre_interrupt", {"run_id": run["id"], "cycle": run["cycle"]}, agent_id=agent.agent_id)
+            agent.hooks.trigger_sync("pre_interrupt", {"run_id": run["id"], "cycle": run["cycle"]}, agent_id=agent.agent_id)
             run["status"] = agent.status = "interrupted"
             run["elapsed"] = time.monotonic() - started
             agent.update_workflow_state(status="interrupted")
             if agent._checkpointing:
                 agent._save_now()
-            agent.hooks.trigger("post_interrupt", {"run_id": run["id"], "cycle": run["cycle"]},
+            agent.hooks.trigger_sync("post_interrupt", {"run_id": run["id"], "cycle": run["cycle"]},
                                 agent_id=agent.agent_id)
             raise
         except Exception as exc:  # the run fails, but its state is saved for debugging and resume
@@ -137,7 +137,7 @@ class AgentLoop:
             run["error"] = f"{type(exc).__name__}: {exc}"
             log.error("agent %s failed: %s", agent.agent_id, run["error"])
             agent.update_workflow_state(status="failed", error_message=str(exc), error_type=type(exc).__name__)
-            agent.hooks.trigger("error", {"error": run["error"], "error_type": type(exc).__name__},
+            agent.hooks.trigger_sync("error", {"error": run["error"], "error_type": type(exc).__name__},
                                 agent_id=agent.agent_id)
         run["status"] = status
         run["elapsed"] = time.monotonic() - started
@@ -145,7 +145,7 @@ class AgentLoop:
         agent.update_workflow_state(status="completed" if status == "completed" else status,
                                     execution_time=round(run["elapsed"], 6))
         checkpoint_id = agent._save_now() if agent._checkpointing else None
-        agent.hooks.trigger("post_agent_loop", {"run_id": run["id"], "status": status, "cycles": run["cycle"]},
+        agent.hooks.trigger_sync("post_agent_loop", {"run_id": run["id"], "status": status, "cycles": run["cycle"]},
                             agent_id=agent.agent_id)
         return self.result(checkpoint_id)
 
@@ -165,7 +165,7 @@ class AgentLoop:
         cycle = run["cycle"] + 1
         if self.lease is not None and self.lease.lost is not None:
             raise self.lease.lost  # another worker owns the agent now: stop before doing anything
-        agent.hooks.trigger("pre_cycle", {"cycle": cycle}, agent_id=agent.agent_id)
+        agent.hooks.trigger_sync("pre_cycle", {"cycle": cycle}, agent_id=agent.agent_id)
         self._check_budget(self._next_call_estimate(), "the next model call")
         agent.update_workflow_state(status="running", current_node=f"cycle {cycle}: model")
         response = self._ask_model()
@@ -174,7 +174,7 @@ class AgentLoop:
         agent._append_conversation(response.to_message().to_dict())
         if not response.tool_calls:
             run["outputs"] = parse_outputs(agent.signature, response.content)
-            agent.hooks.trigger("post_cycle", {"cycle": cycle, "final": True}, agent_id=agent.agent_id)
+            agent.hooks.trigger_sync("post_cycle", {"cycle": cycle, "final": True}, agent_id=agent.agent_id)
             return True
         self._check_budget(0.0, "this model answer")  # a long answer can cross the limit: no tool runs then
         agent.pending_actions = [
@@ -182,7 +182,7 @@ class AgentLoop:
         ]
         agent._save_if(self.config.checkpoint_tool_calls)
         self._finish_pending()
-        agent.hooks.trigger("post_cycle", {"cycle": cycle, "final": False}, agent_id=agent.agent_id)
+        agent.hooks.trigger_sync("post_cycle", {"cycle": cycle, "final": False}, agent_id=agent.agent_id)
         if cycle % self.config.checkpoint_frequency == 0:
             agent._save_if(True)
         return False
@@ -231,7 +231,7 @@ class AgentLoop:
             return
         price = 0.0 if rerun else self.prices.tools.get(name, 0.0)
         self._check_budget(price, f"the {name} call")
-        outcome = agent.hooks.trigger("pre_tool_use", {"tool_name": name, "arguments": json_copy(arguments),
+        outcome = agent.hooks.trigger_sync("pre_tool_use", {"tool_name": name, "arguments": json_copy(arguments),
                                                        "call_id": call_id}, agent_id=agent.agent_id)
         if outcome.blocked:
             self._complete(call, False, None, f"blocked by a hook: {outcome.reason}")
@@ -245,23 +245,23 @@ class AgentLoop:
             agent._save_if(self.config.checkpoint_tool_calls)
         agent.update_workflow_state(status="running", current_node=f"cycle {run['cycle']}: {name}")
         result = agent.tools.execute(name, arguments)
-        agent.hooks.trigger("post_tool_use", {"tool_name": name, "call_id": call_id, "ok": result.ok,
+        agent.hooks.trigger_sync("post_tool_use", {"tool_name": name, "call_id": call_id, "ok": result.ok,
                                               "error": result.error}, agent_id=agent.agent_id)
         self._complete(call, result.ok, result.output, result.error)
 
     def _approve(self, call: dict[str, Any], danger: str) -> bool:
         agent = self.agent
         name, arguments = call["name"], call["arguments"]
-        agent.hooks.trigger("pre_permission_check", {"tool_name": name, "arguments": json_copy(arguments)},
+        agent.hooks.trigger_sync("pre_permission_check", {"tool_name": name, "arguments": json_copy(arguments)},
                             agent_id=agent.agent_id)
         request = ApprovalRequest(agent.agent_id, name, json_copy(arguments), danger, call["call_id"],
                                   summarize_input(arguments, agent.config.summary_limit))
         decision = agent.approvals.decide(request, agent._tracker.standing_decision(name))
         agent.record_approval(name, decision.approved, decision.action, arguments, decided_by=decision.decided_by)
-        agent.hooks.trigger("approval_decided", {"tool_name": name, "approved": decision.approved,
+        agent.hooks.trigger_sync("approval_decided", {"tool_name": name, "approved": decision.approved,
                                                  "action": decision.action, "decided_by": decision.decided_by},
                             agent_id=agent.agent_id)
-        agent.hooks.trigger("post_permission_check", {"tool_name": name, "approved": decision.approved},
+        agent.hooks.trigger_sync("post_permission_check", {"tool_name": name, "approved": decision.approved},
                             agent_id=agent.agent_id)
         if decision.approved:
             return True

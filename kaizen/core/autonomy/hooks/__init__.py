@@ -11,7 +11,7 @@ Names match Kailash Kaizen's hooks module so migrating code keeps working::
         if "rm -rf" in context.data.get("arguments", {}).get("command", ""):
             return HookResult.block("rm -rf is not allowed")
 
-    outcome = hooks.trigger("pre_tool_use", {"tool_name": "Bash", "arguments": {...}})
+    outcome = hooks.trigger_sync("pre_tool_use", {"tool_name": "Bash", "arguments": {...}})
     if outcome.blocked:
         ...
 """

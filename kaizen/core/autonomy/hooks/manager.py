@@ -1,6 +1,6 @@
 """Register hooks on lifecycle events and run them in priority order.
 
-The agent loop calls ``trigger``/``atrigger`` at each lifecycle point and
+The agent loop calls ``trigger_sync``/``atrigger`` at each lifecycle point and
 checks the returned ``HookOutcome``; hooks can observe, annotate and (on
 ``pre_*`` events) block, but can never crash the loop.
 """
@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from .errors import InvalidHookArgumentError, InvalidHookHandlerError, UnknownHookHandleError
 from .events import HookEvent, HookPriority
 from .runner import HookHandler, HookRegistration, is_async_callable, run_hook
-from .syncbridge import run_sync
+from ...bridge import run_sync
 from .types import HookContext, HookOutcome, new_trace_id
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -133,7 +133,7 @@ class HookManager:
         context, hooks = self._prepare(event, data, agent_id, metadata, timeout, trace_id)
         return await _run_all(context, hooks, timeout)
 
-    def trigger(
+    def trigger_sync(
         self,
         event: HookEvent | str,
         data: Mapping[str, Any] | None = None,

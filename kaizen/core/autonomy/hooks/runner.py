@@ -85,6 +85,8 @@ async def run_hook(reg: HookRegistration, context: HookContext, timeout: float |
         return HookResult.fail(f"{where} raised {type(exc).__name__}: {exc}", duration_ms=elapsed_ms)
 
     value = task.result()
+    if isinstance(value, _Escaped):  # KeyboardInterrupt, SystemExit: not ours to swallow
+        raise value.exc
     if value is None:
         return HookResult(duration_ms=elapsed_ms)
     if isinstance(value, HookResult):
@@ -98,7 +100,22 @@ async def run_hook(reg: HookRegistration, context: HookContext, timeout: float |
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class _Escaped:
+    """A KeyboardInterrupt/SystemExit from a hook, carried out of its task as a value: raised inside
+    a task it would stop the event loop itself (the shared bridge loop, for sync callers)."""
+
+    exc: BaseException
+
+
 async def _invoke(reg: HookRegistration, context: HookContext) -> Any:
+    try:
+        return await _call_handler(reg, context)
+    except (KeyboardInterrupt, SystemExit) as exc:
+        return _Escaped(exc)
+
+
+async def _call_handler(reg: HookRegistration, context: HookContext) -> Any:
     if reg.is_async:
         return await reg.handler(context)
     value = await call_in_thread(reg.handler, context, thread_name=f"kaizen-hook:{reg.name}")

@@ -9,14 +9,12 @@ them and does not ask again.
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import sys
-import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from ...bridge import resolve
 from .errors import ApprovalCallbackError
 
 POLICIES = ("ask", "allow_safe", "allow_all", "deny")
@@ -79,32 +77,8 @@ def as_decision(answer: Any) -> ApprovalDecision:
 
 
 def _call(callback: ApprovalCallback, request: ApprovalRequest) -> Any:
-    """Run a sync or async callback from sync code, with or without a running event loop."""
-    result = callback(request)
-    if not inspect.isawaitable(result):
-        return result
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(_await(result))
-    box: dict[str, Any] = {}
-
-    def runner() -> None:
-        try:
-            box["value"] = asyncio.run(_await(result))
-        except BaseException as exc:  # handed back to the caller's thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=runner)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
-
-
-async def _await(awaitable: Awaitable[Any]) -> Any:
-    return await awaitable
+    """Run a sync or async callback from sync code (async ones on the one bridge loop)."""
+    return resolve(callback(request))
 
 
 class ApprovalPolicy:

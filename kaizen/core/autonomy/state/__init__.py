@@ -1,5 +1,5 @@
 """The state core (approval records, ``AgentState``, the tracker: pure, no I/O) and, on top of
-it, the checkpoint system (``StateManager``, stores, ``migrate``)."""
+it, the checkpoint system (``SyncStateManager`` and its async face ``StateManager``, stores, ``migrate``)."""
 
 from __future__ import annotations
 
@@ -23,11 +23,13 @@ from .tracker import StateTracker
 from .types import STATUSES, STREAM_FIELDS, AgentState, CheckpointMetadata
 
 # The checkpoint system on top of the core (imported last: it builds on the names above).
-from .manager import StateManager  # noqa: E402
+from .sync_manager import SyncStateManager  # noqa: E402
+from .manager import AsyncStateManager, StateManager  # noqa: E402
 from .transfer import migrate  # noqa: E402
 
 __all__ = [
     "APPROVAL_ACTIONS",
+    "AsyncStateManager",
     "REDACTED",
     "STATUSES",
     "STREAM_FIELDS",
@@ -45,6 +47,7 @@ __all__ = [
     "StateError",
     "StateFormatError",
     "StateManager",
+    "SyncStateManager",
     "StateTracker",
     "StorageError",
     "freeze",

@@ -1,4 +1,4 @@
-"""Entries a ``StateManager`` has already read and verified, so loading again is O(new entries).
+"""Entries a ``SyncStateManager`` has already read and verified, so loading again is O(new entries).
 
 Stored history entries never change: the first ``n`` entries of a lineage's stream
 are the same for every checkpoint of that lineage that covers at least ``n``. A

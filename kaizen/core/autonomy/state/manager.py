@@ -1,49 +1,28 @@
-"""``StateManager``: checkpoint policy on top of a store.
+"""``StateManager``: the original Kailash Kaizen's async checkpoint manager, as a thin face over the
+sync core (``SyncStateManager``).
 
-It saves states as O(delta) plans (``storage/rows.py``), loads any checkpoint
-(time travel) by following a checkpoint's lineage back through forks, resumes
-from the newest intact checkpoint, forks, lists, and applies retention without
-ever deleting a lineage's head or a checkpoint a fork starts from.
+Its users ``await manager.save_checkpoint(state)``; sync code uses ``SyncStateManager`` with the same
+method names (httpx's ``Client``/``AsyncClient`` split). Every coroutine here runs one call of the sync
+core on a worker thread (``kaizen.core.bridge.in_thread``), one call at a time per manager, so the
+event loop never blocks on disk or network I/O.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import time
-import warnings
-from collections import OrderedDict
-from datetime import datetime, timedelta, timezone
-from typing import Any
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
-import orjson
-
-from .errors import (
-    CheckpointCorruptError, CheckpointNotFoundError, EncryptionKeyError, InvalidStateValueError, StorageError,
-)
-from .history_cache import HistoryCache, KnownEntries, frozen_entries
-from .ids import check_id, new_checkpoint_id, new_lineage_id
-from .storage import CheckpointStore, open_store
-from .storage.encrypted import MAGIC as SEALED
-from .storage.base import STREAMS, CheckpointRow, LineageRow
-from .storage.rows import plan_fork, plan_save, state_from_parts, verify_chain, verify_row, verify_stream
+from ...bridge import in_thread
+from .sync_manager import SyncStateManager
 from .types import AgentState, CheckpointMetadata
 
-log = logging.getLogger("kaizen.state")
-_CACHE_SIZE = 256
+T = TypeVar("T")
 
 
 class StateManager:
-    """Saves, loads, lists, forks and prunes checkpoints in one store.
-
-    ``storage`` is a store object or URL (default: the embedded SQLite file).
-    ``checkpoint_frequency``/``checkpoint_interval`` drive ``should_checkpoint``;
-    Retention (``keep_last``, alias ``retention_count``, and ``max_age``) is applied every
-    few saves; None keeps every checkpoint: rows are small, and time travel needs them. ``verify``: every load checks
-    the row's SHA-256 checksum and each history's count and CRC-32 ("crc", one C
-    call, catches damage); "chain" also recomputes the SHA-256 hash chain of every
-    entry, which catches deliberate edits too (``verify_audit`` always does).
-    """
+    """Async checkpoint manager (the original's name and call shapes); ``.sync`` is its sync core."""
 
     def __init__(
         self,
@@ -57,453 +36,114 @@ class StateManager:
         keep_last: int | None = None,
         max_age: timedelta | float | None = None,
     ) -> None:
-        if isinstance(checkpoint_frequency, bool) or not isinstance(checkpoint_frequency, int) or checkpoint_frequency < 1:
-            raise InvalidStateValueError(f"checkpoint_frequency must be an int >= 1, got {checkpoint_frequency!r}")
-        if retention_count is not None and (not isinstance(retention_count, int) or retention_count < 1):
-            raise InvalidStateValueError(f"retention_count must be an int >= 1 or None, got {retention_count!r}")
-        if verify not in ("crc", "chain"):
-            raise InvalidStateValueError(f"verify must be 'crc' or 'chain', got {verify!r}")
-        self.verify = verify
-        self.storage: CheckpointStore = open_store(storage)
-        self.checkpoint_frequency = checkpoint_frequency
-        self.checkpoint_interval = checkpoint_interval
-        if keep_last is not None and retention_count is not None and keep_last != retention_count:
-            raise InvalidStateValueError("give keep_last or retention_count (the original's name), not both")
-        self.retention_count = keep_last if keep_last is not None else retention_count
-        self.max_age = max_age
-        self.hook_manager = hook_manager
-        self._rows: OrderedDict[str, CheckpointRow] = OrderedDict()
-        self._lineages: dict[str, LineageRow] = {}
-        self._history = HistoryCache()
-        self._last_save: dict[str, tuple[int, float]] = {}
-        self._saves_since_retention: dict[str, int] = {}
+        self.sync = SyncStateManager(
+            storage, checkpoint_frequency, checkpoint_interval, retention_count, hook_manager, verify,
+            keep_last=keep_last, max_age=max_age,
+        )
+        self._lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, config: Any) -> StateManager:
-        return cls(
-            storage=open_store(config.storage, encryption_key=getattr(config, "encryption_key", None)),
-            checkpoint_frequency=config.checkpoint_frequency,
-            retention_count=config.retention_count,
-        )
+    def wrap(cls, sync: SyncStateManager) -> StateManager:
+        """The async face of an existing sync manager (they share caches and the store)."""
+        face = cls.__new__(cls)
+        face.sync = sync
+        face._lock = threading.Lock()
+        return face
 
-    def close(self) -> None:
-        self.storage.close()
+    async def _run(self, func: Callable[..., T], *args: Any) -> T:
+        def locked() -> T:
+            with self._lock:
+                return func(*args)
 
-    def __enter__(self) -> StateManager:
-        return self
+        return await in_thread(locked)
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    # --- settings, read through to the core -----------------------------------------------------
+    @property
+    def storage(self) -> Any:
+        return self.sync.storage
 
-    # --- saving ---------------------------------------------------------------------------
+    @property
+    def checkpoint_frequency(self) -> int:
+        return self.sync.checkpoint_frequency
+
+    @property
+    def checkpoint_interval(self) -> float:
+        return self.sync.checkpoint_interval
+
+    @property
+    def retention_count(self) -> int | None:
+        return self.sync.retention_count
+
+    @property
+    def hook_manager(self) -> Any:
+        return self.sync.hook_manager
+
     def should_checkpoint(self, agent_id: str, current_step: int, current_time: float | None = None) -> bool:
-        """True when ``checkpoint_frequency`` steps or ``checkpoint_interval`` seconds have passed."""
-        last = self._last_save.get(agent_id)
-        if last is None:
-            return True
-        last_step, last_time = last
-        now = time.time() if current_time is None else current_time
-        return current_step - last_step >= self.checkpoint_frequency or now - last_time >= self.checkpoint_interval
+        return self.sync.should_checkpoint(agent_id, current_step, current_time)
 
-    def save_checkpoint(self, state: AgentState, force: bool = False) -> str:
-        """Save ``state`` on top of its parent checkpoint and return its id.
+    # --- the coroutines ---------------------------------------------------------------------------
+    async def save_checkpoint(self, state: AgentState, force: bool = False) -> str:
+        return await self._run(self.sync.save_checkpoint, state, force)
 
-        Writes only the history entries added since the parent, in one transaction.
-        Raises ``CheckpointConflictError`` if another writer already continued from
-        the same parent. (``force`` is accepted for compatibility: every call saves.)
-        """
-        parent = self._parent_row(state)
-        lineage_id = parent.lineage_id if parent is not None else new_lineage_id()
-        plan = plan_save(state, parent, lineage_id)
-        self._trigger("pre_checkpoint_save", state.agent_id, checkpoint_id=state.checkpoint_id,
-                      step_number=state.step_number)
-        self.storage.save(plan)
-        self._remember(plan.row)
-        self._last_save[state.agent_id] = (state.step_number, time.time())
-        self._trigger("post_checkpoint_save", state.agent_id, checkpoint_id=state.checkpoint_id,
-                      step_number=state.step_number, size_bytes=plan.row.size_bytes,
-                      new_records=len(plan.records))
-        self._maybe_apply_retention(state.agent_id)
-        return state.checkpoint_id
+    async def load_checkpoint(self, checkpoint_id: str) -> AgentState:
+        return await self._run(self.sync.load_checkpoint, checkpoint_id)
 
-    def _parent_row(self, state: AgentState) -> CheckpointRow | None:
-        parent_id = state.parent_checkpoint_id
-        if parent_id is None:
-            return None
-        try:
-            parent = self._row(parent_id)
-        except CheckpointNotFoundError:
-            if self.storage.latest_checkpoint(state.agent_id) is None:
-                return None  # restored from a state that was never saved here: start the history
-            raise CheckpointNotFoundError(
-                f"cannot save {state.checkpoint_id!r}: its parent checkpoint {parent_id!r} is not in "
-                f"{self.storage.url}; resume the agent from its latest checkpoint first"
-            ) from None
-        _require_readable(parent)
-        if parent.agent_id != state.agent_id:
-            raise InvalidStateValueError(
-                f"cannot save a state of agent {state.agent_id!r} on top of checkpoint {parent_id!r} "
-                f"of agent {parent.agent_id!r}; use fork(..., new_agent_id=...) to branch into a new agent"
-            )
-        return parent
+    async def load_latest(self, agent_id: str) -> AgentState | None:
+        return await self._run(self.sync.load_latest, agent_id)
 
-    # --- loading --------------------------------------------------------------------------
-    def load_checkpoint(self, checkpoint_id: str) -> AgentState:
-        """Load any checkpoint (time travel), verified against its checksum and hash chains."""
-        check_id(checkpoint_id, "checkpoint_id")
-        row = self._row(checkpoint_id)
-        _require_readable(row)
-        verify_row(row)
-        if self.verify == "chain":
-            for stream in STREAMS:
-                verify_chain(row, stream, self._segments_records(row, stream))
-        return state_from_parts(row, {stream: self._entries(row, stream) for stream in STREAMS})
+    async def resume_from_latest(self, agent_id: str) -> AgentState | None:
+        return await self._run(self.sync.resume_from_latest, agent_id)
 
-    def _entries(self, row: CheckpointRow, stream: str) -> list[Any]:
-        """A stream's entries for ``row``: the prefix this manager already verified, plus the rest."""
-        head = row.heads[stream]
-        known = self._history.get(row.lineage_id, stream)
-        if known is None or known.count > head.count or self.verify == "chain":
-            known = KnownEntries(0, 0, [])
-        count, joined = self._stream(row, stream, known.count)
-        verify_stream(row, stream, count, joined, known=known.count, known_crc=known.crc)
-        try:
-            parsed = orjson.loads(b"[" + joined + b"]") if count else []
-        except orjson.JSONDecodeError as exc:
-            raise CheckpointCorruptError(row.checkpoint_id, f"unreadable {stream} ({exc})") from None
-        entries = known.entries + frozen_entries(stream, parsed) if count else known.entries
-        self._history.put(row.lineage_id, stream, KnownEntries(head.count, head.crc, entries))
-        return list(entries)
+    async def fork_from_checkpoint(self, checkpoint_id: str, new_agent_id: str | None = None) -> AgentState:
+        return await self._run(self.sync.fork, checkpoint_id, new_agent_id)
 
-    def load_latest(self, agent_id: str) -> AgentState | None:
-        """The newest intact checkpoint of ``agent_id`` (None if it has none).
+    fork = fork_from_checkpoint
 
-        A damaged newest checkpoint is skipped with a warning naming it.
-        """
-        found = self._latest_intact(agent_id)
-        return found[0] if found else None
-
-    def _latest_intact(self, agent_id: str) -> tuple[AgentState, bool] | None:
-        """(state, whether damaged newer checkpoints were skipped)."""
-        check_id(agent_id, "agent_id")
-        latest = self.storage.latest_checkpoint(agent_id)
-        if latest is None:
-            return None
-        try:
-            return self.load_checkpoint(latest.checkpoint_id), False
-        except CheckpointCorruptError as exc:
-            self._warn_corrupt(exc)
-        for row in self.storage.list_checkpoints(agent_id):
-            if row.checkpoint_id == latest.checkpoint_id:
-                continue
-            try:
-                return self.load_checkpoint(row.checkpoint_id), True
-            except CheckpointCorruptError as exc:
-                self._warn_corrupt(exc)
-        raise CheckpointCorruptError(latest.checkpoint_id, f"no intact checkpoint of agent {agent_id!r} is left")
-
-    def _warn_corrupt(self, exc: CheckpointCorruptError) -> None:
-        message = f"{exc}; falling back to an older checkpoint"
-        log.warning(message)
-        warnings.warn(message, RuntimeWarning, stacklevel=3)
-
-    def load_for_resume(self, checkpoint_id: str) -> AgentState:
-        """Load ``checkpoint_id`` to continue from it: a checkpoint that is not its lineage's
-        head is forked first, so continuing never conflicts with (or rewrites) later history."""
-        row = self._row(checkpoint_id)
-        lineage = self.storage.read_lineage(row.lineage_id)
-        if lineage.head_checkpoint_id == checkpoint_id:
-            return self.load_checkpoint(checkpoint_id)
-        log.info("checkpoint %s is not the head of its lineage; resuming on a fork", checkpoint_id)
-        return self.fork(checkpoint_id)
-
-    def resume_from_latest(self, agent_id: str) -> AgentState | None:
-        """The state to continue ``agent_id`` from.
-
-        If another writer saves while we load, the newer checkpoint is loaded instead
-        (never a fork of a stale one); only a damaged newest checkpoint leads to a fork
-        of the newest intact one.
-        """
-        for _ in range(20):
-            found = self._latest_intact(agent_id)
-            if found is None:
-                return None
-            state, skipped_damaged = found
-            if skipped_damaged:
-                return self.load_for_resume(state.checkpoint_id)
-            lineage = self.storage.read_lineage(self._row(state.checkpoint_id).lineage_id)
-            if lineage.head_checkpoint_id == state.checkpoint_id:
-                return state
-        raise StorageError(f"agent {agent_id!r} keeps changing while resuming: another worker is running it")
-
-    def fork(self, checkpoint_id: str, new_agent_id: str | None = None) -> AgentState:
-        """Start a new lineage at ``checkpoint_id`` (optionally as a new agent) and load it.
-
-        The fork shares the history before the fork point; saving on it never touches
-        the original lineage.
-        """
-        source = self._row(checkpoint_id)
-        _require_readable(source)
-        agent_id = check_id(new_agent_id, "new_agent_id") if new_agent_id is not None else source.agent_id
-        if new_agent_id is not None and self.storage.latest_checkpoint(agent_id) is not None:
-            raise InvalidStateValueError(f"agent {agent_id!r} already exists; pick a new agent id for the fork")
-        plan = plan_fork(source, new_checkpoint_id(), new_lineage_id(), agent_id)
-        self.storage.save(plan)
-        self._remember(plan.row)
-        return self.load_checkpoint(plan.row.checkpoint_id)
-
-    fork_from_checkpoint = fork
-
-    # --- listing and deleting -------------------------------------------------------------
-    def list_checkpoints(
+    async def list_checkpoints(
         self, agent_id: str | None = None, limit: int | None = None, before: str | datetime | None = None
     ) -> list[CheckpointMetadata]:
-        """Checkpoints newest first (of one agent, or of every agent when ``agent_id`` is None)."""
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-            raise InvalidStateValueError(f"limit must be an int >= 0, got {limit!r}")
-        before_text = _timestamp_text(before)
-        agents = [check_id(agent_id, "agent_id")] if agent_id is not None else self.storage.list_agents()
-        out: list[CheckpointMetadata] = []
-        for agent in agents:
-            out.extend(_metadata(row) for row in self.storage.list_checkpoints(agent, limit, before_text))
-        if agent_id is None:
-            out.sort(key=lambda meta: _timestamp_text(meta.timestamp) or "", reverse=True)
-        return out if limit is None else out[:limit]
+        return await self._run(self.sync.list_checkpoints, agent_id, limit, before)
 
-    def list_agents(self) -> list[str]:
-        return self.storage.list_agents()
+    async def list_agents(self) -> list[str]:
+        return await self._run(self.sync.list_agents)
 
-    def get_checkpoint_tree(self, agent_id: str) -> dict[str | None, list[str]]:
-        """Parent checkpoint id -> ids of its children (None: the roots)."""
-        tree: dict[str | None, list[str]] = {}
-        for meta in reversed(self.list_checkpoints(agent_id)):
-            tree.setdefault(meta.parent_checkpoint_id, []).append(meta.checkpoint_id)
-        return tree
+    async def get_checkpoint_tree(self, agent_id: str) -> dict[str | None, list[str]]:
+        return await self._run(self.sync.get_checkpoint_tree, agent_id)
 
-    def delete(self, agent_id: str) -> int:
-        """Delete every checkpoint and record of ``agent_id``; returns checkpoints deleted.
+    async def cleanup_old_checkpoints(self, agent_id: str) -> int:
+        return await self._run(self.sync.cleanup_old_checkpoints, agent_id)
 
-        Refused while another agent forked from it (that agent shares its records).
-        """
-        check_id(agent_id, "agent_id")
-        own = {lin.lineage_id for lin in self.storage.list_lineages(agent_id)}
-        dependants = sorted({
-            lin.agent_id for other in self.storage.list_agents() if other != agent_id
-            for lin in self.storage.list_lineages(other) if lin.base_lineage_id in own
-        })
-        if dependants:
-            raise StorageError(
-                f"agent {agent_id!r} cannot be deleted: agent(s) {', '.join(dependants)} were forked from it "
-                "and share its history; delete them first"
-            )
-        self._forget(agent_id)
-        return self.storage.delete_agent(agent_id)
-
-    def delete_checkpoint(self, checkpoint_id: str) -> None:
-        """Delete one checkpoint; refused for a lineage head or a fork's starting point."""
-        row = self._row(checkpoint_id)
-        if checkpoint_id in self._protected(row.agent_id):
-            raise StorageError(
-                f"checkpoint {checkpoint_id!r} is the newest of its lineage or a fork starts from it; "
-                "it cannot be deleted on its own (delete the agent instead)"
-            )
-        self.storage.delete_checkpoints(row.agent_id, [checkpoint_id])
-        self._rows.pop(checkpoint_id, None)
-
-    def apply_retention(
+    async def apply_retention(
         self, agent_id: str, keep_last: int | None = None, max_age: timedelta | float | None = None
     ) -> list[str]:
-        """Delete checkpoints beyond the newest ``keep_last`` or older than ``max_age``.
+        return await self._run(self.sync.apply_retention, agent_id, keep_last, max_age)
 
-        Never deletes the newest checkpoint, any lineage's head, or a checkpoint a
-        fork starts from. History records are kept: later checkpoints share them.
-        Returns the ids deleted.
-        """
-        if keep_last is not None and (isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1):
-            raise InvalidStateValueError(f"keep_last must be an int >= 1, got {keep_last!r}")
-        rows = self.storage.list_checkpoints(check_id(agent_id, "agent_id"))
-        protected = self._protected(agent_id)
-        if rows:
-            protected.add(rows[0].checkpoint_id)
-        cutoff = None
-        if max_age is not None:
-            age = max_age if isinstance(max_age, timedelta) else timedelta(seconds=float(max_age))
-            cutoff = (datetime.now(timezone.utc) - age).isoformat(timespec="microseconds")
-        doomed = []
-        for index, row in enumerate(rows):
-            if row.checkpoint_id in protected:
-                continue
-            too_many = keep_last is not None and index >= keep_last
-            too_old = cutoff is not None and _timestamp_text(row.timestamp) < cutoff
-            if too_many or too_old:
-                doomed.append(row.checkpoint_id)
-        if doomed:
-            self.storage.delete_checkpoints(agent_id, doomed)
-            for checkpoint_id in doomed:
-                self._rows.pop(checkpoint_id, None)
-        return doomed
+    async def delete(self, agent_id: str) -> int:
+        return await self._run(self.sync.delete, agent_id)
 
-    def cleanup_old_checkpoints(self, agent_id: str) -> int:
-        """Apply ``keep_last`` (``retention_count``) and ``max_age``; returns how many were deleted."""
-        if self.retention_count is None and self.max_age is None:
-            return 0
-        return len(self.apply_retention(agent_id, keep_last=self.retention_count, max_age=self.max_age))
+    async def delete_checkpoint(self, checkpoint_id: str) -> None:
+        return await self._run(self.sync.delete_checkpoint, checkpoint_id)
 
-    def _maybe_apply_retention(self, agent_id: str) -> None:
-        """Retention every few saves, not after each one: its cost is amortized, not per save."""
-        if self.retention_count is None and self.max_age is None:
-            return
-        count = self._saves_since_retention.get(agent_id, 0) + 1
-        if count >= max(1, (self.retention_count or 40) // 4):
-            self.cleanup_old_checkpoints(agent_id)
-            count = 0
-        self._saves_since_retention[agent_id] = count
+    async def verify_audit(self, agent_id: str) -> Any:
+        return await self._run(self.sync.verify_audit, agent_id)
 
-    def _protected(self, agent_id: str) -> set[str]:
-        protected = {lin.head_checkpoint_id for lin in self.storage.list_lineages(agent_id) if lin.head_checkpoint_id}
-        for other in self.storage.list_agents():
-            protected.update(lin.base_checkpoint_id for lin in self.storage.list_lineages(other)
-                             if lin.base_checkpoint_id)
-        return protected
+    async def export_agent(self, agent_id: str) -> dict[str, Any]:
+        return await self._run(self.sync.export_agent, agent_id)
 
-    def claim(self, agent_id: str, worker_id: str | None = None, ttl: float = 30.0, keepalive: bool = True):
-        """Give this worker an expiring lease on ``agent_id`` (renewed in the background while
-        held); ``LeaseHeldError`` says who holds it and until when."""
-        from .lease import claim
+    async def import_agent(self, document: Any) -> str:
+        return await self._run(self.sync.import_agent, document)
 
-        return claim(self.storage, agent_id, worker_id, ttl, keepalive)
+    async def aclose(self) -> None:
+        await self._run(self.sync.close)
 
-    def verify_audit(self, agent_id: str):  # -> AuditReport
-        """Check ``agent_id``'s approval history against its hash chain and checkpoints."""
-        from .audit import verify_audit
+    def close(self) -> None:
+        self.sync.close()
 
-        return verify_audit(self.storage, check_id(agent_id, "agent_id"))
+    async def __aenter__(self) -> StateManager:
+        return self
 
-    # --- export, import, migrate -------------------------------------------------------
-    def export_agent(self, agent_id: str) -> dict[str, Any]:
-        from .transfer import export_agent
-
-        return export_agent(self.storage, agent_id)
-
-    def import_agent(self, document: Any) -> str:
-        from .transfer import import_agent
-
-        return import_agent(self.storage, document)
-
-    # --- internals ------------------------------------------------------------------------
-    def _row(self, checkpoint_id: str) -> CheckpointRow:
-        row = self._rows.get(checkpoint_id)
-        if row is None:
-            row = self.storage.read_checkpoint(check_id(checkpoint_id, "checkpoint_id"))
-            self._remember(row)
-        return row
-
-    def _remember(self, row: CheckpointRow) -> None:
-        self._rows[row.checkpoint_id] = row
-        self._rows.move_to_end(row.checkpoint_id)
-        while len(self._rows) > _CACHE_SIZE:
-            self._rows.popitem(last=False)
-
-    def _forget(self, agent_id: str) -> None:
-        for checkpoint_id in [c for c, row in self._rows.items() if row.agent_id == agent_id]:
-            del self._rows[checkpoint_id]
-        gone = {l for l, lin in self._lineages.items() if lin.agent_id == agent_id}
-        gone |= {lin.lineage_id for lin in self.storage.list_lineages(agent_id)}
-        for lineage_id in gone & set(self._lineages):
-            del self._lineages[lineage_id]
-        self._history.forget(gone)
-
-    def _lineage(self, lineage_id: str) -> LineageRow:
-        # Only the base fields are used here, and those never change: caching is safe.
-        lineage = self._lineages.get(lineage_id)
-        if lineage is None:
-            lineage = self._lineages[lineage_id] = self.storage.read_lineage(lineage_id)
-        return lineage
-
-    def _segments_records(self, row: CheckpointRow, stream: str) -> list[Any]:
-        return [record for lineage_id, start, end in self._segments(row, stream)
-                for record in self.storage.read_records(lineage_id, stream, start, end)]
-
-    def _stream(self, row: CheckpointRow, stream: str, skip: int = 0) -> tuple[int, bytes]:
-        """A stream's entries from ``skip`` up to the row's count, gathered along the lineage's
-        forks, as (how many, their data joined by commas)."""
-        total, parts = 0, []
-        for lineage_id, start, end in self._segments(row, stream):
-            if end <= skip:
-                continue
-            count, joined = self.storage.read_stream(lineage_id, stream, max(start, skip), end)
-            total += count
-            if count:
-                parts.append(joined)
-        return total, b",".join(parts)
-
-    def _segments(self, row: CheckpointRow, stream: str) -> list[tuple[str, int, int]]:
-        """(lineage, start, stop) pieces of a stream's first ``count`` entries, oldest first."""
-        stop = row.heads[stream].count if stream in row.heads else 0
-        segments: list[tuple[str, int, int]] = []
-        lineage = self._lineage(row.lineage_id)
-        while True:
-            start = lineage.base_counts.get(stream, 0)
-            if stop > start:
-                segments.append((lineage.lineage_id, start, stop))
-            if lineage.base_lineage_id is None:
-                break
-            stop = min(stop, start)
-            lineage = self._lineage(lineage.base_lineage_id)
-        return segments[::-1]
-
-    def _trigger(self, event: str, agent_id: str, **data: Any) -> None:
-        if self.hook_manager is not None:
-            self.hook_manager.trigger(event, data, agent_id=agent_id)
-
-    # --- async twins: the sync implementation on a worker thread ------------------------
-    async def asave_checkpoint(self, state: AgentState, force: bool = False) -> str:
-        return await asyncio.to_thread(self.save_checkpoint, state, force)
-
-    async def aload_checkpoint(self, checkpoint_id: str) -> AgentState:
-        return await asyncio.to_thread(self.load_checkpoint, checkpoint_id)
-
-    async def aload_latest(self, agent_id: str) -> AgentState | None:
-        return await asyncio.to_thread(self.load_latest, agent_id)
-
-    async def aresume_from_latest(self, agent_id: str) -> AgentState | None:
-        return await asyncio.to_thread(self.resume_from_latest, agent_id)
-
-    async def alist_checkpoints(self, agent_id: str | None = None, limit: int | None = None) -> list[CheckpointMetadata]:
-        return await asyncio.to_thread(self.list_checkpoints, agent_id, limit)
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
 
 
-def _require_readable(row: CheckpointRow) -> None:
-    """A sealed row read without the key: stop before anything is loaded or written on top of it."""
-    if row.body.startswith(SEALED):
-        raise EncryptionKeyError(f"checkpoint {row.checkpoint_id!r} is encrypted: set KAIZEN_ENCRYPTION_KEY (or "
-                                 "encryption_key) to the key it was written with")
-
-
-def _metadata(row: CheckpointRow) -> CheckpointMetadata:
-    return CheckpointMetadata(
-        checkpoint_id=row.checkpoint_id,
-        agent_id=row.agent_id,
-        timestamp=row.timestamp,
-        step_number=row.step_number,
-        status=row.status,
-        size_bytes=row.size_bytes,
-        parent_checkpoint_id=row.parent_checkpoint_id,
-        lineage_id=row.lineage_id,
-    )
-
-
-def _timestamp_text(value: str | datetime | None) -> str | None:
-    """ISO text in UTC, so stored timestamps compare correctly as text."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            raise InvalidStateValueError(f"before {value[:60]!r} is not an ISO 8601 timestamp") from None
-    if not isinstance(value, datetime):
-        raise InvalidStateValueError(f"before must be an ISO timestamp or datetime, got {type(value).__name__}")
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
+AsyncStateManager = StateManager

@@ -1,7 +1,7 @@
 """The storage protocol: what every backend stores and the few operations it offers.
 
 A backend is a dumb, durable row store. It does not know about ``AgentState``;
-``rows.py`` turns states into rows and back, and ``StateManager`` resolves
+``rows.py`` turns states into rows and back, and ``SyncStateManager`` resolves
 lineages and applies policy. What a backend must guarantee:
 
 * ``save`` is atomic (all rows of a plan or none) and checks that the plan's
