@@ -1,0 +1,95 @@
+"""The saver's tables in the store's PostgreSQL schema, on a connection of their own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from .sql_tables import SqlTables
+
+SETUP_LOCK = "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.langgraph_tables'))"
+CREATE_TABLES = (
+    """CREATE TABLE IF NOT EXISTS langgraph_checkpoints (
+        thread_id text COLLATE "C" NOT NULL,
+        checkpoint_ns text COLLATE "C" NOT NULL,
+        checkpoint_id text COLLATE "C" NOT NULL,
+        parent_checkpoint_id text COLLATE "C",
+        run_id text COLLATE "C",
+        type text NOT NULL,
+        checkpoint bytea NOT NULL,
+        metadata_type text NOT NULL,
+        metadata bytea NOT NULL,
+        versions bytea NOT NULL,
+        checksum bytea NOT NULL,
+        PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
+    )""",
+    "CREATE INDEX IF NOT EXISTS langgraph_checkpoints_by_run ON langgraph_checkpoints (run_id)",
+    """CREATE TABLE IF NOT EXISTS langgraph_blobs (
+        thread_id text COLLATE "C" NOT NULL,
+        checkpoint_ns text COLLATE "C" NOT NULL,
+        channel text COLLATE "C" NOT NULL,
+        version text COLLATE "C" NOT NULL,
+        kind text NOT NULL,
+        type text NOT NULL,
+        base_version text COLLATE "C",
+        item_count bigint NOT NULL,
+        region_len bigint NOT NULL,
+        digest bytea NOT NULL,
+        data bytea NOT NULL,
+        PRIMARY KEY (thread_id, checkpoint_ns, channel, version)
+    )""",
+    """CREATE TABLE IF NOT EXISTS langgraph_writes (
+        thread_id text COLLATE "C" NOT NULL,
+        checkpoint_ns text COLLATE "C" NOT NULL,
+        checkpoint_id text COLLATE "C" NOT NULL,
+        task_id text COLLATE "C" NOT NULL,
+        idx integer NOT NULL,
+        channel text NOT NULL,
+        type text NOT NULL,
+        value bytea NOT NULL,
+        task_path text COLLATE "C" NOT NULL,
+        checksum bytea NOT NULL,
+        PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
+    )""",
+)
+
+
+class PostgresTables(SqlTables):
+    placeholder = "%s"
+
+    def __init__(self, dsn: str, schema: str) -> None:
+        super().__init__()
+        self.dsn = dsn
+        self.schema = schema
+        self._conn: Any = None
+
+    def _connection(self) -> Any:
+        import psycopg
+
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.dsn, autocommit=True, options=f"-c search_path={self.schema}")
+        return self._conn
+
+    def setup(self) -> None:
+        with self._transaction() as tx:
+            tx.execute(SETUP_LOCK)
+            for statement in CREATE_TABLES:
+                tx.execute(statement)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        with self._lock:
+            conn = self._connection()
+            with conn.transaction():
+                yield conn
+
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self._lock:
+            return self._connection().execute(sql, params).fetchall()

@@ -1,0 +1,268 @@
+"""The saver's rows in SQL: the same statements for SQLite and PostgreSQL.
+
+The tables live in the store's SQLite file or PostgreSQL schema, next to the
+store's own tables, under names of their own (``langgraph_*``). Statements are
+written once with ``?`` placeholders; the PostgreSQL side swaps them for ``%s``.
+Only the table definitions and connecting differ (``sqlite_tables.py``,
+``postgres_tables.py``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from .encoding import StoredBlob
+from .rows import BlobKey, CheckpointRecord, ListQuery, MissingBaseError, NewBlob, WriteRecord
+
+CHECKPOINT_COLUMNS = (
+    "thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, run_id, type, checkpoint, "
+    "metadata_type, metadata, versions, checksum"
+)
+BLOB_COLUMNS = "version, kind, type, base_version, item_count, region_len, digest, data"
+WRITE_COLUMNS = "thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, value, task_path, checksum"
+
+INSERT_CHECKPOINT = (
+    f"INSERT INTO langgraph_checkpoints ({CHECKPOINT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+    "ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET "
+    "parent_checkpoint_id = excluded.parent_checkpoint_id, run_id = excluded.run_id, type = excluded.type, "
+    "checkpoint = excluded.checkpoint, metadata_type = excluded.metadata_type, metadata = excluded.metadata, "
+    "versions = excluded.versions, checksum = excluded.checksum"
+)
+INSERT_BLOB = (
+    f"INSERT INTO langgraph_blobs (thread_id, checkpoint_ns, channel, {BLOB_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+    "ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING"
+)
+SELECT_BLOB_EXISTS = (
+    "SELECT 1 FROM langgraph_blobs WHERE thread_id = ? AND checkpoint_ns = ? AND channel = ? AND version = ?"
+)
+SELECT_CHECKPOINT = (
+    f"SELECT {CHECKPOINT_COLUMNS} FROM langgraph_checkpoints "
+    "WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?"
+)
+SELECT_LATEST = (
+    f"SELECT {CHECKPOINT_COLUMNS} FROM langgraph_checkpoints "
+    "WHERE thread_id = ? AND checkpoint_ns = ? ORDER BY checkpoint_id DESC LIMIT 1"
+)
+SELECT_LIST = f"SELECT {CHECKPOINT_COLUMNS} FROM langgraph_checkpoints"
+LIST_CONDITIONS = {
+    "thread_id": "thread_id = ?",
+    "checkpoint_ns": "checkpoint_ns = ?",
+    "checkpoint_id": "checkpoint_id = ?",
+    "before_id": "checkpoint_id < ?",
+}
+LIST_ORDER = " ORDER BY checkpoint_id DESC"
+# A version and, following base_version, every version it extends; the oldest comes first.
+SELECT_BLOB_CHAIN = f"""
+WITH RECURSIVE chain ({BLOB_COLUMNS}, depth) AS (
+    SELECT {BLOB_COLUMNS}, 0 FROM langgraph_blobs
+    WHERE thread_id = ? AND checkpoint_ns = ? AND channel = ? AND version = ?
+  UNION ALL
+    SELECT b.version, b.kind, b.type, b.base_version, b.item_count, b.region_len, b.digest, b.data, c.depth + 1
+    FROM chain c JOIN langgraph_blobs b
+      ON b.thread_id = ? AND b.checkpoint_ns = ? AND b.channel = ? AND b.version = c.base_version
+)
+SELECT {BLOB_COLUMNS} FROM chain ORDER BY depth DESC
+"""
+SELECT_BLOB_META = (
+    "SELECT version, kind, type, base_version, item_count, region_len, digest FROM langgraph_blobs "
+    "WHERE thread_id = ? AND checkpoint_ns = ? AND channel = ? AND version = ?"
+)
+INSERT_WRITE = f"INSERT INTO langgraph_writes ({WRITE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)"
+INSERT_WRITE_KEEP = f"{INSERT_WRITE} ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO NOTHING"
+INSERT_WRITE_REPLACE = (
+    f"{INSERT_WRITE} ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE SET "
+    "channel = excluded.channel, type = excluded.type, value = excluded.value, task_path = excluded.task_path, "
+    "checksum = excluded.checksum"
+)
+SELECT_WRITES = (
+    f"SELECT {WRITE_COLUMNS} FROM langgraph_writes WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ? "
+    "ORDER BY task_path, task_id, idx"
+)
+SELECT_WRITE = (
+    f"SELECT {WRITE_COLUMNS} FROM langgraph_writes WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ? "
+    "AND task_id = ? AND idx = ?"
+)
+DELETE_THREAD = (
+    "DELETE FROM langgraph_checkpoints WHERE thread_id = ?",
+    "DELETE FROM langgraph_blobs WHERE thread_id = ?",
+    "DELETE FROM langgraph_writes WHERE thread_id = ?",
+)
+DELETE_CHECKPOINT = (
+    "DELETE FROM langgraph_checkpoints WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?",
+    "DELETE FROM langgraph_writes WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?",
+)
+SELECT_RUN_CHECKPOINTS = (
+    "SELECT thread_id, checkpoint_ns, checkpoint_id FROM langgraph_checkpoints WHERE run_id = ?"
+)
+SELECT_THREAD_CHECKPOINTS = (
+    "SELECT checkpoint_ns, checkpoint_id, versions FROM langgraph_checkpoints WHERE thread_id = ?"
+)
+SELECT_THREAD_BLOBS = "SELECT checkpoint_ns, channel, version, base_version FROM langgraph_blobs WHERE thread_id = ?"
+DELETE_BLOB = "DELETE FROM langgraph_blobs WHERE thread_id = ? AND checkpoint_ns = ? AND channel = ? AND version = ?"
+COPY_THREAD = (
+    f"INSERT INTO langgraph_checkpoints ({CHECKPOINT_COLUMNS}) SELECT ?, checkpoint_ns, checkpoint_id, "
+    "parent_checkpoint_id, run_id, type, checkpoint, metadata_type, metadata, versions, checksum "
+    "FROM langgraph_checkpoints WHERE thread_id = ? ON CONFLICT DO NOTHING",
+    f"INSERT INTO langgraph_blobs (thread_id, checkpoint_ns, channel, {BLOB_COLUMNS}) SELECT ?, checkpoint_ns, "
+    f"channel, {BLOB_COLUMNS} FROM langgraph_blobs WHERE thread_id = ? ON CONFLICT DO NOTHING",
+    f"INSERT INTO langgraph_writes ({WRITE_COLUMNS}) SELECT ?, checkpoint_ns, checkpoint_id, task_id, idx, channel, "
+    "type, value, task_path, checksum FROM langgraph_writes WHERE thread_id = ? ON CONFLICT DO NOTHING",
+)
+
+
+def _bytes(value: Any) -> bytes:
+    return value.encode() if isinstance(value, str) else bytes(value)
+
+
+def _checkpoint(row: Sequence[Any]) -> CheckpointRecord:
+    thread, ns, cid, parent, run, type_, checkpoint, md_type, md, versions, checksum = row
+    return CheckpointRecord(thread, ns, cid, parent, run, type_, _bytes(checkpoint), md_type, _bytes(md),
+                            _bytes(versions), _bytes(checksum))
+
+
+def _blob(row: Sequence[Any], data: bool = True) -> StoredBlob:
+    version, kind, type_, base, count, region_len, digest = row[:7]
+    return StoredBlob(version, kind, type_, base, int(count), int(region_len), _bytes(digest),
+                      _bytes(row[7]) if data else b"")
+
+
+def _write(row: Sequence[Any]) -> WriteRecord:
+    thread, ns, cid, task_id, idx, channel, type_, value, task_path, checksum = row
+    return WriteRecord(thread, ns, cid, task_id, int(idx), channel, type_, _bytes(value), task_path, _bytes(checksum))
+
+
+class SqlTables:
+    """Runs the statements above over one connection, serialized by a lock (LangGraph calls a
+    saver from its executor threads and, through the async methods, from worker threads)."""
+
+    placeholder = "?"
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._sql_cache: dict[str, str] = {}
+
+    # --- what a dialect provides -----------------------------------------------------------
+    def setup(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        """A cursor-like object with ``execute(sql, params)``, inside one transaction."""
+        raise NotImplementedError
+        yield
+
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """One statement outside an explicit transaction; all rows."""
+        raise NotImplementedError
+
+    def _sql(self, sql: str) -> str:
+        if self.placeholder == "?":
+            return sql
+        cached = self._sql_cache.get(sql)
+        if cached is None:
+            cached = self._sql_cache[sql] = sql.replace("?", self.placeholder)
+        return cached
+
+    # --- the protocol ----------------------------------------------------------------------
+    def put_checkpoint(self, record: CheckpointRecord, blobs: Sequence[NewBlob]) -> None:
+        with self._transaction() as tx:
+            for new in blobs:
+                base = new.blob.base_version
+                if base is not None and not tx.execute(
+                    self._sql(SELECT_BLOB_EXISTS), (new.thread_id, new.checkpoint_ns, new.channel, base)
+                ).fetchone():
+                    raise MissingBaseError(new.channel)
+            for new in blobs:
+                b = new.blob
+                tx.execute(self._sql(INSERT_BLOB), (
+                    new.thread_id, new.checkpoint_ns, new.channel, new.version, b.kind, b.type, b.base_version,
+                    b.meta.item_count, b.meta.region_len, b.meta.digest, b.data,
+                ))
+            tx.execute(self._sql(INSERT_CHECKPOINT), (
+                record.thread_id, record.checkpoint_ns, record.checkpoint_id, record.parent_checkpoint_id,
+                record.run_id, record.type, record.checkpoint, record.metadata_type, record.metadata,
+                record.versions, record.checksum,
+            ))
+
+    def get_checkpoint(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str | None) -> CheckpointRecord | None:
+        if checkpoint_id is None:
+            rows = self._run(self._sql(SELECT_LATEST), (thread_id, checkpoint_ns))
+        else:
+            rows = self._run(self._sql(SELECT_CHECKPOINT), (thread_id, checkpoint_ns, checkpoint_id))
+        return _checkpoint(rows[0]) if rows else None
+
+    def list_checkpoints(self, query: ListQuery) -> list[CheckpointRecord]:
+        conditions, params = [], []
+        for name, condition in LIST_CONDITIONS.items():
+            value = getattr(query, name)
+            if value is not None:
+                conditions.append(condition)
+                params.append(value)
+        sql = SELECT_LIST + (" WHERE " + " AND ".join(conditions) if conditions else "") + LIST_ORDER
+        if query.limit is not None:
+            sql += f" LIMIT {int(query.limit)}"
+        return [_checkpoint(row) for row in self._run(self._sql(sql), params)]
+
+    def blob_chain(self, thread_id: str, checkpoint_ns: str, channel: str, version: str) -> list[StoredBlob]:
+        key = (thread_id, checkpoint_ns, channel)
+        return [_blob(row) for row in self._run(self._sql(SELECT_BLOB_CHAIN), (*key, version, *key))]
+
+    def blob_meta(self, thread_id: str, checkpoint_ns: str, channel: str, version: str) -> StoredBlob | None:
+        rows = self._run(self._sql(SELECT_BLOB_META), (thread_id, checkpoint_ns, channel, version))
+        return _blob(rows[0], data=False) if rows else None
+
+    def put_writes(self, records: Sequence[WriteRecord]) -> None:
+        with self._transaction() as tx:
+            for r in records:
+                sql = INSERT_WRITE_REPLACE if r.idx < 0 else INSERT_WRITE_KEEP
+                tx.execute(self._sql(sql), (
+                    r.thread_id, r.checkpoint_ns, r.checkpoint_id, r.task_id, r.idx, r.channel, r.type, r.value,
+                    r.task_path, r.checksum,
+                ))
+
+    def get_writes(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> list[WriteRecord]:
+        return [_write(row) for row in self._run(self._sql(SELECT_WRITES), (thread_id, checkpoint_ns, checkpoint_id))]
+
+    def get_write(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str, task_id: str,
+                  idx: int) -> WriteRecord | None:
+        rows = self._run(self._sql(SELECT_WRITE), (thread_id, checkpoint_ns, checkpoint_id, task_id, idx))
+        return _write(rows[0]) if rows else None
+
+    def delete_thread(self, thread_id: str) -> None:
+        with self._transaction() as tx:
+            for sql in DELETE_THREAD:
+                tx.execute(self._sql(sql), (thread_id,))
+
+    def delete_checkpoints(self, keys: Iterable[tuple[str, str, str]]) -> None:
+        with self._transaction() as tx:
+            for key in keys:
+                for sql in DELETE_CHECKPOINT:
+                    tx.execute(self._sql(sql), key)
+
+    def checkpoints_of_runs(self, run_ids: Sequence[str]) -> list[tuple[str, str, str]]:
+        found: list[tuple[str, str, str]] = []
+        for run_id in run_ids:
+            found.extend(tuple(row) for row in self._run(self._sql(SELECT_RUN_CHECKPOINTS), (run_id,)))
+        return found
+
+    def thread_checkpoints(self, thread_id: str) -> list[tuple[str, str, bytes]]:
+        return [(ns, cid, _bytes(v)) for ns, cid, v in self._run(self._sql(SELECT_THREAD_CHECKPOINTS), (thread_id,))]
+
+    def thread_blobs(self, thread_id: str) -> list[tuple[str, str, str, str | None]]:
+        return [tuple(row) for row in self._run(self._sql(SELECT_THREAD_BLOBS), (thread_id,))]
+
+    def delete_blobs(self, thread_id: str, keys: Sequence[BlobKey]) -> None:
+        with self._transaction() as tx:
+            for ns, channel, version in keys:
+                tx.execute(self._sql(DELETE_BLOB), (thread_id, ns, channel, version))
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        with self._transaction() as tx:
+            for sql in COPY_THREAD:
+                tx.execute(self._sql(sql), (target_thread_id, source_thread_id))
