@@ -136,3 +136,12 @@ class MemoryTables:
                     self._writes[(target_thread_id, ns, cid)] = {
                         k: replace(w, thread_id=target_thread_id) for k, w in writes.items()
                     }
+
+    def stored_bytes(self, thread_id: str) -> int:
+        with self._lock:
+            return (
+                sum(len(r.checkpoint) + len(r.metadata) + len(r.versions)
+                    for r in self._checkpoints.values() if r.thread_id == thread_id)
+                + sum(len(b.data) for (t, *_), b in self._blobs.items() if t == thread_id)
+                + sum(len(w.value) for (t, *_), ws in self._writes.items() if t == thread_id for w in ws.values())
+            )

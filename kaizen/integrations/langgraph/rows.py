@@ -109,3 +109,6 @@ class SaverTables(Protocol):
     def delete_blobs(self, thread_id: str, keys: Sequence[BlobKey]) -> None: ...
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None: ...
+
+    def stored_bytes(self, thread_id: str) -> int:
+        """Bytes of the thread's checkpoints, channel versions and writes (payloads, not indexes)."""

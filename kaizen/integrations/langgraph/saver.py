@@ -280,6 +280,10 @@ class KaizenSaver(BaseCheckpointSaver[str]):
     def _metadata(self, row: CheckpointRecord) -> dict[str, Any]:
         return checked_loads(self.serde, row.metadata_type, row.metadata)
 
+    def stored_bytes(self, thread_id: str) -> int:
+        """What the thread takes in the store: its checkpoints, channel versions and writes."""
+        return self._tables().stored_bytes(str(thread_id))
+
     # --- deleting and copying -------------------------------------------------------------
     def delete_thread(self, thread_id: str) -> None:
         """Delete the thread's checkpoints and writes. Its approval history (the audit trail)

@@ -111,6 +111,12 @@ COPY_THREAD = (
     f"INSERT INTO langgraph_writes ({WRITE_COLUMNS}) SELECT ?, checkpoint_ns, checkpoint_id, task_id, idx, channel, "
     "type, value, task_path, checksum FROM langgraph_writes WHERE thread_id = ? ON CONFLICT DO NOTHING",
 )
+SELECT_STORED_BYTES = (
+    "SELECT (SELECT coalesce(sum(length(checkpoint) + length(metadata) + length(versions)), 0) "
+    "FROM langgraph_checkpoints WHERE thread_id = ?) + (SELECT coalesce(sum(length(data)), 0) "
+    "FROM langgraph_blobs WHERE thread_id = ?) + (SELECT coalesce(sum(length(value)), 0) "
+    "FROM langgraph_writes WHERE thread_id = ?)"
+)
 
 
 def _bytes(value: Any) -> bytes:
@@ -266,3 +272,6 @@ class SqlTables:
         with self._transaction() as tx:
             for sql in COPY_THREAD:
                 tx.execute(self._sql(sql), (target_thread_id, source_thread_id))
+
+    def stored_bytes(self, thread_id: str) -> int:
+        return int(self._run(self._sql(SELECT_STORED_BYTES), (thread_id,) * 3)[0][0])
