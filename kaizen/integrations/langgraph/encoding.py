@@ -56,12 +56,16 @@ def make_array_header(count: int) -> bytes:
 @dataclass(frozen=True)
 class BlobMeta:
     """What a later version needs to know to extend this one: its item count (``NOT_A_LIST``
-    for anything but a msgpack array), the length of its item bytes and their digest."""
+    for anything but a msgpack array), the length of its item bytes and their digest; and
+    where its chain starts: the whole version it extends (``root_version``) and how many
+    deltas lie between (``depth``), so a chain is read with one range scan."""
 
     kind: str
     item_count: int
     region_len: int
     digest: bytes
+    root_version: str
+    depth: int
 
 
 @dataclass(frozen=True)
@@ -92,16 +96,17 @@ def refuse_pickle(type_: str) -> None:
         )
 
 
-def empty_blob() -> EncodedBlob:
-    return EncodedBlob(EMPTY, EMPTY, b"", None, BlobMeta(EMPTY, NOT_A_LIST, 0, digest(b"")))
+def empty_blob(version: str) -> EncodedBlob:
+    return EncodedBlob(EMPTY, EMPTY, b"", None, BlobMeta(EMPTY, NOT_A_LIST, 0, digest(b""), version, 0))
 
 
-def encode(serde: Any, value: Any, base_version: str | None, base: BlobMeta | None) -> EncodedBlob:
+def encode(serde: Any, value: Any, version: str, base_version: str | None, base: BlobMeta | None) -> EncodedBlob:
     """``value`` as a blob: a delta on ``base`` if its items start with exactly base's items."""
     type_, data = checked_dumps(serde, value)
     header = array_header(data) if type_ == MSGPACK else None
     if header is None:
-        return EncodedBlob(WHOLE, type_, data, None, BlobMeta(WHOLE, NOT_A_LIST, len(data), digest(type_.encode(), data)))
+        meta = BlobMeta(WHOLE, NOT_A_LIST, len(data), digest(type_.encode(), data), version, 0)
+        return EncodedBlob(WHOLE, type_, data, None, meta)
     count, start = header
     view = memoryview(data)
     region_len = len(data) - start
@@ -112,15 +117,15 @@ def encode(serde: Any, value: Any, base_version: str | None, base: BlobMeta | No
         hasher = hashlib.blake2b(view[start:start + base.region_len], digest_size=32)
         if hasher.digest() == base.digest:
             hasher.update(view[start + base.region_len:])
-            meta = BlobMeta(DELTA, count, region_len, hasher.digest())
+            meta = BlobMeta(DELTA, count, region_len, hasher.digest(), base.root_version, base.depth + 1)
             return EncodedBlob(DELTA, type_, bytes(view[start + base.region_len:]), base_version, meta)
-    meta = BlobMeta(WHOLE, count, region_len, digest(view[start:]))
+    meta = BlobMeta(WHOLE, count, region_len, digest(view[start:]), version, 0)
     return EncodedBlob(WHOLE, type_, data, None, meta)
 
 
 @dataclass(frozen=True)
 class StoredBlob:
-    """One stored row of a channel version (see ``tables.BLOB_COLUMNS``)."""
+    """One stored row of a channel version (see ``sql_tables.BLOB_COLUMNS``)."""
 
     version: str
     kind: str
@@ -129,28 +134,64 @@ class StoredBlob:
     item_count: int
     region_len: int
     digest: bytes
+    root_version: str
+    depth: int
     data: bytes
 
+    @classmethod
+    def of(cls, version: str, blob: EncodedBlob) -> StoredBlob:
+        m = blob.meta
+        return cls(version, blob.kind, blob.type, blob.base_version, m.item_count, m.region_len, m.digest,
+                   m.root_version, m.depth, blob.data)
 
-def rebuild(chain: list[StoredBlob]) -> tuple[str, bytes] | None:
-    """The serialized value of ``chain[-1]`` from its chain (oldest whole version first),
-    checked against the stored digest; None for an empty version. ``ValueError`` says what
-    does not match."""
-    target = chain[-1]
+    @property
+    def meta(self) -> BlobMeta:
+        return BlobMeta(self.kind, self.item_count, self.region_len, self.digest, self.root_version, self.depth)
+
+
+@dataclass(frozen=True)
+class Chain:
+    """What rebuilding ``target`` needs: the whole version its chain starts from (``root_*``) and
+    the appended bytes of every later version up to and including target (oldest first)."""
+
+    target: StoredBlob
+    root_kind: str
+    root_version: str
+    root_data: bytes
+    deltas: list[bytes]
+
+    @classmethod
+    def walk(cls, target: StoredBlob, by_version: dict[str, StoredBlob]) -> Chain:
+        """Follow ``base_version`` from target through ``by_version`` (other forks may be in it)."""
+        deltas: list[bytes] = []
+        current = target
+        while current.kind == DELTA:
+            deltas.append(current.data)
+            base = by_version.get(current.base_version or "")
+            if base is None:
+                return cls(target, "missing", current.base_version or "", b"", [])
+            current = base
+        deltas.reverse()
+        return cls(target, current.kind, current.version, current.data, deltas)
+
+
+def rebuild(chain: Chain) -> tuple[str, bytes] | None:
+    """The serialized value of ``chain.target``, checked against its stored digest; None for an
+    empty version. ``ValueError`` says what does not match."""
+    target = chain.target
     if target.kind == EMPTY:
         return None
-    root = chain[0]
-    if root.kind != WHOLE:
-        raise ValueError(f"version {target.version} refers to version {root.base_version}, which is missing")
+    if chain.root_kind != WHOLE:
+        raise ValueError(f"version {target.version} extends version {chain.root_version}, which is missing")
     if target.kind == WHOLE and target.item_count == NOT_A_LIST:
         if digest(target.type.encode(), target.data) != target.digest:
             raise ValueError(f"version {target.version} does not match its digest")
         return target.type, target.data
-    header = array_header(root.data)
+    header = array_header(chain.root_data)
     if header is None:
-        raise ValueError(f"version {root.version} should be a msgpack array and is not")
-    pieces = [memoryview(root.data)[header[1]:]] + [memoryview(blob.data) for blob in chain[1:]]
-    region = b"".join(pieces)
+        raise ValueError(f"version {chain.root_version} should be a msgpack array and is not")
+    region = b"".join([memoryview(chain.root_data)[header[1]:], *chain.deltas])
     if len(region) != target.region_len or digest(region) != target.digest:
-        raise ValueError(f"version {target.version} (built from {len(chain)} stored parts) does not match its digest")
+        raise ValueError(f"version {target.version} (built from {len(chain.deltas) + 1} stored parts) "
+                         "does not match its digest")
     return target.type, make_array_header(target.item_count) + region

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from .encoding import StoredBlob
+from .encoding import BlobMeta, Chain, StoredBlob
 from .rows import BlobKey, CheckpointRecord, ListQuery, MissingBaseError, NewBlob, WriteRecord
 
 _ThreadKey = tuple[str, str, str]  # (thread, namespace, id)
@@ -34,9 +34,7 @@ class MemoryTables:
             for new in blobs:
                 key = (new.thread_id, new.checkpoint_ns, new.channel, new.version)
                 if key not in self._blobs:
-                    b = new.blob
-                    self._blobs[key] = StoredBlob(new.version, b.kind, b.type, b.base_version, b.meta.item_count,
-                                                  b.meta.region_len, b.meta.digest, b.data)
+                    self._blobs[key] = StoredBlob.of(new.version, new.blob)
             self._checkpoints[(record.thread_id, record.checkpoint_ns, record.checkpoint_id)] = record
 
     def get_checkpoint(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str | None) -> CheckpointRecord | None:
@@ -58,22 +56,18 @@ class MemoryTables:
         rows.sort(key=lambda r: r.checkpoint_id, reverse=True)
         return rows if query.limit is None else rows[: query.limit]
 
-    def blob_chain(self, thread_id: str, checkpoint_ns: str, channel: str, version: str) -> list[StoredBlob]:
-        chain: list[StoredBlob] = []
+    def blob_chains(self, thread_id: str, checkpoint_ns: str, versions: dict[str, str]) -> dict[str, Chain]:
+        chains = {}
         with self._lock:
-            current: str | None = version
-            while current is not None:
-                blob = self._blobs.get((thread_id, checkpoint_ns, channel, current))
-                if blob is None:
-                    break
-                chain.append(blob)
-                current = blob.base_version
-        chain.reverse()
-        return chain
+            for channel, version in versions.items():
+                target = self._blobs.get((thread_id, checkpoint_ns, channel, version))
+                if target is not None:
+                    chains[channel] = Chain.walk(target, _ChannelView(self._blobs, thread_id, checkpoint_ns, channel))
+        return chains
 
-    def blob_meta(self, thread_id: str, checkpoint_ns: str, channel: str, version: str) -> StoredBlob | None:
+    def blob_meta(self, thread_id: str, checkpoint_ns: str, channel: str, version: str) -> BlobMeta | None:
         blob = self._blobs.get((thread_id, checkpoint_ns, channel, version))
-        return None if blob is None else replace(blob, data=b"")
+        return None if blob is None else blob.meta
 
     def put_writes(self, records: Sequence[WriteRecord]) -> None:
         with self._lock:
@@ -145,3 +139,14 @@ class MemoryTables:
                 + sum(len(b.data) for (t, *_), b in self._blobs.items() if t == thread_id)
                 + sum(len(w.value) for (t, *_), ws in self._writes.items() if t == thread_id for w in ws.values())
             )
+
+
+class _ChannelView(dict):
+    """One channel's versions of the blob table, looked up by version (for ``Chain.walk``)."""
+
+    def __init__(self, blobs: dict[tuple[str, str, str, str], StoredBlob], *channel_key: str) -> None:
+        super().__init__()
+        self._blobs, self._key = blobs, channel_key
+
+    def get(self, version: str, default: StoredBlob | None = None) -> StoredBlob | None:  # type: ignore[override]
+        return self._blobs.get((*self._key, version), default)

@@ -36,9 +36,13 @@ CREATE_TABLES = (
         item_count bigint NOT NULL,
         region_len bigint NOT NULL,
         digest bytea NOT NULL,
+        root_version text COLLATE "C" NOT NULL,
+        depth integer NOT NULL,
         data bytea NOT NULL,
         PRIMARY KEY (thread_id, checkpoint_ns, channel, version)
     )""",
+    "CREATE INDEX IF NOT EXISTS langgraph_blobs_by_root "
+    "ON langgraph_blobs (thread_id, checkpoint_ns, channel, root_version, depth)",
     """CREATE TABLE IF NOT EXISTS langgraph_writes (
         thread_id text COLLATE "C" NOT NULL,
         checkpoint_ns text COLLATE "C" NOT NULL,
@@ -85,9 +89,10 @@ class PostgresTables(SqlTables):
 
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
+        """Pipelined: statements go out together and the server answers once per sync."""
         with self._lock:
             conn = self._connection()
-            with conn.transaction():
+            with conn.pipeline(), conn.transaction():
                 yield conn
 
     def _run(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from .encoding import EncodedBlob, StoredBlob
+from .encoding import BlobMeta, Chain, EncodedBlob
 
 BlobKey = tuple[str, str, str]  # (checkpoint_ns, channel, version) within a thread
 
@@ -78,11 +78,12 @@ class SaverTables(Protocol):
     def list_checkpoints(self, query: ListQuery) -> list[CheckpointRecord]:
         """Newest first (descending checkpoint id)."""
 
-    def blob_chain(self, thread_id: str, checkpoint_ns: str, channel: str, version: str) -> list[StoredBlob]:
-        """The version and the versions it extends, oldest (whole) first; [] if not stored."""
+    def blob_chains(self, thread_id: str, checkpoint_ns: str, versions: dict[str, str]) -> dict[str, Chain]:
+        """Per channel: what rebuilding that version needs; channels with no stored version are
+        left out."""
 
-    def blob_meta(self, thread_id: str, checkpoint_ns: str, channel: str, version: str) -> StoredBlob | None:
-        """The version's row without its data (``data`` is b"")."""
+    def blob_meta(self, thread_id: str, checkpoint_ns: str, channel: str, version: str) -> BlobMeta | None:
+        """What a later version needs to extend this one (no data read)."""
 
     def put_writes(self, records: Sequence[WriteRecord]) -> None:
         """Insert; a write with a negative idx (error, interrupt, resume...) replaces, others never do."""

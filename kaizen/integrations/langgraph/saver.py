@@ -163,14 +163,14 @@ class KaizenSaver(BaseCheckpointSaver[str]):
         for channel, version in new_versions.items():
             version = str(version)
             if channel not in values:
-                blobs.append(NewBlob(thread_id, ns, channel, version, empty_blob()))
+                blobs.append(NewBlob(thread_id, ns, channel, version, empty_blob(version)))
                 continue
             base_version = parent_versions.get(channel)
             base = None
             if base_version is not None and base_version != version:
                 base = self._blob_meta(thread_id, ns, channel, base_version)
             blobs.append(NewBlob(thread_id, ns, channel, version,
-                                 encode(self.serde, values[channel], base_version, base)))
+                                 encode(self.serde, values[channel], version, base_version, base)))
         return blobs
 
     def _parent_versions(self, thread_id: str, ns: str, parent_id: str | None) -> dict[str, str]:
@@ -188,10 +188,9 @@ class KaizenSaver(BaseCheckpointSaver[str]):
         key = (thread_id, ns, channel, version)
         meta = self._meta_cache.get(key)
         if meta is None:
-            row = self._tables().blob_meta(thread_id, ns, channel, version)
-            if row is None:
+            meta = self._tables().blob_meta(thread_id, ns, channel, version)
+            if meta is None:
                 return None
-            meta = BlobMeta(row.kind, row.item_count, row.region_len, row.digest)
             self._meta_cache.remember(key, meta)
         return meta
 
@@ -240,15 +239,17 @@ class KaizenSaver(BaseCheckpointSaver[str]):
                 remaining -= 1
             yield self._tuple(row)
 
-    def get_value_bytes(self, thread_id: str, checkpoint_ns: str, channel: str, version: str) -> tuple[str, bytes] | None:
-        """The serialized value of one channel version, rebuilt and checked against its digest."""
-        chain = self._tables().blob_chain(thread_id, checkpoint_ns, channel, version)
-        if not chain:
-            return None
-        try:
-            return rebuild(chain)
-        except ValueError as exc:
-            raise SavedDataCorruptError(f"channel {channel!r}", thread_id, checkpoint_ns, str(exc)) from None
+    def _values(self, thread_id: str, checkpoint_ns: str, versions: dict[str, str]) -> dict[str, Any]:
+        """Channel values at these versions, each rebuilt and checked against its digest."""
+        values = {}
+        for channel, chain in self._tables().blob_chains(thread_id, checkpoint_ns, versions).items():
+            try:
+                found = rebuild(chain)
+            except ValueError as exc:
+                raise SavedDataCorruptError(f"channel {channel!r}", thread_id, checkpoint_ns, str(exc)) from None
+            if found is not None:
+                values[channel] = checked_loads(self.serde, *found)
+        return values
 
     def _tuple(self, row: CheckpointRecord) -> CheckpointTuple:
         where = f"checkpoint {row.checkpoint_id!r}"
@@ -257,12 +258,7 @@ class KaizenSaver(BaseCheckpointSaver[str]):
         if expected != row.checksum:
             raise SavedDataCorruptError(where, row.thread_id, row.checkpoint_ns, "its checksum does not match")
         checkpoint = checked_loads(self.serde, row.type, row.checkpoint)
-        values: dict[str, Any] = {}
-        for channel, version in orjson.loads(row.versions).items():
-            found = self.get_value_bytes(row.thread_id, row.checkpoint_ns, channel, version)
-            if found is not None:
-                values[channel] = checked_loads(self.serde, *found)
-        checkpoint["channel_values"] = values
+        checkpoint["channel_values"] = self._values(row.thread_id, row.checkpoint_ns, orjson.loads(row.versions))
         writes = []
         for w in self.tables.get_writes(row.thread_id, row.checkpoint_ns, row.checkpoint_id):
             if digest(w.type.encode(), b"\0", w.value) != w.checksum:

@@ -14,14 +14,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from .encoding import StoredBlob
+from .encoding import DELTA, WHOLE, BlobMeta, Chain, StoredBlob
 from .rows import BlobKey, CheckpointRecord, ListQuery, MissingBaseError, NewBlob, WriteRecord
 
 CHECKPOINT_COLUMNS = (
     "thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, run_id, type, checkpoint, "
     "metadata_type, metadata, versions, checksum"
 )
-BLOB_COLUMNS = "version, kind, type, base_version, item_count, region_len, digest, data"
+BLOB_COLUMNS = "version, kind, type, base_version, item_count, region_len, digest, root_version, depth, data"
 WRITE_COLUMNS = "thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, value, task_path, checksum"
 
 INSERT_CHECKPOINT = (
@@ -32,7 +32,7 @@ INSERT_CHECKPOINT = (
     "versions = excluded.versions, checksum = excluded.checksum"
 )
 INSERT_BLOB = (
-    f"INSERT INTO langgraph_blobs (thread_id, checkpoint_ns, channel, {BLOB_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+    f"INSERT INTO langgraph_blobs (thread_id, checkpoint_ns, channel, {BLOB_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
     "ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING"
 )
 SELECT_BLOB_EXISTS = (
@@ -54,20 +54,17 @@ LIST_CONDITIONS = {
     "before_id": "checkpoint_id < ?",
 }
 LIST_ORDER = " ORDER BY checkpoint_id DESC"
-# A version and, following base_version, every version it extends; the oldest comes first.
-SELECT_BLOB_CHAIN = f"""
-WITH RECURSIVE chain ({BLOB_COLUMNS}, depth) AS (
-    SELECT {BLOB_COLUMNS}, 0 FROM langgraph_blobs
-    WHERE thread_id = ? AND checkpoint_ns = ? AND channel = ? AND version = ?
-  UNION ALL
-    SELECT b.version, b.kind, b.type, b.base_version, b.item_count, b.region_len, b.digest, b.data, c.depth + 1
-    FROM chain c JOIN langgraph_blobs b
-      ON b.thread_id = ? AND b.checkpoint_ns = ? AND b.channel = ? AND b.version = c.base_version
+# The wanted versions of a checkpoint's channels ({wanted}: one "(channel = ? AND version = ?)" each).
+SELECT_BLOBS = (
+    f"SELECT channel, {BLOB_COLUMNS} FROM langgraph_blobs WHERE thread_id = ? AND checkpoint_ns = ? AND ({{wanted}})"
 )
-SELECT {BLOB_COLUMNS} FROM chain ORDER BY depth DESC
-"""
+# The rest of a delta's chain: one range scan over the versions sharing its root.
+SELECT_CHAIN = (
+    "SELECT version, base_version, kind, data FROM langgraph_blobs WHERE thread_id = ? AND checkpoint_ns = ? "
+    "AND channel = ? AND root_version = ? AND depth < ? ORDER BY depth"
+)
 SELECT_BLOB_META = (
-    "SELECT version, kind, type, base_version, item_count, region_len, digest FROM langgraph_blobs "
+    "SELECT kind, item_count, region_len, digest, root_version, depth FROM langgraph_blobs "
     "WHERE thread_id = ? AND checkpoint_ns = ? AND channel = ? AND version = ?"
 )
 INSERT_WRITE = f"INSERT INTO langgraph_writes ({WRITE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)"
@@ -129,15 +126,29 @@ def _checkpoint(row: Sequence[Any]) -> CheckpointRecord:
                             _bytes(versions), _bytes(checksum))
 
 
-def _blob(row: Sequence[Any], data: bool = True) -> StoredBlob:
-    version, kind, type_, base, count, region_len, digest = row[:7]
-    return StoredBlob(version, kind, type_, base, int(count), int(region_len), _bytes(digest),
-                      _bytes(row[7]) if data else b"")
+def _blob(row: Sequence[Any]) -> StoredBlob:
+    version, kind, type_, base, count, region_len, digest, root, depth, data = row
+    return StoredBlob(version, kind, type_, base, int(count), int(region_len), _bytes(digest), root, int(depth),
+                      _bytes(data))
 
 
 def _write(row: Sequence[Any]) -> WriteRecord:
     thread, ns, cid, task_id, idx, channel, type_, value, task_path, checksum = row
     return WriteRecord(thread, ns, cid, task_id, int(idx), channel, type_, _bytes(value), task_path, _bytes(checksum))
+
+
+def _chain(target: StoredBlob, rows: list[Any]) -> Chain:
+    """Target's chain from the versions sharing its root, in depth order. Without forks they are
+    exactly its chain (checked pointer by pointer); otherwise walk the base pointers."""
+    linear = len(rows) == target.depth and rows[0][2] == WHOLE and target.base_version == rows[-1][0]
+    if linear:
+        linear = all(rows[i][1] == rows[i - 1][0] for i in range(1, len(rows)))
+    if linear:
+        return Chain(target, WHOLE, rows[0][0], _bytes(rows[0][3]), [*(_bytes(r[3]) for r in rows[1:]), target.data])
+    by_version = {
+        version: StoredBlob(version, kind, "", base, 0, 0, b"", "", 0, _bytes(data)) for version, base, kind, data in rows
+    }
+    return Chain.walk(target, by_version)
 
 
 class SqlTables:
@@ -184,12 +195,12 @@ class SqlTables:
                     self._sql(SELECT_BLOB_EXISTS), (new.thread_id, new.checkpoint_ns, new.channel, base)
                 ).fetchone():
                     raise MissingBaseError(new.channel)
-            for new in blobs:
-                b = new.blob
-                tx.execute(self._sql(INSERT_BLOB), (
-                    new.thread_id, new.checkpoint_ns, new.channel, new.version, b.kind, b.type, b.base_version,
-                    b.meta.item_count, b.meta.region_len, b.meta.digest, b.data,
-                ))
+            if blobs:
+                tx.cursor().executemany(self._sql(INSERT_BLOB), [(
+                    new.thread_id, new.checkpoint_ns, new.channel, new.version, new.blob.kind, new.blob.type,
+                    new.blob.base_version, new.blob.meta.item_count, new.blob.meta.region_len, new.blob.meta.digest,
+                    new.blob.meta.root_version, new.blob.meta.depth, new.blob.data,
+                ) for new in blobs])
             tx.execute(self._sql(INSERT_CHECKPOINT), (
                 record.thread_id, record.checkpoint_ns, record.checkpoint_id, record.parent_checkpoint_id,
                 record.run_id, record.type, record.checkpoint, record.metadata_type, record.metadata,
@@ -215,13 +226,32 @@ class SqlTables:
             sql += f" LIMIT {int(query.limit)}"
         return [_checkpoint(row) for row in self._run(self._sql(sql), params)]
 
-    def blob_chain(self, thread_id: str, checkpoint_ns: str, channel: str, version: str) -> list[StoredBlob]:
-        key = (thread_id, checkpoint_ns, channel)
-        return [_blob(row) for row in self._run(self._sql(SELECT_BLOB_CHAIN), (*key, version, *key))]
+    def blob_chains(self, thread_id: str, checkpoint_ns: str, versions: dict[str, str]) -> dict[str, Chain]:
+        if not versions:
+            return {}
+        key = f"blobs:{len(versions)}"
+        sql = self._sql_cache.get(key)
+        if sql is None:
+            wanted = " OR ".join(["(channel = ? AND version = ?)"] * len(versions))
+            sql = self._sql_cache[key] = self._sql(SELECT_BLOBS.replace("{wanted}", wanted))
+        params = [thread_id, checkpoint_ns] + [part for pair in versions.items() for part in pair]
+        chains: dict[str, Chain] = {}
+        for row in self._run(sql, params):
+            target = _blob(row[1:])
+            if target.kind != DELTA:
+                chains[row[0]] = Chain(target, target.kind, target.version, target.data, [])
+            else:
+                rows = self._run(self._sql(SELECT_CHAIN),
+                                 (thread_id, checkpoint_ns, row[0], target.root_version, target.depth))
+                chains[row[0]] = _chain(target, rows)
+        return chains
 
-    def blob_meta(self, thread_id: str, checkpoint_ns: str, channel: str, version: str) -> StoredBlob | None:
+    def blob_meta(self, thread_id: str, checkpoint_ns: str, channel: str, version: str) -> BlobMeta | None:
         rows = self._run(self._sql(SELECT_BLOB_META), (thread_id, checkpoint_ns, channel, version))
-        return _blob(rows[0], data=False) if rows else None
+        if not rows:
+            return None
+        kind, count, region_len, digest, root, depth = rows[0]
+        return BlobMeta(kind, int(count), int(region_len), _bytes(digest), root, int(depth))
 
     def put_writes(self, records: Sequence[WriteRecord]) -> None:
         with self._transaction() as tx:

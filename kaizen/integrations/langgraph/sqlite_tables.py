@@ -37,9 +37,12 @@ CREATE TABLE IF NOT EXISTS langgraph_blobs (
     item_count INTEGER NOT NULL,
     region_len INTEGER NOT NULL,
     digest BLOB NOT NULL,
+    root_version TEXT NOT NULL,
+    depth INTEGER NOT NULL,
     data BLOB NOT NULL,
     PRIMARY KEY (thread_id, checkpoint_ns, channel, version)
 );
+CREATE INDEX IF NOT EXISTS langgraph_blobs_by_root ON langgraph_blobs(thread_id, checkpoint_ns, channel, root_version, depth);
 CREATE TABLE IF NOT EXISTS langgraph_writes (
     thread_id TEXT NOT NULL,
     checkpoint_ns TEXT NOT NULL,

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from kaizen.integrations.langgraph import KaizenSaver, SavedDataCorruptError, UnsafeSerializerError
-from kaizen.integrations.langgraph.encoding import DELTA, WHOLE, StoredBlob, digest, encode, rebuild
+from kaizen.integrations.langgraph.encoding import DELTA, WHOLE, Chain, StoredBlob, digest, encode, rebuild
 
 SERDE = JsonPlusSerializer()
 
@@ -39,11 +39,12 @@ def test_growing_list_is_stored_as_appended_items(saver_url):
         graph, config = run_turns(saver, "chat", 30)
         latest = saver.get_tuple(config).checkpoint
         whole_list = len(SERDE.dumps_typed(latest["channel_values"]["messages"])[1])
-        chain = saver.tables.blob_chain("chat", "", "messages", str(latest["channel_versions"]["messages"]))
-    # one whole first version, then only what each of the 60 later versions appended
-    assert [blob.kind for blob in chain] == [WHOLE] + [DELTA] * (len(chain) - 1)
-    assert len(chain) == 60
-    assert sum(len(blob.data) for blob in chain) <= whole_list
+        version = str(latest["channel_versions"]["messages"])
+        chain = saver.tables.blob_chains("chat", "", {"messages": version})["messages"]
+    # one whole first version, then only what each of the 59 later versions appended
+    assert chain.root_kind == WHOLE and chain.target.kind == DELTA
+    assert len(chain.deltas) == 59
+    assert len(chain.root_data) + sum(map(len, chain.deltas)) <= whole_list
 
 
 # --- damage ---------------------------------------------------------------------------------
@@ -155,29 +156,52 @@ items = st.recursive(
 
 
 def stored(version: str, blob) -> StoredBlob:
-    return StoredBlob(version, blob.kind, blob.type, blob.base_version, blob.meta.item_count,
-                      blob.meta.region_len, blob.meta.digest, blob.data)
+    return StoredBlob.of(version, blob)
+
+
+def chain_of(*blobs: StoredBlob) -> Chain:
+    return Chain.walk(blobs[-1], {blob.version: blob for blob in blobs})
 
 
 @settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(items, max_size=40), st.lists(items, max_size=40), st.data())
 def test_delta_is_used_exactly_when_the_new_list_extends_the_old(old, added, data):
-    base = encode(SERDE, old, None, None)
+    base = encode(SERDE, old, "1", None, None)
     new = old + added
     changed = list(new)
     mutated = bool(old) and data.draw(st.booleans())
     if mutated:
         position = data.draw(st.integers(0, len(old) - 1))
         changed[position] = ["changed", changed[position]]
-    blob = encode(SERDE, changed, "1", base.meta)
+    blob = encode(SERDE, changed, "2", "1", base.meta)
     full = SERDE.dumps_typed(changed)
     assert blob.kind == (WHOLE if mutated else DELTA)
-    chain = [stored("1", base), stored("2", blob)] if blob.kind == DELTA else [stored("2", blob)]
+    chain = chain_of(stored("1", base), stored("2", blob))
     assert rebuild(chain) == full
     assert SERDE.loads_typed(rebuild(chain)) == changed
 
 
 @given(items)
 def test_any_value_round_trips_whole(value):
-    blob = encode(SERDE, value, None, None)
-    assert SERDE.loads_typed(rebuild([stored("1", blob)])) == value
+    blob = encode(SERDE, value, "1", None, None)
+    assert SERDE.loads_typed(rebuild(chain_of(stored("1", blob)))) == value
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite", "postgres"], indirect=True)
+def test_a_base_deleted_by_another_saver_is_not_referenced(saver_url):
+    """Saver A remembers the version it would extend; saver B deletes the thread meanwhile: A's
+    next checkpoint stores the list whole instead of pointing at the deleted version."""
+    from langchain_core.messages import HumanMessage
+
+    def checkpoint(cid, messages, version):
+        return {"v": 1, "id": cid, "ts": "2026-01-01T00:00:00+00:00", "channel_values": {"messages": messages},
+                "channel_versions": {"messages": version}, "versions_seen": {}}
+
+    first = [HumanMessage(content="one", id="1")]
+    second = first + [HumanMessage(content="two", id="2")]
+    with KaizenSaver.from_conn_string(saver_url) as a, KaizenSaver.from_conn_string(saver_url) as b:
+        config = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+        stored1 = a.put(config, checkpoint("1", first, "1"), {}, {"messages": "1"})
+        b.delete_thread("t")
+        stored2 = a.put(stored1, checkpoint("2", second, "2"), {}, {"messages": "2"})
+        assert [m.content for m in a.get_tuple(stored2).checkpoint["channel_values"]["messages"]] == ["one", "two"]
