@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from .sql_tables import SqlTables
+from .sql_tables import CHAIN_WHERE, SqlTables
 
 SETUP_LOCK = "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.langgraph_tables'))"
 CREATE_TABLES = (
@@ -61,6 +61,10 @@ CREATE_TABLES = (
 
 class PostgresTables(SqlTables):
     placeholder = "%s"
+    select_chain_joined = (
+        "SELECT count(*), count(DISTINCT depth), string_agg(data, ''::bytea ORDER BY depth) "
+        f"FROM langgraph_blobs WHERE {CHAIN_WHERE}"
+    )
 
     def __init__(self, dsn: str, schema: str) -> None:
         super().__init__()

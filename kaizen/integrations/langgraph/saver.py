@@ -338,14 +338,15 @@ class KaizenSaver(BaseCheckpointSaver[str]):
 
     # --- versions -------------------------------------------------------------------------
     def get_next_version(self, current: str | int | float | None, channel: None = None) -> str:
-        """Zero-padded counter plus a random suffix: ordered, and distinct across forks."""
+        """Zero-padded counter plus a random suffix: ordered, distinct across forks, and short (a
+        version is stored with each channel version and in every checkpoint)."""
         if current is None:
             number = 0
         elif isinstance(current, (int, float)):
             number = int(current)
         else:
             number = int(str(current).split(".")[0])
-        return f"{number + 1:032}.{random.random():016}"
+        return f"{number + 1:012}.{random.getrandbits(32):08x}"
 
     # --- async faces: the sync methods in a worker thread ---------------------------------
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:

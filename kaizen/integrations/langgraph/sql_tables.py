@@ -54,15 +54,17 @@ LIST_CONDITIONS = {
     "before_id": "checkpoint_id < ?",
 }
 LIST_ORDER = " ORDER BY checkpoint_id DESC"
-# The wanted versions of a checkpoint's channels ({wanted}: one "(channel = ? AND version = ?)" each).
-SELECT_BLOBS = (
-    f"SELECT channel, {BLOB_COLUMNS} FROM langgraph_blobs WHERE thread_id = ? AND checkpoint_ns = ? AND ({{wanted}})"
+# One channel version by primary key; a checkpoint's channels are these joined by UNION ALL.
+SELECT_BLOB = (
+    f"SELECT channel, {BLOB_COLUMNS} FROM langgraph_blobs "
+    "WHERE thread_id = ? AND checkpoint_ns = ? AND channel = ? AND version = ?"
 )
 # The rest of a delta's chain: one range scan over the versions sharing its root.
 SELECT_CHAIN = (
     "SELECT version, base_version, kind, data FROM langgraph_blobs WHERE thread_id = ? AND checkpoint_ns = ? "
     "AND channel = ? AND root_version = ? AND depth < ? ORDER BY depth"
 )
+CHAIN_WHERE = "thread_id = ? AND checkpoint_ns = ? AND channel = ? AND root_version = ? AND depth < ?"
 SELECT_BLOB_META = (
     "SELECT kind, item_count, region_len, digest, root_version, depth FROM langgraph_blobs "
     "WHERE thread_id = ? AND checkpoint_ns = ? AND channel = ? AND version = ?"
@@ -156,6 +158,8 @@ class SqlTables:
     saver from its executor threads and, through the async methods, from worker threads)."""
 
     placeholder = "?"
+    # (how many versions, how many distinct depths, their data joined in depth order) of CHAIN_WHERE
+    select_chain_joined = ""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -232,18 +236,20 @@ class SqlTables:
         key = f"blobs:{len(versions)}"
         sql = self._sql_cache.get(key)
         if sql is None:
-            wanted = " OR ".join(["(channel = ? AND version = ?)"] * len(versions))
-            sql = self._sql_cache[key] = self._sql(SELECT_BLOBS.replace("{wanted}", wanted))
-        params = [thread_id, checkpoint_ns] + [part for pair in versions.items() for part in pair]
+            sql = self._sql_cache[key] = self._sql(" UNION ALL ".join([SELECT_BLOB] * len(versions)))
+        params = [part for pair in versions.items() for part in (thread_id, checkpoint_ns, *pair)]
         chains: dict[str, Chain] = {}
         for row in self._run(sql, params):
             target = _blob(row[1:])
             if target.kind != DELTA:
                 chains[row[0]] = Chain(target, target.kind, target.version, target.data, [])
-            else:
-                rows = self._run(self._sql(SELECT_CHAIN),
-                                 (thread_id, checkpoint_ns, row[0], target.root_version, target.depth))
-                chains[row[0]] = _chain(target, rows)
+                continue
+            where = (thread_id, checkpoint_ns, row[0], target.root_version, target.depth)
+            count, depths, joined = self._run(self._sql(self.select_chain_joined), where)[0]
+            if count == depths == target.depth:  # one version per depth: exactly target's ancestors
+                chains[row[0]] = Chain(target, WHOLE, target.root_version, _bytes(joined), [target.data])
+            else:  # other forks share the root: follow the base pointers
+                chains[row[0]] = _chain(target, self._run(self._sql(SELECT_CHAIN), where))
         return chains
 
     def blob_meta(self, thread_id: str, checkpoint_ns: str, channel: str, version: str) -> BlobMeta | None:

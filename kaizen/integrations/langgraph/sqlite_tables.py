@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .sql_tables import SqlTables
+from .sql_tables import CHAIN_WHERE, SqlTables
 
 CREATE_TABLES = """
 CREATE TABLE IF NOT EXISTS langgraph_checkpoints (
@@ -60,6 +60,12 @@ CREATE TABLE IF NOT EXISTS langgraph_writes (
 
 
 class SQLiteTables(SqlTables):
+    # group_concat keeps the subquery's order and every byte of a BLOB (NULs included)
+    select_chain_joined = (
+        "SELECT count(*), count(DISTINCT depth), CAST(group_concat(data, '') AS BLOB) FROM "
+        f"(SELECT depth, data FROM langgraph_blobs WHERE {CHAIN_WHERE} ORDER BY depth)"
+    )
+
     def __init__(self, path: Path, *, synchronous: str = "FULL", busy_timeout_ms: int = 60_000) -> None:
         super().__init__()
         self.path = Path(path)

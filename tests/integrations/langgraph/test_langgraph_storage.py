@@ -42,8 +42,7 @@ def test_growing_list_is_stored_as_appended_items(saver_url):
         version = str(latest["channel_versions"]["messages"])
         chain = saver.tables.blob_chains("chat", "", {"messages": version})["messages"]
     # one whole first version, then only what each of the 59 later versions appended
-    assert chain.root_kind == WHOLE and chain.target.kind == DELTA
-    assert len(chain.deltas) == 59
+    assert chain.root_kind == WHOLE and chain.target.kind == DELTA and chain.target.depth == 59
     assert len(chain.root_data) + sum(map(len, chain.deltas)) <= whole_list
 
 
