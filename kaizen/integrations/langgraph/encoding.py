@@ -16,6 +16,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
 from .errors import UnsafeSerializerError
 
 WHOLE, DELTA, EMPTY = "whole", "delta", "empty"
@@ -75,6 +77,21 @@ class EncodedBlob:
     data: bytes
     base_version: str | None
     meta: BlobMeta
+
+
+def safe_serde(serde: Any) -> Any:
+    """``serde``, or LangGraph's default serializer, after making sure it never falls back to pickle."""
+    if serde is None:
+        return JsonPlusSerializer(pickle_fallback=False)
+    if getattr(serde, "pickle_fallback", False):
+        raise UnsafeSerializerError(
+            "the serializer has pickle_fallback=True; this saver never stores or loads pickle: "
+            "pass JsonPlusSerializer() (pickle_fallback=False, the default)"
+        )
+    inner = getattr(serde, "serde", None)  # EncryptedSerializer wraps another serializer
+    if inner is not None and getattr(inner, "pickle_fallback", False):
+        safe_serde(inner)
+    return serde
 
 
 def checked_dumps(serde: Any, value: Any) -> tuple[str, bytes]:

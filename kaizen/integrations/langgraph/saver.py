@@ -30,7 +30,6 @@ try:
         get_checkpoint_id,
         get_serializable_checkpoint_metadata,
     )
-    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 except ImportError as exc:  # pragma: no cover - exercised only without the extra installed
     from .errors import LangGraphNotInstalledError
 
@@ -39,8 +38,9 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 from kaizen.core.autonomy.state.storage import CheckpointStore, open_store
 
 from .audit import DecisionLog
-from .encoding import BlobMeta, checked_dumps, checked_loads, digest, empty_blob, encode, rebuild
-from .errors import SavedDataCorruptError, UnsafeSerializerError
+from .encoding import BlobMeta, checked_dumps, checked_loads, digest, empty_blob, encode, rebuild, safe_serde
+from .errors import SavedDataCorruptError
+from .housekeeping import delete_runs, prune_threads
 from .rows import CheckpointRecord, ListQuery, MissingBaseError, NewBlob, SaverTables, WriteRecord
 from .tables import tables_for
 
@@ -55,20 +55,6 @@ class _Lru(OrderedDict):
             self.popitem(last=False)
 
 
-def _safe_serde(serde: Any) -> Any:
-    if serde is None:
-        return JsonPlusSerializer(pickle_fallback=False)
-    if getattr(serde, "pickle_fallback", False):
-        raise UnsafeSerializerError(
-            "the serializer has pickle_fallback=True; this saver never stores or loads pickle: "
-            "pass JsonPlusSerializer() (pickle_fallback=False, the default)"
-        )
-    inner = getattr(serde, "serde", None)  # EncryptedSerializer wraps another serializer
-    if inner is not None and getattr(inner, "pickle_fallback", False):
-        _safe_serde(inner)
-    return serde
-
-
 def _configurable(config: RunnableConfig) -> dict[str, Any]:
     return config.get("configurable", {})
 
@@ -78,7 +64,7 @@ class KaizenSaver(BaseCheckpointSaver[str]):
     ``memory://``, or a store object). ``audit=False`` stops recording ``interrupt()`` answers."""
 
     def __init__(self, store: CheckpointStore | str | None = None, *, serde: Any = None, audit: bool = True) -> None:
-        super().__init__(serde=_safe_serde(serde))
+        super().__init__(serde=safe_serde(serde))
         self.store: CheckpointStore = open_store(store if store is not None else "memory://")
         self.tables: SaverTables = tables_for(self.store)
         self.decisions = DecisionLog(self.store) if audit else None
@@ -288,49 +274,15 @@ class KaizenSaver(BaseCheckpointSaver[str]):
         self._forget()
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        keys = self._tables().checkpoints_of_runs(list(run_ids)) if run_ids else []
-        if not keys:
-            return
-        self.tables.delete_checkpoints(keys)
-        for thread_id in {key[0] for key in keys}:
-            self._collect_blobs(thread_id)
+        delete_runs(self._tables(), run_ids)
         self._forget()
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         self._tables().copy_thread(str(source_thread_id), str(target_thread_id))
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        if strategy not in ("keep_latest", "delete"):
-            raise ValueError(f"prune strategy must be 'keep_latest' or 'delete', got {strategy!r}")
-        for thread_id in thread_ids:
-            if strategy == "delete":
-                self._tables().delete_thread(str(thread_id))
-                continue
-            newest: dict[str, str] = {}
-            rows = self._tables().thread_checkpoints(str(thread_id))
-            for ns, checkpoint_id, _ in rows:
-                newest[ns] = max(newest.get(ns, checkpoint_id), checkpoint_id)
-            old = [(str(thread_id), ns, cid) for ns, cid, _ in rows if newest[ns] != cid]
-            if old:
-                self.tables.delete_checkpoints(old)
-                self._collect_blobs(str(thread_id))
+        prune_threads(self._tables(), thread_ids, strategy)
         self._forget()
-
-    def _collect_blobs(self, thread_id: str) -> None:
-        """Delete versions no remaining checkpoint reads, keeping every version a kept one extends."""
-        wanted = set()
-        for ns, _, versions in self.tables.thread_checkpoints(thread_id):
-            wanted.update((ns, channel, version) for channel, version in orjson.loads(versions).items())
-        blobs = {(ns, channel, version): base for ns, channel, version, base in self.tables.thread_blobs(thread_id)}
-        keep: set[tuple[str, str, str]] = set()
-        for key in wanted:
-            while key in blobs and key not in keep:
-                keep.add(key)
-                base = blobs[key]
-                if base is None:
-                    break
-                key = (key[0], key[1], base)
-        self.tables.delete_blobs(thread_id, [key for key in blobs if key not in keep])
 
     def _forget(self) -> None:
         self._versions_cache.clear()
