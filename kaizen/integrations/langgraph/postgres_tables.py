@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -66,30 +66,17 @@ class PostgresTables(SqlTables):
         f"FROM langgraph_blobs WHERE {CHAIN_WHERE}"
     )
 
+    create_statements = (SETUP_LOCK, *CREATE_TABLES)
+
     def __init__(self, dsn: str, schema: str) -> None:
         super().__init__()
         self.dsn = dsn
         self.schema = schema
-        self._conn: Any = None
 
-    def _connection(self) -> Any:
+    def _open(self) -> Any:
         import psycopg
 
-        if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self.dsn, autocommit=True, options=f"-c search_path={self.schema}")
-        return self._conn
-
-    def setup(self) -> None:
-        with self._transaction() as tx:
-            tx.execute(SETUP_LOCK)
-            for statement in CREATE_TABLES:
-                tx.execute(statement)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        return psycopg.connect(self.dsn, autocommit=True, options=f"-c search_path={self.schema}")
 
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
@@ -98,7 +85,3 @@ class PostgresTables(SqlTables):
             conn = self._connection()
             with conn.pipeline(), conn.transaction():
                 yield conn
-
-    def _run(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        with self._lock:
-            return self._connection().execute(sql, params).fetchall()

@@ -161,26 +161,46 @@ class SqlTables:
     # (how many versions, how many distinct depths, their data joined in depth order) of CHAIN_WHERE
     select_chain_joined = ""
 
+    # run in one transaction by setup(): CREATE ... IF NOT EXISTS, safe to repeat
+    create_statements: tuple[str, ...] = ()
+
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._sql_cache: dict[str, str] = {}
+        self._conn: Any = None
 
     # --- what a dialect provides -----------------------------------------------------------
-    def setup(self) -> None:
-        raise NotImplementedError
-
-    def close(self) -> None:
+    def _open(self) -> Any:
+        """A new DB-API connection in autocommit mode (transactions are explicit)."""
         raise NotImplementedError
 
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
-        """A cursor-like object with ``execute(sql, params)``, inside one transaction."""
+        """The connection, inside one transaction (holding the lock)."""
         raise NotImplementedError
         yield
 
+    # --- connection ------------------------------------------------------------------------
+    def _connection(self) -> Any:
+        if self._conn is None or getattr(self._conn, "closed", False):
+            self._conn = self._open()
+        return self._conn
+
     def _run(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """One statement outside an explicit transaction; all rows."""
-        raise NotImplementedError
+        with self._lock:
+            return self._connection().execute(sql, params).fetchall()
+
+    def setup(self) -> None:
+        with self._transaction() as tx:
+            for statement in self.create_statements:
+                tx.execute(statement)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     def _sql(self, sql: str) -> str:
         if self.placeholder == "?":

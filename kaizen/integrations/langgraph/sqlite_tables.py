@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -66,35 +66,22 @@ class SQLiteTables(SqlTables):
         f"(SELECT depth, data FROM langgraph_blobs WHERE {CHAIN_WHERE} ORDER BY depth)"
     )
 
+    create_statements = tuple(statement for statement in CREATE_TABLES.split(";") if statement.strip())
+
     def __init__(self, path: Path, *, synchronous: str = "FULL", busy_timeout_ms: int = 60_000) -> None:
         super().__init__()
         self.path = Path(path)
         self.synchronous = synchronous
         self.busy_timeout_ms = busy_timeout_ms
-        self._conn: sqlite3.Connection | None = None
 
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None,
-                                   check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-            self._conn = conn
-        return self._conn
-
-    def setup(self) -> None:
-        with self._transaction() as tx:
-            for statement in CREATE_TABLES.split(";"):
-                if statement.strip():
-                    tx.execute(statement)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+    def _open(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None,
+                               check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        return conn
 
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
@@ -107,7 +94,3 @@ class SQLiteTables(SqlTables):
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
-
-    def _run(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        with self._lock:
-            return self._connection().execute(sql, params).fetchall()

@@ -24,13 +24,21 @@ def agent(state: ChatState) -> dict[str, Any]:
     return {"messages": [AIMessage(content=f"reply {turns} to {last}", id=f"ai-{turns}")], "turns": turns}
 
 
+def line(*nodes: tuple[str, Any], checkpointer: Any = None) -> Any:
+    """START -> each node in turn -> END."""
+    builder = StateGraph(ChatState)
+    previous = START
+    for name, node in nodes:
+        builder.add_node(name, node)
+        builder.add_edge(previous, name)
+        previous = name
+    builder.add_edge(previous, END)
+    return builder.compile(checkpointer=checkpointer)
+
+
 def chat_graph(checkpointer: Any) -> Any:
     """One agent node that answers each human message: the messages channel grows every turn."""
-    builder = StateGraph(ChatState)
-    builder.add_node("agent", agent)
-    builder.add_edge(START, "agent")
-    builder.add_edge("agent", END)
-    return builder.compile(checkpointer=checkpointer)
+    return line(("agent", agent), checkpointer=checkpointer)
 
 
 def review(state: ChatState) -> dict[str, Any]:
@@ -41,31 +49,13 @@ def review(state: ChatState) -> dict[str, Any]:
 
 def approval_graph(checkpointer: Any) -> Any:
     """agent -> review (asks a human through interrupt()) -> end."""
-    builder = StateGraph(ChatState)
-    builder.add_node("agent", agent)
-    builder.add_node("review", review)
-    builder.add_edge(START, "agent")
-    builder.add_edge("agent", "review")
-    builder.add_edge("review", END)
-    return builder.compile(checkpointer=checkpointer)
+    return line(("agent", agent), ("review", review), checkpointer=checkpointer)
 
 
 def nested_graph(checkpointer: Any) -> Any:
     """A parent whose middle node is a compiled subgraph with its own review interrupt."""
-    inner = StateGraph(ChatState)
-    inner.add_node("draft", agent)
-    inner.add_node("review", review)
-    inner.add_edge(START, "draft")
-    inner.add_edge("draft", "review")
-    inner.add_edge("review", END)
-    sub = inner.compile()
-    outer = StateGraph(ChatState)
-    outer.add_node("agent", agent)
-    outer.add_node("team", sub)
-    outer.add_edge(START, "agent")
-    outer.add_edge("agent", "team")
-    outer.add_edge("team", END)
-    return outer.compile(checkpointer=checkpointer)
+    team = line(("draft", agent), ("review", review))
+    return line(("agent", agent), ("team", team), checkpointer=checkpointer)
 
 
 def human(text: str, n: int) -> dict[str, Any]:
