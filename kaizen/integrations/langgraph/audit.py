@@ -18,7 +18,7 @@ from langgraph.checkpoint.base import WRITES_IDX_MAP
 from langgraph.checkpoint.serde.types import INTERRUPT, RESUME
 
 from kaizen.core.autonomy.state import AgentState, StateError, StateTracker, new_checkpoint_id, utc_now
-from kaizen.core.autonomy.state.manager import StateManager as _Mgr
+from kaizen.core.autonomy.state.sync_manager import SyncStateManager as _Mgr
 from kaizen.core.autonomy.state.storage import CheckpointStore
 
 from .encoding import checked_loads

@@ -8,12 +8,12 @@ from click.testing import CliRunner
 from langgraph.types import Command
 
 from kaizen.cli import main
-from kaizen.core.autonomy.state.manager import StateManager
+from kaizen.core.autonomy.state import SyncStateManager
 from kaizen.integrations.langgraph import AuditRecordError, KaizenSaver
 
 
 def approvals(saver, thread):
-    state = StateManager(saver.store).load_latest(thread)
+    state = SyncStateManager(saver.store).load_latest(thread)
     return [] if state is None else [dict(record) for record in state.approval_history]
 
 
@@ -26,7 +26,7 @@ def test_each_answer_is_one_approval_record(saver_url):
             ("send_email", False, None),
         ]
         assert "reply 1 to send the report" in records[0]["input_summary"]
-        report = StateManager(saver.store).verify_audit("review-1")
+        report = SyncStateManager(saver.store).verify_audit("review-1")
         assert report.ok and report.records_checked == 2
 
 
