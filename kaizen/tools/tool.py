@@ -8,7 +8,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, cast, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from kaizen.core.bridge import is_async_callable
 
@@ -35,7 +35,7 @@ def check_danger(value: object, tool_name: str = "?") -> Danger:
     if isinstance(value, str) and value in LEGACY_DANGER:
         return LEGACY_DANGER[value]
     if isinstance(value, str) and value in DANGER_LEVELS:
-        return cast(Danger, value)
+        return value
     raise InvalidToolError(
         f"danger of tool {tool_name!r} must be one of {', '.join(DANGER_LEVELS)}, got {value!r}"
     )
@@ -86,7 +86,7 @@ class Tool:
             name=name if name is not None else getattr(func, "__name__", ""),
             description=description if description is not None else description_from_doc(inspect.getdoc(func)),
             parameters=schema_from_function(func),
-            danger=check_danger(danger, name or getattr(func, "__name__", "?")),
+            danger=check_danger(danger, name or str(getattr(func, "__name__", "?"))),
             func=func,
         )
 
@@ -118,7 +118,7 @@ def _checked_parameters(name: str, parameters: Any) -> dict[str, Any]:
     if not isinstance(parameters, Mapping):
         raise InvalidToolError(f"parameters of tool {name!r} must be a JSON Schema dict, got {type(parameters).__name__}")
     try:
-        schema = json.loads(json.dumps(parameters, allow_nan=False))
+        schema: dict[str, Any] = json.loads(json.dumps(parameters, allow_nan=False))
     except (TypeError, ValueError) as exc:
         raise InvalidToolError(f"parameters of tool {name!r} are not JSON: {exc}") from exc
     if schema.get("type", "object") != "object":

@@ -19,7 +19,7 @@ from kaizen.core.autonomy.state.ids import check_id, new_agent_id
 from kaizen.core.autonomy.state.jsonsafe import checked_json_copy
 from kaizen.signatures import Signature
 
-from .config import AutonomousConfig
+from .config import AutonomousConfig as AutonomousConfig  # re-exported: the original's import path
 from .loop import AgentLoop
 from .result import RunResult
 from .runtime import RunState

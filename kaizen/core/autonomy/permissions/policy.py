@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal, TextIO, cast, get_args
+from typing import Any, Literal, TextIO, get_args
 
 from ...bridge import resolve
 from .errors import ApprovalCallbackError
@@ -99,7 +99,7 @@ class ApprovalPolicy:
     def __init__(self, policy: Policy = "ask", callback: ApprovalCallback | None = None) -> None:
         if policy not in POLICIES:
             raise ValueError(f"approval policy {policy!r} is not one of {', '.join(POLICIES)}")
-        self.policy: Policy = cast(Policy, policy)
+        self.policy: Policy = policy
         self.callback = callback
 
     def decide(self, request: ApprovalRequest, standing: str | None) -> ApprovalDecision:
