@@ -70,7 +70,7 @@ def test_rotation_refuses_while_forks_share_the_history(store):
 def test_timestamps_in_other_time_zones_list_in_time_order():
     manager = SyncStateManager(MemoryStorage())
     plan = plan_save(AgentState(agent_id="tz", timestamp="2024-01-01T12:00:00+05:00"), None, "lin_tz")
-    manager.storage.save(plan)
+    manager.storage.write(plan)
     listed = manager.list_checkpoints("tz", before="2024-01-01T07:30:00+00:00")
     assert [m.timestamp for m in listed] == ["2024-01-01T07:00:00.000000+00:00"]
 
@@ -102,7 +102,7 @@ def test_a_checkpoint_from_a_newer_release_is_named_not_called_damaged():
     row = plan.row
     checksum = row_checksum(row.checkpoint_id, row.agent_id, row.lineage_id, row.parent_checkpoint_id,
                             row.step_number, row.timestamp, row.status, row.heads, raw)
-    storage.save(replace(plan, row=replace(row, body=raw, checksum=checksum)))
+    storage.write(replace(plan, row=replace(row, body=raw, checksum=checksum)))
     with pytest.raises(StateFormatError, match="newer kaizen-state"):
         SyncStateManager(storage).load_checkpoint(row.checkpoint_id)
 
