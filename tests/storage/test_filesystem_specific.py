@@ -408,3 +408,20 @@ def test_eight_writer_processes_and_two_racing_on_one_head(store: FilesystemStor
     for i in range(8):
         assert [r.step_number for r in store.list_rows(f"proc-{i}")] == [4, 3, 2, 1, 0]
         assert_loads_step(store, f"proc-{i}", 4)
+
+
+def test_the_originals_filesystem_keywords(tmp_path: Path) -> None:
+    from kaizen.core.autonomy.state.storage import EncryptedStorage
+    from kaizen.core.autonomy.state.storage.encrypted import generate_key
+
+    default = FilesystemStorage()
+    assert default.base_dir == Path(".kaizen/checkpoints") and default.compress is False
+    store = FilesystemStorage(tmp_path / "fs", compress=True, encrypt=True, encryption_key=generate_key())
+    assert isinstance(store, EncryptedStorage) and store.inner.compress is True
+    manager = SyncStateManager(store)
+    manager.save_checkpoint(state("orig", 0))
+    assert manager.load_latest("orig").conversation_history == state("orig", 0).conversation_history
+    stored = b"".join(p.read_bytes() for p in (tmp_path / "fs").rglob("*") if p.is_file())
+    assert b"orig message" not in stored
+    with pytest.raises(StorageError, match="encryption_key"):
+        FilesystemStorage(tmp_path / "fs2", encrypt=True)
