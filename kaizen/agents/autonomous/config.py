@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from kaizen.core.autonomy.permissions.policy import POLICIES, Policy
 from kaizen.core.autonomy.state.redaction import DEFAULT_SUMMARY_LIMIT
+from kaizen.core.autonomy.state.storage.base import DEFAULT_STORE_URL
 
 from .errors import ConfigError
 
@@ -19,7 +20,7 @@ OnDenial = Literal["stop", "continue"]
 PROVIDERS: tuple[ProviderName, ...] = get_args(ProviderName)
 APPROVAL_POLICIES: tuple[Policy, ...] = POLICIES
 ON_DENIAL: tuple[OnDenial, ...] = get_args(OnDenial)
-DEFAULT_STORE = "sqlite:///.kaizen/state.db"
+DEFAULT_STORE = DEFAULT_STORE_URL
 
 
 @dataclass
