@@ -16,7 +16,7 @@ import stat
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .errors import HookError
 from .events import HookEvent
@@ -99,7 +99,7 @@ def _hook_classes(module: ModuleType) -> list[type[BaseHook]]:
 def _register(manager: HookManager, hook_class: type[BaseHook], path: Path) -> int:
     where = f"hook {hook_class.__name__} in {path}"
     try:
-        hook = hook_class()
+        hook = cast(Any, hook_class)()  # discovered hooks take no arguments
     except Exception as exc:
         logger.warning("%s failed to instantiate (%s: %s); skipped", where, type(exc).__name__, exc)
         return 0

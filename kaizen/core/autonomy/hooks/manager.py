@@ -15,7 +15,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from .errors import InvalidHookArgumentError, InvalidHookHandlerError, UnknownHookHandleError
 from .events import HookEvent, HookPriority
@@ -56,7 +56,7 @@ class HookManager:
     def register(
         self,
         event: HookEvent | str,
-        handler: HookHandler,
+        handler: HookHandler | Any,
         priority: HookPriority | int | str = HookPriority.NORMAL,
         *,
         timeout: float | None = None,
@@ -211,12 +211,11 @@ class HookManager:
         thread and the calling loop is blocked meanwhile (prefer ``atrigger``
         there); a hook that needs the calling loop simply times out.
         """
-        if (not self._hooks.get(event) and metadata is None and type(agent_id) is str
+        known = _EVENTS.get(event)
+        if (known is not None and not self._hooks.get(known) and metadata is None and type(agent_id) is str
                 and (data is None or type(data) is dict) and (timeout is None or timeout is DEFAULT_TIMEOUT_S)):
-            known = _EVENTS.get(event)  # type: ignore[call-overload]
-            if known is not None:
-                # The common case (no hook on this event): two small objects, no loop, no id.
-                return HookOutcome(context=HookContext.quiet(known, agent_id, data, trace_id))
+            # The common case (no hook on this event): two small objects, no loop, no id.
+            return HookOutcome(context=HookContext.quiet(known, agent_id, data, trace_id))
         context, hooks = self._prepare(event, data, agent_id, metadata, timeout, trace_id)
         if not hooks:
             return HookOutcome(context=context)
@@ -277,13 +276,13 @@ class HookManager:
 
 def _resolve_handler(handler: Any, event: HookEvent) -> HookHandler:
     if callable(handler):
-        return handler
+        return cast(HookHandler, handler)
     method = getattr(handler, "handle", None)
     if callable(method):
         on_error = getattr(handler, "on_error", None)
         if callable(on_error) and is_async_callable(method):
             return _with_error_handler(method, on_error)
-        return method
+        return cast(HookHandler, method)
     raise InvalidHookHandlerError(
         f"hook handler for event {event.value!r} must be callable or have a handle(context) method, "
         f"got {type(handler).__name__}"

@@ -3,6 +3,8 @@ it, the checkpoint system (``SyncStateManager`` and its async face ``StateManage
 
 from __future__ import annotations
 
+from typing import Any
+
 from .errors import (
     CheckpointConflictError,
     CheckpointCorruptError,
@@ -20,11 +22,12 @@ from .ids import new_agent_id, new_checkpoint_id, utc_now
 from .records import APPROVAL_ACTIONS
 from .redaction import REDACTED, redact_text, summarize_input
 from .tracker import StateTracker
-from .types import STATUSES, STREAM_FIELDS, AgentState, CheckpointMetadata
+from .types import STATUSES, STREAM_FIELDS, AgentState, CheckpointMetadata, StateSnapshot
 
 # The checkpoint system on top of the core (imported last: it builds on the names above).
 from .sync_manager import SyncStateManager  # noqa: E402
 from .manager import AsyncStateManager, StateManager  # noqa: E402
+from .plugin import StorageBackend  # noqa: E402
 from .transfer import migrate  # noqa: E402
 
 __all__ = [
@@ -46,7 +49,10 @@ __all__ = [
     "StateDivergedError",
     "StateError",
     "StateFormatError",
+    "FilesystemStorage",
     "StateManager",
+    "StateSnapshot",
+    "StorageBackend",
     "SyncStateManager",
     "StateTracker",
     "StorageError",
@@ -59,3 +65,12 @@ __all__ = [
     "thaw",
     "utc_now",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``FilesystemStorage`` (the original's import path) loads with its module on first use."""
+    if name == "FilesystemStorage":
+        from .storage import FilesystemStorage
+
+        return FilesystemStorage
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

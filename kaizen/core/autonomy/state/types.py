@@ -70,7 +70,7 @@ class AgentState:
         # Stored states carry ISO text; callers of the original pass datetimes: hold datetimes.
         self.timestamp = _as_datetime(self.timestamp)  # type: ignore[assignment]
         if self.updated_at is not None:
-            self.updated_at = _as_datetime(self.updated_at)
+            self.updated_at = _as_datetime(self.updated_at)  # type: ignore[assignment]
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data (mutable copies; timestamps as ISO 8601 text), with ``schema_version``."""
@@ -184,13 +184,15 @@ def _money(value: object, name: str) -> float:
 def _json_object(value: object, name: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise InvalidStateTypeError(f"{name} must be an object, got {type(value).__name__}")
-    return checked_json_copy(dict(value), name)
+    copied: dict[str, Any] = checked_json_copy(dict(value), name)
+    return copied
 
 
 def _json_list(value: object, name: str) -> list[Any]:
     if not isinstance(value, (list, tuple)):
         raise InvalidStateTypeError(f"{name} must be a list, got {type(value).__name__}")
-    return checked_json_copy(list(value), name)
+    copied: list[Any] = checked_json_copy(list(value), name)
+    return copied
 
 
 def _entries(value: object, name: str) -> list[FrozenDict]:
