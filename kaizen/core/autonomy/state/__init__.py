@@ -3,8 +3,6 @@ it, the checkpoint system (``SyncStateManager`` and its async face ``StateManage
 
 from __future__ import annotations
 
-from typing import Any
-
 from .errors import (
     CheckpointConflictError,
     CheckpointCorruptError,
@@ -27,7 +25,7 @@ from .types import STATUSES, STREAM_FIELDS, AgentState, CheckpointMetadata, Stat
 # The checkpoint system on top of the core (imported last: it builds on the names above).
 from .sync_manager import SyncStateManager  # noqa: E402
 from .manager import AsyncStateManager, StateManager  # noqa: E402
-from .plugin import StorageBackend  # noqa: E402
+from .storage import FilesystemStorage, StorageBackend  # noqa: E402
 from .transfer import migrate  # noqa: E402
 
 __all__ = [
@@ -66,11 +64,3 @@ __all__ = [
     "utc_now",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    """``FilesystemStorage`` (the original's import path) loads with its module on first use."""
-    if name == "FilesystemStorage":
-        from .storage import FilesystemStorage
-
-        return FilesystemStorage
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

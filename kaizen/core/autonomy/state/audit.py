@@ -72,7 +72,7 @@ def verify_audit(store: CheckpointStore, agent_id: str) -> AuditReport:
         chains[lineage.lineage_id] = hashes
         return hashes
 
-    rows = store.list_checkpoints(agent_id)
+    rows = store.list_rows(agent_id)
     for lineage in lineages.values():
         chain(lineage)
     for row in rows:

@@ -20,35 +20,20 @@ import os
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, TypeVar
 
 from ...bridge import in_thread, is_async_callable, run_sync
 from .errors import CheckpointNotFoundError, InvalidStateValueError, StateFormatError, StorageError
 from .ids import check_id, new_checkpoint_id
 from .storage.base import CheckpointStore
+from .storage.state_backend import StorageBackend
 from .sync_manager import SyncStateManager
 from .types import AgentState, CheckpointMetadata
 
 log = logging.getLogger("kaizen.state")
 T = TypeVar("T")
-PROTOCOL_METHODS = ("save", "load", "list_checkpoints", "delete", "exists")
-
-
-@runtime_checkable
-class StorageBackend(Protocol):
-    """The original's storage protocol; each method may also be sync. ``load``/``delete`` of a
-    missing id raise ``FileNotFoundError`` (or ``KeyError``); ``list_checkpoints`` returns
-    ``CheckpointMetadata`` (or its dicts), in any order."""
-
-    async def save(self, state: AgentState) -> str: ...
-
-    async def load(self, checkpoint_id: str) -> AgentState: ...
-
-    async def list_checkpoints(self, agent_id: str | None = None) -> list[CheckpointMetadata]: ...
-
-    async def delete(self, checkpoint_id: str) -> None: ...
-
-    async def exists(self, checkpoint_id: str) -> bool: ...
+PROTOCOL_METHODS = ("save", "load", "list_checkpoints", "delete", "exists")  # StorageBackend's
+__all__ = ["PluginCore", "PluginStateManager", "StorageBackend", "is_plugin_backend"]
 
 
 def is_plugin_backend(storage: object) -> bool:

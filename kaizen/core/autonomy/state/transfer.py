@@ -45,7 +45,7 @@ def _lineage_closure(store: CheckpointStore, agent_id: str) -> list[LineageRow]:
 
 def export_agent(store: CheckpointStore, agent_id: str) -> dict[str, Any]:
     check_id(agent_id, "agent_id")
-    rows = list(reversed(store.list_checkpoints(agent_id)))
+    rows = list(reversed(store.list_rows(agent_id)))
     if not rows:
         from .errors import CheckpointNotFoundError
 
