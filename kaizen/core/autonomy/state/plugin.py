@@ -15,6 +15,7 @@ backend)`` returns) runs it through ``kaizen.core.bridge``.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import os
 import time
@@ -216,30 +217,24 @@ class PluginStateManager(SyncStateManager):
     """``SyncStateManager`` over a ``StorageBackend`` plug-in: the same method names, each one
     call of ``PluginCore`` run through the bridge (so an async backend is awaited, never skipped)."""
 
-    def __init__(
-        self,
-        storage: Any = None,
-        checkpoint_frequency: int = 10,
-        checkpoint_interval: float = 60.0,
-        retention_count: int | None = None,
-        hook_manager: Any = None,
-        verify: str = "crc",
-        *,
-        keep_last: int | None = None,
-        max_age: timedelta | float | None = None,
-    ) -> None:
+    def __init__(self, storage: Any = None, *args: Any, **kwargs: Any) -> None:
+        # The same arguments as SyncStateManager (its __new__ sends them here), read by its signature.
+        bound = inspect.signature(SyncStateManager.__init__).bind(self, storage, *args, **kwargs)
+        bound.apply_defaults()
+        given = bound.arguments
+        checkpoint_frequency, max_age = given["checkpoint_frequency"], given["max_age"]
+        keep = given["keep_last"] if given["keep_last"] is not None else given["retention_count"]
         if isinstance(checkpoint_frequency, bool) or not isinstance(checkpoint_frequency, int) or checkpoint_frequency < 1:
             raise InvalidStateValueError(f"checkpoint_frequency must be an int >= 1, got {checkpoint_frequency!r}")
-        keep = keep_last if keep_last is not None else retention_count
         if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
             raise InvalidStateValueError(f"retention_count must be an int >= 1 or None, got {keep!r}")
+        self.verify = given["verify"]
+        self.checkpoint_interval = given["checkpoint_interval"]
         self.storage = storage
-        self.verify = verify
         self.checkpoint_frequency = checkpoint_frequency
-        self.checkpoint_interval = checkpoint_interval
         self.max_age = max_age
         self._last_save: dict[str, tuple[int, float]] = {}
-        self.core = PluginCore(storage, keep, max_age, hook_manager)
+        self.core = PluginCore(storage, keep, max_age, given["hook_manager"])
 
     # Settings live in the core (the async face reads them there too).
     @property
