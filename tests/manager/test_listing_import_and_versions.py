@@ -41,7 +41,7 @@ def test_timestamps_in_other_time_zones_list_in_time_order():
     plan = plan_save(AgentState(agent_id="tz", timestamp="2024-01-01T12:00:00+05:00"), None, "lin_tz")
     manager.storage.write(plan)
     listed = manager.list_checkpoints("tz", before="2024-01-01T07:30:00+00:00")
-    assert [m.timestamp for m in listed] == ["2024-01-01T07:00:00.000000+00:00"]
+    assert [m.timestamp.isoformat(timespec="microseconds") for m in listed] == ["2024-01-01T07:00:00.000000+00:00"]
 
 
 def test_listing_every_agent_is_newest_first(manager):

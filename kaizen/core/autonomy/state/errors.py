@@ -28,8 +28,12 @@ class StorageError(StateError):
     """A store could not do what was asked (I/O, configuration, schema)."""
 
 
-class CheckpointNotFoundError(StorageError, KeyError):
-    """No checkpoint (or agent) with the given id exists in the store."""
+class CheckpointNotFoundError(StorageError, KeyError, FileNotFoundError):
+    """No checkpoint (or agent) with the given id exists in the store.
+
+    Also a ``FileNotFoundError``, which is what the original Kailash Kaizen raised and what
+    its callers catch.
+    """
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else "checkpoint not found"

@@ -44,6 +44,16 @@ class SyncStateManager:
     entry, which catches deliberate edits too (``verify_audit`` always does).
     """
 
+    def __new__(cls, storage: Any = None, *args: Any, **kwargs: Any) -> SyncStateManager:
+        """A user's own backend written to the original's ``StorageBackend`` protocol gets the
+        full-state manager (``plugin.py``); our stores get this one."""
+        if cls is SyncStateManager and storage is not None:
+            from .plugin import PluginStateManager, is_plugin_backend
+
+            if is_plugin_backend(storage):
+                return super().__new__(PluginStateManager)
+        return super().__new__(cls)
+
     def __init__(
         self,
         storage: Any = None,
@@ -467,7 +477,7 @@ def _metadata(row: CheckpointRow) -> CheckpointMetadata:
     return CheckpointMetadata(
         checkpoint_id=row.checkpoint_id,
         agent_id=row.agent_id,
-        timestamp=row.timestamp,
+        timestamp=datetime.fromisoformat(row.timestamp),
         step_number=row.step_number,
         status=row.status,
         size_bytes=row.size_bytes,
