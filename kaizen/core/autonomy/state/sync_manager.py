@@ -15,17 +15,15 @@ from collections import OrderedDict
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import orjson
-
 from .errors import (
     CheckpointCorruptError, CheckpointNotFoundError, EncryptionKeyError, InvalidStateValueError, StorageError,
 )
-from .history_cache import HistoryCache, KnownEntries, frozen_entries
+from .history_reader import HistoryReader
 from .ids import check_id, new_checkpoint_id, new_lineage_id
 from .storage import CheckpointStore, open_store
 from .storage.encrypted import MAGIC as SEALED
-from .storage.base import STREAMS, CheckpointRow, LineageRow
-from .storage.rows import plan_fork, plan_save, state_from_parts, verify_chain, verify_row, verify_stream
+from .storage.base import CheckpointRow
+from .storage.rows import plan_fork, plan_save
 from .types import AgentState, CheckpointMetadata
 
 log = logging.getLogger("kaizen.state")
@@ -72,8 +70,7 @@ class SyncStateManager:
         self.max_age = max_age
         self.hook_manager = hook_manager
         self._rows: OrderedDict[str, CheckpointRow] = OrderedDict()
-        self._lineages: dict[str, LineageRow] = {}
-        self._history = HistoryCache()
+        self.history = HistoryReader(self.storage, verify)
         self._last_save: dict[str, tuple[int, float]] = {}
         self._saves_since_retention: dict[str, int] = {}
 
@@ -152,27 +149,7 @@ class SyncStateManager:
         check_id(checkpoint_id, "checkpoint_id")
         row = self._row(checkpoint_id)
         _require_readable(row)
-        verify_row(row)
-        if self.verify == "chain":
-            for stream in STREAMS:
-                verify_chain(row, stream, self._segments_records(row, stream))
-        return state_from_parts(row, {stream: self._entries(row, stream) for stream in STREAMS})
-
-    def _entries(self, row: CheckpointRow, stream: str) -> list[Any]:
-        """A stream's entries for ``row``: the prefix this manager already verified, plus the rest."""
-        head = row.heads[stream]
-        known = self._history.get(row.lineage_id, stream)
-        if known is None or known.count > head.count or self.verify == "chain":
-            known = KnownEntries(0, 0, [])
-        count, joined = self._stream(row, stream, known.count)
-        verify_stream(row, stream, count, joined, known=known.count, known_crc=known.crc)
-        try:
-            parsed = orjson.loads(b"[" + joined + b"]") if count else []
-        except orjson.JSONDecodeError as exc:
-            raise CheckpointCorruptError(row.checkpoint_id, f"unreadable {stream} ({exc})") from None
-        entries = known.entries + frozen_entries(stream, parsed) if count else known.entries
-        self._history.put(row.lineage_id, stream, KnownEntries(head.count, head.crc, entries))
-        return list(entries)
+        return self.history.read_state(row)
 
     def load_latest(self, agent_id: str) -> AgentState | None:
         """The newest intact checkpoint of ``agent_id`` (None if it has none).
@@ -406,50 +383,7 @@ class SyncStateManager:
     def _forget(self, agent_id: str) -> None:
         for checkpoint_id in [c for c, row in self._rows.items() if row.agent_id == agent_id]:
             del self._rows[checkpoint_id]
-        gone = {l for l, lin in self._lineages.items() if lin.agent_id == agent_id}
-        gone |= {lin.lineage_id for lin in self.storage.list_lineages(agent_id)}
-        for lineage_id in gone & set(self._lineages):
-            del self._lineages[lineage_id]
-        self._history.forget(gone)
-
-    def _lineage(self, lineage_id: str) -> LineageRow:
-        # Only the base fields are used here, and those never change: caching is safe.
-        lineage = self._lineages.get(lineage_id)
-        if lineage is None:
-            lineage = self._lineages[lineage_id] = self.storage.read_lineage(lineage_id)
-        return lineage
-
-    def _segments_records(self, row: CheckpointRow, stream: str) -> list[Any]:
-        return [record for lineage_id, start, end in self._segments(row, stream)
-                for record in self.storage.read_records(lineage_id, stream, start, end)]
-
-    def _stream(self, row: CheckpointRow, stream: str, skip: int = 0) -> tuple[int, bytes]:
-        """A stream's entries from ``skip`` up to the row's count, gathered along the lineage's
-        forks, as (how many, their data joined by commas)."""
-        total, parts = 0, []
-        for lineage_id, start, end in self._segments(row, stream):
-            if end <= skip:
-                continue
-            count, joined = self.storage.read_stream(lineage_id, stream, max(start, skip), end)
-            total += count
-            if count:
-                parts.append(joined)
-        return total, b",".join(parts)
-
-    def _segments(self, row: CheckpointRow, stream: str) -> list[tuple[str, int, int]]:
-        """(lineage, start, stop) pieces of a stream's first ``count`` entries, oldest first."""
-        stop = row.heads[stream].count if stream in row.heads else 0
-        segments: list[tuple[str, int, int]] = []
-        lineage = self._lineage(row.lineage_id)
-        while True:
-            start = lineage.base_counts.get(stream, 0)
-            if stop > start:
-                segments.append((lineage.lineage_id, start, stop))
-            if lineage.base_lineage_id is None:
-                break
-            stop = min(stop, start)
-            lineage = self._lineage(lineage.base_lineage_id)
-        return segments[::-1]
+        self.history.forget_agent(agent_id, {lin.lineage_id for lin in self.storage.list_lineages(agent_id)})
 
     def _trigger(self, event: str, agent_id: str, **data: Any) -> None:
         if self.hook_manager is not None:
