@@ -16,6 +16,7 @@ from kaizen.core.autonomy.state.errors import (
     CheckpointConflictError,
     CheckpointCorruptError,
     CheckpointNotFoundError,
+    DamagedCheckpointError,
     StateDivergedError,
     StorageError,
 )
@@ -257,7 +258,10 @@ class TestIntegrity:
         with pytest.warns(RuntimeWarning, match=ids[-1]):
             state = fresh.load_latest("agent-1")
         assert state.checkpoint_id == ids[-2]
-        resumed = fresh.resume_from_latest("agent-1")  # continues on a fork of the intact one
+        with pytest.raises(DamagedCheckpointError, match=ids[-1]) as refused:  # continuing would repeat work
+            fresh.resume_from_latest("agent-1")
+        assert refused.value.intact_checkpoint_id == ids[-2]
+        resumed = fresh.load_for_resume(ids[-2])  # continuing deliberately: a fork of the intact one
         assert len(resumed.approval_history) == 2
 
     @pytest.mark.parametrize("verify", ["crc", "chain"])

@@ -16,7 +16,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .errors import (
-    CheckpointCorruptError, CheckpointNotFoundError, EncryptionKeyError, InvalidStateValueError, StorageError,
+    CheckpointConflictError, CheckpointCorruptError, CheckpointNotFoundError, DamagedCheckpointError, EncryptionKeyError,
+    InvalidStateValueError, StateFormatError, StorageError,
 )
 from .history_reader import HistoryReader
 from .ids import check_id, new_checkpoint_id, new_lineage_id
@@ -152,40 +153,62 @@ class SyncStateManager:
         return self.history.read_state(row)
 
     def load_latest(self, agent_id: str) -> AgentState | None:
-        """The newest intact checkpoint of ``agent_id`` (None if it has none).
+        """The newest intact checkpoint of ``agent_id`` (None if it has none), for reading.
 
-        A damaged newest checkpoint is skipped with a warning naming it.
+        A damaged newest checkpoint is skipped with a warning naming it (continuing the agent
+        is another matter: ``resume_from_latest`` refuses).
         """
         found = self._latest_intact(agent_id)
-        return found[0] if found else None
+        if found is None:
+            return None
+        state, damaged = found
+        for exc in damaged:
+            self._warn_corrupt(exc)
+        return state
 
-    def _latest_intact(self, agent_id: str) -> tuple[AgentState, bool] | None:
-        """(state, whether damaged newer checkpoints were skipped)."""
+    def _latest_intact(self, agent_id: str) -> tuple[AgentState, list[CheckpointCorruptError]] | None:
+        """(the newest intact state, the damaged checkpoints newer than it, newest first)."""
         check_id(agent_id, "agent_id")
         latest = self.storage.latest_checkpoint(agent_id)
         if latest is None:
             return None
+        damaged: list[CheckpointCorruptError] = []
         try:
-            return self.load_checkpoint(latest.checkpoint_id), False
+            return self.load_checkpoint(latest.checkpoint_id), damaged
         except CheckpointCorruptError as exc:
-            self._warn_corrupt(exc)
+            damaged.append(exc)
         for row in self.storage.list_checkpoints(agent_id):
             if row.checkpoint_id == latest.checkpoint_id:
                 continue
             try:
-                return self.load_checkpoint(row.checkpoint_id), True
+                return self.load_checkpoint(row.checkpoint_id), damaged
             except CheckpointCorruptError as exc:
-                self._warn_corrupt(exc)
-        raise CheckpointCorruptError(latest.checkpoint_id, f"no intact checkpoint of agent {agent_id!r} is left")
+                damaged.append(exc)
+        for exc in damaged:
+            self._warn_corrupt(exc)
+        raise DamagedCheckpointError(agent_id, damaged, None)
 
     def _warn_corrupt(self, exc: CheckpointCorruptError) -> None:
         message = f"{exc}; falling back to an older checkpoint"
         log.warning(message)
         warnings.warn(message, RuntimeWarning, stacklevel=3)
 
+    def find_damage(self, agent_id: str) -> list[CheckpointCorruptError]:
+        """Every damaged checkpoint of ``agent_id`` (empty list: intact), for read commands to warn.
+
+        Checks every checkpoint's checksum and every stream it covers, reading each stored
+        entry once; a lineage head that cannot be read at all is reported too.
+        """
+        from .audit import find_damage
+
+        return find_damage(self.storage, check_id(agent_id, "agent_id"), _require_readable)
+
     def load_for_resume(self, checkpoint_id: str) -> AgentState:
         """Load ``checkpoint_id`` to continue from it: a checkpoint that is not its lineage's
-        head is forked first, so continuing never conflicts with (or rewrites) later history."""
+        head is forked first, so continuing never conflicts with (or rewrites) later history.
+
+        This is how to continue deliberately from a chosen checkpoint, e.g. the newest intact
+        one that ``DamagedCheckpointError`` names."""
         row = self._row(checkpoint_id)
         lineage = self.storage.read_lineage(row.lineage_id)
         if lineage.head_checkpoint_id == checkpoint_id:
@@ -194,23 +217,37 @@ class SyncStateManager:
         return self.fork(checkpoint_id)
 
     def resume_from_latest(self, agent_id: str) -> AgentState | None:
-        """The state to continue ``agent_id`` from.
+        """The state to continue ``agent_id`` from (None: it has no checkpoint).
 
-        If another writer saves while we load, the newer checkpoint is loaded instead
-        (never a fork of a stale one); only a damaged newest checkpoint leads to a fork
-        of the newest intact one.
+        If another writer saves while we load, the newer checkpoint is loaded instead (never a
+        fork of a stale one). A damaged newest checkpoint (or lineage head that cannot be read)
+        raises ``DamagedCheckpointError`` naming it and the newest intact checkpoint: continuing
+        behind damage would repeat what already happened, so the user picks where to continue
+        (``load_for_resume(checkpoint_id)`` or ``fork``).
         """
         for _ in range(20):
             found = self._latest_intact(agent_id)
             if found is None:
                 return None
-            state, skipped_damaged = found
-            if skipped_damaged:
-                return self.load_for_resume(state.checkpoint_id)
-            lineage = self.storage.read_lineage(self._row(state.checkpoint_id).lineage_id)
-            if lineage.head_checkpoint_id == state.checkpoint_id:
+            state, damaged = found
+            if damaged:
+                raise DamagedCheckpointError(agent_id, damaged, state.checkpoint_id)
+            head_id = self.storage.read_lineage(self._row(state.checkpoint_id).lineage_id).head_checkpoint_id
+            if head_id == state.checkpoint_id:
                 return state
+            if head_id is not None and (problem := self._unreadable(head_id)) is not None:
+                raise DamagedCheckpointError(agent_id, [problem], state.checkpoint_id)
         raise StorageError(f"agent {agent_id!r} keeps changing while resuming: another worker is running it")
+
+    def _unreadable(self, checkpoint_id: str) -> CheckpointCorruptError | None:
+        """Why ``checkpoint_id`` (a lineage head the listing did not return) cannot be loaded, if it cannot."""
+        try:
+            self.load_checkpoint(checkpoint_id)
+        except CheckpointCorruptError as exc:
+            return exc
+        except (CheckpointNotFoundError, StateFormatError) as exc:
+            return CheckpointCorruptError(checkpoint_id, f"its lineage's head cannot be read ({exc})")
+        return None
 
     def fork(self, checkpoint_id: str, new_agent_id: str | None = None) -> AgentState:
         """Start a new lineage at ``checkpoint_id`` (optionally as a new agent) and load it.
