@@ -20,6 +20,7 @@ from kaizen.core.autonomy.state.errors import (
     StateDivergedError,
     StorageError,
 )
+from kaizen.core.autonomy.state.records import make_approval_record
 from kaizen.core.autonomy.state.sync_manager import SyncStateManager
 from kaizen.core.autonomy.state.storage import open_store
 
@@ -66,14 +67,13 @@ class TestSave:
         assert len(manager.load_checkpoint(checkpoint_id).approval_history) == 60
 
     def test_second_writer_on_same_parent_conflicts(self, manager):
-        agent = make_agent(manager)
-        step(agent, 0)
-        first = agent._capture_state()
-        second = agent._capture_state()
-        manager.save_checkpoint(first)
+        writer = make_agent(manager)
+        step(writer, 0)
+        other = make_agent(SyncStateManager(manager.storage)).resume()
+        first = step(writer, 1)
         with pytest.raises(CheckpointConflictError, match="agent-1"):
-            manager.save_checkpoint(second)
-        assert manager.load_latest("agent-1").checkpoint_id == first.checkpoint_id
+            step(other, 2)  # resumed from the same checkpoint, then diverged
+        assert manager.load_latest("agent-1").checkpoint_id == first
 
     def test_fresh_agent_with_existing_history_conflicts(self, manager):
         step(make_agent(manager), 0)
@@ -302,6 +302,9 @@ class TestConcurrency:
         agent = make_agent(manager)
         step(agent, 0)
         states = [agent._capture_state() for _ in range(6)]
+        for n, state in enumerate(states):  # each writer continues differently
+            state.approval_history = [*state.approval_history,
+                                      make_approval_record("Bash", True, "once", {"n": n}, summary_limit=200)]
         outcomes: list[str] = []
 
         def save(state: AgentState) -> None:

@@ -88,11 +88,11 @@ def verify_audit(store: CheckpointStore, agent_id: str) -> AuditReport:
         except CheckpointCorruptError as exc:
             report.fail(str(exc))
             continue
-        lineage = lineages.get(row.lineage_id)
-        if lineage is None:
+        own = lineages.get(row.lineage_id)
+        if own is None:
             report.fail(f"checkpoint {row.checkpoint_id} belongs to missing lineage {row.lineage_id}")
             continue
-        hashes, head = chain(lineage), row.heads[STREAM]
+        hashes, head = chain(own), row.heads[STREAM]
         if head.count >= len(hashes):
             report.fail(f"checkpoint {row.checkpoint_id} covers {head.count} approval records but only "
                         f"{len(hashes) - 1} verify: the history was truncated", len(hashes) - 1, row.lineage_id)

@@ -13,7 +13,7 @@ import time
 import warnings
 from collections import OrderedDict
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
     CheckpointConflictError, CheckpointCorruptError, CheckpointNotFoundError, DamagedCheckpointError, EncryptionKeyError,
@@ -23,9 +23,12 @@ from .history_reader import HistoryReader
 from .ids import check_id, new_checkpoint_id, new_lineage_id
 from .storage import CheckpointStore, open_store
 from .storage.encrypted import MAGIC as SEALED
-from .storage.base import CheckpointRow
-from .storage.rows import plan_fork, plan_save
+from .storage.base import STREAMS, CheckpointRow
+from .storage.rows import plan_fork, plan_save, verify_row
 from .types import AgentState, CheckpointMetadata
+
+if TYPE_CHECKING:
+    from .audit import AuditReport
 
 log = logging.getLogger("kaizen.state")
 _CACHE_SIZE = 256
@@ -103,46 +106,101 @@ class SyncStateManager:
         return current_step - last_step >= self.checkpoint_frequency or now - last_time >= self.checkpoint_interval
 
     def save_checkpoint(self, state: AgentState, force: bool = False) -> str:
-        """Save ``state`` on top of its parent checkpoint and return its id.
+        """Save ``state`` on top of the checkpoint its histories continue and return its id.
 
-        Writes only the history entries added since the parent, in one transaction.
-        Raises ``CheckpointConflictError`` if another writer already continued from
-        the same parent. (``force`` is accepted for compatibility: every call saves.)
+        Writes only the history entries added since that checkpoint, in one transaction. The
+        parent is found by content, not only by ``parent_checkpoint_id``: a state whose
+        histories extend the agent's latest checkpoint (captured by the agent, built by hand,
+        restored; with a stale or missing parent pointer) is saved on top of it. Raises
+        ``CheckpointConflictError`` if another writer continued differently from the same
+        checkpoint; nothing stored is ever overwritten. (``force`` is accepted for
+        compatibility: every call saves.)
         """
         parent = self._parent_row(state)
         lineage_id = parent.lineage_id if parent is not None else new_lineage_id()
         plan = plan_save(state, parent, lineage_id)
-        self._trigger("pre_checkpoint_save", state.agent_id, checkpoint_id=state.checkpoint_id,
-                      step_number=state.step_number)
-        self.storage.save(plan)
+        if self._hooked("pre_checkpoint_save"):
+            self._trigger("pre_checkpoint_save", state, checkpoint_id=state.checkpoint_id,
+                          step_number=state.step_number)
+        for _ in range(20):
+            try:
+                self.storage.save(plan)
+                break
+            except CheckpointConflictError as conflict:
+                newer = self._continued_head(state, parent, conflict)
+                if newer is None:
+                    raise
+                parent = newer
+                plan = plan_save(state, parent, parent.lineage_id)
+        else:
+            raise StorageError(f"agent {state.agent_id!r} keeps changing while saving: another worker is running it")
         self._remember(plan.row)
+        self.history.remember_saved(parent, plan.row, plan.records)
         self._last_save[state.agent_id] = (state.step_number, time.time())
-        self._trigger("post_checkpoint_save", state.agent_id, checkpoint_id=state.checkpoint_id,
-                      step_number=state.step_number, size_bytes=plan.row.size_bytes,
-                      new_records=len(plan.records))
+        if self._hooked("post_checkpoint_save"):
+            self._trigger("post_checkpoint_save", state, checkpoint_id=state.checkpoint_id,
+                          step_number=state.step_number, size_bytes=plan.row.size_bytes,
+                          new_records=len(plan.records))
         self._maybe_apply_retention(state.agent_id)
         return state.checkpoint_id
 
     def _parent_row(self, state: AgentState) -> CheckpointRow | None:
+        """The checkpoint ``state`` is saved on: its parent pointer's when readable, else the
+        agent's latest checkpoint if the state's histories extend it (None: a first save)."""
         parent_id = state.parent_checkpoint_id
-        if parent_id is None:
-            return None
-        try:
-            parent = self._row(parent_id)
-        except CheckpointNotFoundError:
-            if self.storage.latest_checkpoint(state.agent_id) is None:
-                return None  # restored from a state that was never saved here: start the history
+        if parent_id is not None:
+            try:
+                parent = self._row(parent_id)
+            except CheckpointNotFoundError:
+                parent = None
+            if parent is not None:
+                _require_readable(parent)
+                if parent.agent_id != state.agent_id:
+                    raise InvalidStateValueError(
+                        f"cannot save a state of agent {state.agent_id!r} on top of checkpoint {parent_id!r} "
+                        f"of agent {parent.agent_id!r}; use fork(..., new_agent_id=...) to branch into a new agent"
+                    )
+                return parent
+        latest = self.storage.latest_checkpoint(state.agent_id)
+        if latest is None:
+            return None  # a first save (or a state restored from another store): start the history
+        self._remember(latest)
+        if self._extends(state, latest, None):
+            return latest
+        if parent_id is not None:
             raise CheckpointNotFoundError(
                 f"cannot save {state.checkpoint_id!r}: its parent checkpoint {parent_id!r} is not in "
-                f"{self.storage.url}; resume the agent from its latest checkpoint first"
-            ) from None
-        _require_readable(parent)
-        if parent.agent_id != state.agent_id:
-            raise InvalidStateValueError(
-                f"cannot save a state of agent {state.agent_id!r} on top of checkpoint {parent_id!r} "
-                f"of agent {parent.agent_id!r}; use fork(..., new_agent_id=...) to branch into a new agent"
+                f"{self.storage.url} and its histories do not continue the agent's latest checkpoint "
+                f"{latest.checkpoint_id}; resume the agent from its latest checkpoint first"
             )
-        return parent
+        raise CheckpointConflictError(state.agent_id, None, latest.checkpoint_id)
+
+    def _continued_head(
+        self, state: AgentState, parent: CheckpointRow | None, conflict: CheckpointConflictError
+    ) -> CheckpointRow | None:
+        """After a conflict: the head that was saved meanwhile, if ``state`` continues it."""
+        head_id = conflict.actual_head
+        if head_id is None or head_id == (parent.checkpoint_id if parent is not None else None):
+            return None
+        head = self._row(head_id)
+        if head.agent_id != state.agent_id or (parent is not None and head.lineage_id != parent.lineage_id):
+            return None
+        return head if self._extends(state, head, parent) else None
+
+    def _extends(self, state: AgentState, row: CheckpointRow, anchor: CheckpointRow | None) -> bool:
+        """Whether every history of ``state`` begins with exactly what ``row`` (verified) covers.
+
+        A state re-saved under the id of a stored checkpoint never extends it: that would
+        overwrite it."""
+        _require_readable(row)
+        verify_row(row)
+        if row.checkpoint_id == state.checkpoint_id:
+            raise InvalidStateValueError(
+                f"checkpoint {state.checkpoint_id!r} of agent {state.agent_id!r} is already saved; a new "
+                "checkpoint needs a new checkpoint_id (capture the state again, or "
+                "dataclasses.replace(state, checkpoint_id=new_checkpoint_id()))"
+            )
+        return all(self.history.extends(getattr(state, stream), row, stream, anchor) for stream in STREAMS)
 
     # --- loading --------------------------------------------------------------------------
     def load_checkpoint(self, checkpoint_id: str) -> AgentState:
@@ -162,8 +220,8 @@ class SyncStateManager:
         if found is None:
             return None
         state, damaged = found
-        for exc in damaged:
-            self._warn_corrupt(exc)
+        for problem in damaged:
+            self._warn_corrupt(problem)
         return state
 
     def _latest_intact(self, agent_id: str) -> tuple[AgentState, list[CheckpointCorruptError]] | None:
@@ -184,8 +242,8 @@ class SyncStateManager:
                 return self.load_checkpoint(row.checkpoint_id), damaged
             except CheckpointCorruptError as exc:
                 damaged.append(exc)
-        for exc in damaged:
-            self._warn_corrupt(exc)
+        for problem in damaged:
+            self._warn_corrupt(problem)
         raise DamagedCheckpointError(agent_id, damaged, None)
 
     def _warn_corrupt(self, exc: CheckpointCorruptError) -> None:
@@ -347,7 +405,7 @@ class SyncStateManager:
             if row.checkpoint_id in protected:
                 continue
             too_many = keep_last is not None and index >= keep_last
-            too_old = cutoff is not None and _timestamp_text(row.timestamp) < cutoff
+            too_old = cutoff is not None and (_timestamp_text(row.timestamp) or "") < cutoff
             if too_many or too_old:
                 doomed.append(row.checkpoint_id)
         if doomed:
@@ -379,14 +437,14 @@ class SyncStateManager:
                              if lin.base_checkpoint_id)
         return protected
 
-    def claim(self, agent_id: str, worker_id: str | None = None, ttl: float = 30.0, keepalive: bool = True):
+    def claim(self, agent_id: str, worker_id: str | None = None, ttl: float = 30.0, keepalive: bool = True) -> Any:
         """Give this worker an expiring lease on ``agent_id`` (renewed in the background while
         held); ``LeaseHeldError`` says who holds it and until when."""
         from .lease import claim
 
         return claim(self.storage, agent_id, worker_id, ttl, keepalive)
 
-    def verify_audit(self, agent_id: str):  # -> AuditReport
+    def verify_audit(self, agent_id: str) -> AuditReport:
         """Check ``agent_id``'s approval history against its hash chain and checkpoints."""
         from .audit import verify_audit
 
@@ -422,9 +480,25 @@ class SyncStateManager:
             del self._rows[checkpoint_id]
         self.history.forget_agent(agent_id, {lin.lineage_id for lin in self.storage.list_lineages(agent_id)})
 
-    def _trigger(self, event: str, agent_id: str, **data: Any) -> None:
+    def _hooked(self, event: str) -> bool:
+        """Whether anyone listens to ``event``: payloads are built only then."""
+        hooks = self.hook_manager
+        if hooks is None:
+            return False
+        registered = getattr(hooks, "registered", None)
+        if registered is None:
+            return True
+        try:
+            return bool(registered(event))
+        except Exception:  # a hook manager of another shape: let trigger decide
+            return True
+
+    def _trigger(self, event: str, state: AgentState, **data: Any) -> None:
+        """Checkpoint hooks get the original's payload fields (agent_id, status, ISO timestamp) too."""
         if self.hook_manager is not None:
-            self.hook_manager.trigger_sync(event, data, agent_id=agent_id)
+            payload = {"agent_id": state.agent_id, "status": state.status,
+                       "timestamp": _timestamp_text(state.timestamp), **data}
+            self.hook_manager.trigger_sync(event, payload, agent_id=state.agent_id)
 
 
 def _require_readable(row: CheckpointRow) -> None:
@@ -455,7 +529,7 @@ def _timestamp_text(value: str | datetime | None) -> str | None:
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
-            raise InvalidStateValueError(f"before {value[:60]!r} is not an ISO 8601 timestamp") from None
+            raise InvalidStateValueError(f"before {str(value)[:60]!r} is not an ISO 8601 timestamp") from None
     if not isinstance(value, datetime):
         raise InvalidStateValueError(f"before must be an ISO timestamp or datetime, got {type(value).__name__}")
     if value.tzinfo is None:
