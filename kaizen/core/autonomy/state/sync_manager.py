@@ -451,15 +451,22 @@ class SyncStateManager:
         return verify_audit(self.storage, check_id(agent_id, "agent_id"))
 
     # --- export, import, migrate -------------------------------------------------------
-    def export_agent(self, agent_id: str) -> dict[str, Any]:
+    def export_agent(self, agent_id: str, allow_damaged: bool = False) -> dict[str, Any]:
+        """The agent's whole history as a JSON-ready document (with a digest and its lineage heads).
+
+        A damaged agent raises ``CheckpointCorruptError`` unless ``allow_damaged``; the document
+        then lists the damaged checkpoints under ``"damaged"``."""
         from .transfer import export_agent
 
-        return export_agent(self.storage, agent_id)
+        return export_agent(self.storage, agent_id, allow_damaged, _require_readable)
 
-    def import_agent(self, document: Any) -> str:
+    def import_agent(self, document: Any, allow_damaged: bool = False) -> str:
+        """Write an export into this store after checking all of it; ``StateFormatError`` names what
+        does not match (nothing is written then). A document listing damaged checkpoints needs
+        ``allow_damaged``."""
         from .transfer import import_agent
 
-        return import_agent(self.storage, document)
+        return import_agent(self.storage, document, allow_damaged)
 
     # --- internals ------------------------------------------------------------------------
     def _row(self, checkpoint_id: str) -> CheckpointRow:
