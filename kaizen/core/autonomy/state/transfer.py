@@ -188,8 +188,10 @@ def _parse(document: Any) -> _Export:
         lineages = [
             LineageRow(
                 check_id(d["lineage_id"], "lineage_id"), check_id(d["agent_id"], "agent_id"),
-                d["base_lineage_id"], d["base_checkpoint_id"], {str(k): int(v) for k, v in d["base_counts"].items()},
-                d["head_checkpoint_id"], str(d["created_at"]),
+                _optional_id(d["base_lineage_id"], "base_lineage_id"),
+                _optional_id(d["base_checkpoint_id"], "base_checkpoint_id"),
+                {_stream(k): _seq(v) for k, v in d["base_counts"].items()},
+                _optional_id(d["head_checkpoint_id"], "head_checkpoint_id"), str(d["created_at"]),
             )
             for d in document["lineages"]
         ]
@@ -200,7 +202,8 @@ def _parse(document: Any) -> _Export:
         rows = [
             CheckpointRow(
                 check_id(d["checkpoint_id"], "checkpoint_id"), check_id(d["agent_id"], "agent_id"),
-                check_id(d["lineage_id"], "lineage_id"), d["parent_checkpoint_id"], _seq(d["step_number"]),
+                check_id(d["lineage_id"], "lineage_id"), _optional_id(d["parent_checkpoint_id"], "parent_checkpoint_id"),
+                _seq(d["step_number"]),
                 str(d["timestamp"]), str(d["status"]),
                 {_stream(s): head for s, head in heads_from_json(d["heads"]).items()},
                 base64.b64decode(d["body"], validate=True), str(d["checksum"]), _seq(d["size_bytes"]),
@@ -271,6 +274,10 @@ def _check_heads(export: _Export, allow_damaged: bool) -> None:
         if head["checkpoints"] is not None and head["checkpoints"] != held:
             raise StateFormatError(f"export: lineage {lineage_id} should hold {head['checkpoints']} checkpoints, "
                                    f"the document holds {held}: checkpoints were removed or added")
+
+
+def _optional_id(value: Any, name: str) -> str | None:
+    return None if value is None else check_id(value, name)
 
 
 def _stream(value: Any) -> str:
