@@ -132,3 +132,25 @@ def test_checkpoint_hooks_get_agent_status_and_iso_timestamp(manager):
         assert data["timestamp"] == "2025-01-02T03:04:05.000000+00:00"
         assert data["checkpoint_id"] == state.checkpoint_id
     assert seen[1][1]["new_records"] == 3
+
+
+def test_writers_that_diverged_only_in_their_counts_conflict(manager):
+    saved_history(manager, "app", 1)
+    one = BaseAutonomousAgent(agent_id="app", state_manager=SyncStateManager(manager.storage)).resume()
+    two = BaseAutonomousAgent(agent_id="app", state_manager=SyncStateManager(manager.storage)).resume()
+    one.record_tool_usage("Bash")
+    winner = one.save_checkpoint()
+    two.record_tool_usage("Write")  # same histories as the winner, but its Bash count went back
+    with pytest.raises(CheckpointConflictError):
+        two.save_checkpoint()
+    assert chain_of(manager, "app")[-1] == winner
+
+
+def test_saves_without_new_history_entries_continue_too(manager):
+    agent = BaseAutonomousAgent(agent_id="app", state_manager=SyncStateManager(manager.storage))
+    saved = []
+    for _ in range(3):
+        agent.step_number += 1
+        agent.record_tool_usage("Read")
+        saved.append(manager.save_checkpoint(agent._capture_state()))
+    assert chain_of(manager, "app") == saved

@@ -15,6 +15,8 @@ from collections import OrderedDict
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from .errors import (
     CheckpointConflictError, CheckpointCorruptError, CheckpointNotFoundError, DamagedCheckpointError, EncryptionKeyError,
     InvalidStateValueError, StateFormatError, StorageError,
@@ -200,7 +202,8 @@ class SyncStateManager:
                 "checkpoint needs a new checkpoint_id (capture the state again, or "
                 "dataclasses.replace(state, checkpoint_id=new_checkpoint_id()))"
             )
-        return all(self.history.extends(getattr(state, stream), row, stream, anchor) for stream in STREAMS)
+        return _counters_continue(state, row) and all(
+            self.history.extends(getattr(state, stream), row, stream, anchor) for stream in STREAMS)
 
     # --- loading --------------------------------------------------------------------------
     def load_checkpoint(self, checkpoint_id: str) -> AgentState:
@@ -513,6 +516,25 @@ def _require_readable(row: CheckpointRow) -> None:
     if row.body.startswith(SEALED):
         raise EncryptionKeyError(f"checkpoint {row.checkpoint_id!r} is encrypted: set KAIZEN_ENCRYPTION_KEY (or "
                                  "encryption_key) to the key it was written with")
+
+
+def _counters_continue(state: AgentState, row: CheckpointRow) -> bool:
+    """Whether the state's counters (step, spend, tool and token counts) are at least ``row``'s: a
+    writer whose counts went back did not continue ``row``, it diverged from an earlier checkpoint."""
+    if state.step_number < row.step_number:
+        return False
+    try:
+        body = orjson.loads(row.body)
+        if float(state.budget_spent_usd) < float(body.get("budget_spent_usd", 0.0)):
+            return False
+        counts = state.tool_usage_counts
+        if any(counts.get(tool, 0) < n for tool, n in body.get("tool_usage_counts", {}).items()):
+            return False
+        tokens = state.token_usage
+        return not any(tokens.get(model, {}).get(kind, 0) < n
+                       for model, usage in body.get("token_usage", {}).items() for kind, n in usage.items())
+    except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
+        return False
 
 
 def _metadata(row: CheckpointRow) -> CheckpointMetadata:
