@@ -19,7 +19,7 @@ from kaizen.core.autonomy.state.sync_manager import SyncStateManager
 
 def chain_of(manager: SyncStateManager, agent_id: str) -> list[str]:
     """The agent's checkpoints oldest first, checking that each one's parent is the one before."""
-    rows = list(reversed(manager.storage.list_checkpoints(agent_id)))
+    rows = list(reversed(manager.storage.list_rows(agent_id)))
     for parent, child in zip(rows, rows[1:]):
         assert child.parent_checkpoint_id == parent.checkpoint_id
     return [row.checkpoint_id for row in rows]

@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kaizen.core.autonomy.state.redaction import DEFAULT_SUMMARY_LIMIT
+from kaizen.core.autonomy.state.storage.base import DEFAULT_STORE_URL
 
 from .errors import ConfigError
 
 PROVIDERS = ("ollama", "openai", "anthropic", "scripted")
 APPROVAL_POLICIES = ("ask", "allow_safe", "allow_all", "deny")
-DEFAULT_STORE = "sqlite:///.kaizen/state.db"
+DEFAULT_STORE = DEFAULT_STORE_URL
 
 
 @dataclass

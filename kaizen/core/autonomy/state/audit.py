@@ -78,7 +78,7 @@ def verify_audit(store: CheckpointStore, agent_id: str) -> AuditReport:
         chains[lineage.lineage_id] = hashes
         return hashes
 
-    rows = store.list_checkpoints(agent_id)
+    rows = store.list_rows(agent_id)
     for lineage in lineages.values():
         chain(lineage)
     for row in rows:
@@ -164,7 +164,7 @@ def find_damage(
 
     ``require_readable`` may raise for rows this reader cannot check (sealed, no key).
     """
-    rows = store.list_checkpoints(agent_id)
+    rows = store.list_rows(agent_id)
     listed = {row.checkpoint_id for row in rows}
     damage: list[CheckpointCorruptError] = []
     for lineage in store.list_lineages(agent_id):

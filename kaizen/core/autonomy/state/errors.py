@@ -111,3 +111,20 @@ class LeaseHeldError(StorageError):
 class EncryptionKeyError(StorageError):
     """The store's contents need another key (or none): configuration, not damage, so loading
     stops here instead of falling back to older checkpoints."""
+
+
+class StoreNotFoundError(StorageError):
+    """The store named (file, directory, database or schema) does not exist; opening it read-only
+    never creates it."""
+
+
+class NotAKaizenStoreError(StorageError):
+    """The file, directory or schema exists but holds no kaizen store; it was left untouched."""
+
+
+class ReadOnlyStoreError(StorageError):
+    """A write was attempted on a store opened read-only."""
+
+
+class DamagedEntryWarning(RuntimeWarning):
+    """A stored entry could not be read and was skipped; the intact entries beside it are still served."""

@@ -24,8 +24,7 @@ from .errors import (
 from .history_reader import HistoryReader
 from .ids import check_id, new_checkpoint_id, new_lineage_id
 from .storage import CheckpointStore, open_store
-from .storage.encrypted import MAGIC as SEALED
-from .storage.base import STREAMS, CheckpointRow
+from .storage.base import STREAMS, CheckpointRow, is_sealed
 from .storage.rows import plan_fork, plan_save, verify_row
 from .types import AgentState, CheckpointMetadata
 
@@ -126,7 +125,7 @@ class SyncStateManager:
                           step_number=state.step_number)
         for _ in range(20):
             try:
-                self.storage.save(plan)
+                self.storage.write(plan)
                 break
             except CheckpointConflictError as conflict:
                 newer = self._continued_head(state, parent, conflict)
@@ -238,7 +237,7 @@ class SyncStateManager:
             return self.load_checkpoint(latest.checkpoint_id), damaged
         except CheckpointCorruptError as exc:
             damaged.append(exc)
-        for row in self.storage.list_checkpoints(agent_id):
+        for row in self.storage.list_rows(agent_id):
             if row.checkpoint_id == latest.checkpoint_id:
                 continue
             try:
@@ -322,7 +321,7 @@ class SyncStateManager:
         if new_agent_id is not None and self.storage.latest_checkpoint(agent_id) is not None:
             raise InvalidStateValueError(f"agent {agent_id!r} already exists; pick a new agent id for the fork")
         plan = plan_fork(source, new_checkpoint_id(), new_lineage_id(), agent_id)
-        self.storage.save(plan)
+        self.storage.write(plan)
         self._remember(plan.row)
         return self.load_checkpoint(plan.row.checkpoint_id)
 
@@ -339,7 +338,7 @@ class SyncStateManager:
         agents = [check_id(agent_id, "agent_id")] if agent_id is not None else self.storage.list_agents()
         out: list[CheckpointMetadata] = []
         for agent in agents:
-            out.extend(_metadata(row) for row in self.storage.list_checkpoints(agent, limit, before_text))
+            out.extend(_metadata(row) for row in self.storage.list_rows(agent, limit, before_text))
         if agent_id is None:
             out.sort(key=lambda meta: _timestamp_text(meta.timestamp) or "", reverse=True)
         return out if limit is None else out[:limit]
@@ -395,7 +394,7 @@ class SyncStateManager:
         """
         if keep_last is not None and (isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1):
             raise InvalidStateValueError(f"keep_last must be an int >= 1, got {keep_last!r}")
-        rows = self.storage.list_checkpoints(check_id(agent_id, "agent_id"))
+        rows = self.storage.list_rows(check_id(agent_id, "agent_id"))
         protected = self._protected(agent_id)
         if rows:
             protected.add(rows[0].checkpoint_id)
@@ -513,7 +512,7 @@ class SyncStateManager:
 
 def _require_readable(row: CheckpointRow) -> None:
     """A sealed row read without the key: stop before anything is loaded or written on top of it."""
-    if row.body.startswith(SEALED):
+    if is_sealed(row.body):
         raise EncryptionKeyError(f"checkpoint {row.checkpoint_id!r} is encrypted: set KAIZEN_ENCRYPTION_KEY (or "
                                  "encryption_key) to the key it was written with")
 

@@ -73,7 +73,7 @@ def export_agent(
             "Export anyway with allow_damaged=True (`kaizen export --allow-damaged`): the document then names "
             "them and importing it needs allow_damaged too",
         )
-    rows = list(reversed(store.list_checkpoints(agent_id)))
+    rows = list(reversed(store.list_rows(agent_id)))
     if not rows:
         raise CheckpointNotFoundError(f"agent {agent_id!r} has no checkpoints in {store.url}")
     lineages = _lineage_closure(store, agent_id)
