@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 from histories import damage_checkpoint, damage_last_record, saved_history
 
@@ -76,3 +78,16 @@ def test_the_agent_resume_path_propagates_the_refusal(manager):
     with pytest.raises(DamagedCheckpointError, match=ids[-1]):
         agent.resume()
     assert agent.last_checkpoint_id is None  # nothing was restored
+
+
+def test_an_empty_newest_checkpoint_file_is_refused_though_listing_skips_it(tmp_path):
+    manager = SyncStateManager(f"file://{tmp_path}/checkpoints")
+    ids = saved_history(manager, "worker", 3)
+    (manager.storage.base_dir / "worker" / "checkpoints" / f"{3:012d}.json").write_bytes(b"")  # a power loss
+    fresh = SyncStateManager(manager.storage.url)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the listing names the empty file in a warning
+        assert [exc.checkpoint_id for exc in fresh.find_damage("worker")] == [ids[-1]]
+        with pytest.raises(DamagedCheckpointError, match=ids[-1]) as refused:
+            fresh.resume_from_latest("worker")
+    assert refused.value.intact_checkpoint_id == ids[-2]
