@@ -20,12 +20,14 @@ from kaizen.core.autonomy.state.errors import (
     CheckpointConflictError,
     CheckpointCorruptError,
     CheckpointNotFoundError,
+    DamagedCheckpointError,
     DamagedEntryWarning,
     ReadOnlyStoreError,
     StateDivergedError,
     StorageError,
     StoreNotFoundError,
 )
+from kaizen.core.autonomy.state.records import make_approval_record
 from kaizen.core.autonomy.state.storage import FilesystemStorage, StorageBackend, open_store
 from kaizen.core.autonomy.state.sync_manager import SyncStateManager
 
@@ -72,14 +74,13 @@ class TestSave:
         assert len(manager.load_checkpoint(checkpoint_id).approval_history) == 60
 
     def test_second_writer_on_same_parent_conflicts(self, manager):
-        agent = make_agent(manager)
-        step(agent, 0)
-        first = agent._capture_state()
-        second = agent._capture_state()
-        manager.save_checkpoint(first)
+        writer = make_agent(manager)
+        step(writer, 0)
+        other = make_agent(SyncStateManager(manager.storage)).resume()
+        first = step(writer, 1)
         with pytest.raises(CheckpointConflictError, match="agent-1"):
-            manager.save_checkpoint(second)
-        assert manager.load_latest("agent-1").checkpoint_id == first.checkpoint_id
+            step(other, 2)  # resumed from the same checkpoint, then diverged
+        assert manager.load_latest("agent-1").checkpoint_id == first
 
     def test_fresh_agent_with_existing_history_conflicts(self, manager):
         step(make_agent(manager), 0)
@@ -264,7 +265,10 @@ class TestIntegrity:
         with pytest.warns(RuntimeWarning, match=ids[-1]):
             state = fresh.load_latest("agent-1")
         assert state.checkpoint_id == ids[-2]
-        resumed = fresh.resume_from_latest("agent-1")  # continues on a fork of the intact one
+        with pytest.raises(DamagedCheckpointError, match=ids[-1]) as refused:  # continuing would repeat work
+            fresh.resume_from_latest("agent-1")
+        assert refused.value.intact_checkpoint_id == ids[-2]
+        resumed = fresh.load_for_resume(ids[-2])  # continuing deliberately: a fork of the intact one
         assert len(resumed.approval_history) == 2
 
     @pytest.mark.parametrize("verify", ["crc", "chain"])
@@ -305,6 +309,9 @@ class TestConcurrency:
         agent = make_agent(manager)
         step(agent, 0)
         states = [agent._capture_state() for _ in range(6)]
+        for n, state in enumerate(states):  # each writer continues differently
+            state.approval_history = [*state.approval_history,
+                                      make_approval_record("Bash", True, "once", {"n": n}, summary_limit=200)]
         outcomes: list[str] = []
 
         def save(state: AgentState) -> None:
