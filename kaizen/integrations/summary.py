@@ -14,20 +14,20 @@ from typing import Any
 
 import orjson
 
+from kaizen.core.values import check_int, fits_json_int
+
 DEFAULT_OUTPUT_CHARS = 500
 MIN_SUMMARY_CHARS = 16
 
 
 def check_chars(label: str, value: Any) -> None:
     """Validate a character budget (an int of at least ``MIN_SUMMARY_CHARS``)."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{label} must be an int, got {type(value).__name__}")
+    check_int(value, label)
     if value < MIN_SUMMARY_CHARS:
         raise ValueError(f"{label} must be at least {MIN_SUMMARY_CHARS}, got {value}")
 
 
 _MAX_DEPTH = 32
-_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # what orjson (and the state core) accept
 _ELLIPSIS = "…"
 
 
@@ -64,7 +64,7 @@ def _fit(value: Any, budget: int, depth: int, active: set[int]) -> tuple[Any, in
         return _scalar(value, 4 if value else 5, str(value), budget)
     if isinstance(value, int):
         number = int(value)
-        if _INT_MIN <= number <= _INT_MAX:
+        if fits_json_int(number):
             text = str(number)
             return _scalar(number, len(text), text, budget)
         return _fit_str(_big_int_text(number), budget)
@@ -121,7 +121,7 @@ def _exact(value: Any, limit: int, depth: int) -> tuple[Any, int] | None:
         length = 4 if value else 5
     elif isinstance(value, int):
         value = int(value)
-        if not _INT_MIN <= value <= _INT_MAX:
+        if not fits_json_int(value):
             return None
         length = len(str(value))
     elif isinstance(value, float):

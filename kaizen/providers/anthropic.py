@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 
+from kaizen.core.values import is_int
+
 from .base import HTTPProvider
 from .httpclient import ErrorHints
 from .types import LLMResponse, Message, ToolCall, ToolSpec, Usage
@@ -127,7 +129,7 @@ class AnthropicProvider(HTTPProvider):
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
     ) -> None:
-        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        if not is_int(max_tokens) or max_tokens < 1:
             raise ValueError(f"anthropic: max_tokens must be an int >= 1, got {max_tokens!r}")
         self.max_tokens = max_tokens
         if base_url is not None:

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from kaizen.core.bridge import in_thread
+from kaizen.core.values import is_number
 
 from .httpclient import ErrorHints, JSONClient, RetryPolicy
 from .types import LLMResponse, Message, ToolSpec
@@ -35,7 +36,7 @@ def check_chat_args(
     for i, spec in enumerate(specs):
         if not isinstance(spec, ToolSpec):
             raise TypeError(f"{provider}: tools[{i}] is a {type(spec).__name__}, expected ToolSpec")
-    if temperature is not None and (isinstance(temperature, bool) or not isinstance(temperature, (int, float))):
+    if temperature is not None and not is_number(temperature):
         raise TypeError(f"{provider}: temperature must be a number or None, got {type(temperature).__name__}")
     return msgs, specs
 

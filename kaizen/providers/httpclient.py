@@ -18,6 +18,8 @@ from typing import Any
 import httpx
 import orjson
 
+from kaizen.core.values import is_int
+
 from .errors import (
     ProviderAuthError,
     ProviderError,
@@ -51,7 +53,7 @@ class RetryPolicy:
     retry_after_max: float = 60.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
+        if not is_int(self.max_retries) or self.max_retries < 0:
             raise ValueError(f"max_retries must be an int >= 0, got {self.max_retries!r}")
         for name in ("backoff_base", "backoff_max", "retry_after_max"):
             value = getattr(self, name)

@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from kaizen.core.values import is_int
+
 from .base import AsyncTwin, check_chat_args
 from .errors import ScriptExhaustedError
 from .types import LLMResponse, Message, ToolCall, ToolSpec, Usage
@@ -148,7 +150,7 @@ class ScriptedProvider(AsyncTwin):
 
     def seek(self, position: int) -> None:
         """Continue the script at ``position`` (what an agent restored from a checkpoint does)."""
-        if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position <= len(self._steps):
+        if not is_int(position) or not 0 <= position <= len(self._steps):
             raise ValueError(
                 f"ScriptedProvider start_at must be an int between 0 and {len(self._steps)} "
                 f"(the script length), got {position!r}"

@@ -8,49 +8,24 @@ instead of surfacing later as a confusing provider error.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from kaizen.core.values import check_int, checked_json_copy
+
 _T = TypeVar("_T")
 
 ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
-_MAX_DEPTH = 200
-_INT_MIN = -(2**63)
-_INT_MAX = 2**64 - 1  # orjson (and most JSON parsers) cannot carry wider integers
 
 
-def _json_copy(value: Any, where: str, depth: int = 0) -> Any:
+def _json_copy(value: Any, where: str) -> Any:
     """Deep-copy ``value`` if it is made of JSON types only, else raise naming ``where``.
 
     Tool arguments end up in checkpoints and in request bodies; refusing
     NaN, tuples-as-keys and arbitrary objects here keeps both lossless.
     """
-    if depth > _MAX_DEPTH:
-        raise ValueError(f"{where}: nested deeper than {_MAX_DEPTH} levels")
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, int):
-        if not _INT_MIN <= value <= _INT_MAX:
-            raise ValueError(f"{where}: integer {value} does not fit in 64 bits")
-        return int(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"{where}: {value!r} is not a JSON number")
-        return value
-    if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise TypeError(f"{where}: key {key!r} is a {type(key).__name__}; JSON object keys must be str")
-            out[key] = _json_copy(item, f"{where}[{key!r}]", depth + 1)
-        return out
-    if isinstance(value, (list, tuple)):
-        return [_json_copy(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
-    raise TypeError(
-        f"{where}: value of type {type(value).__name__} is not JSON (use dict, list, str, number, bool, None)"
-    )
+    return checked_json_copy(value, where, mappings=Mapping)
 
 
 def _check_keys(data: Any, cls_name: str, allowed: frozenset[str], required: frozenset[str]) -> None:
@@ -81,10 +56,7 @@ def _require_str(value: Any, where: str, *, non_empty: bool = False) -> None:
 
 
 def _require_count(value: Any, where: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{where} must be an int, got {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{where} must be >= 0, got {value}")
+    check_int(value, where, minimum=0)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from kaizen.core.values import is_int, is_number
+
 from .errors import InvalidToolError
 from .files import atomic_write, read_text_window
 from .paths import resolve_inside, resolve_workdir
@@ -28,11 +30,11 @@ def builtin_tools(
 ) -> list[Tool]:
     """``Read`` (read_only), ``Write`` (side_effect) and ``Bash`` (side_effect) working in ``workdir``."""
     root = resolve_workdir(workdir)
-    if isinstance(bash_timeout, bool) or not isinstance(bash_timeout, (int, float)) or not (
+    if not is_number(bash_timeout) or not (
         math.isfinite(bash_timeout) and bash_timeout > 0
     ):
         raise InvalidToolError(f"bash_timeout must be a positive number of seconds, got {bash_timeout!r}")
-    if isinstance(max_output_chars, bool) or not isinstance(max_output_chars, int) or max_output_chars < 1:
+    if not is_int(max_output_chars) or max_output_chars < 1:
         raise InvalidToolError(f"max_output_chars must be a positive int, got {max_output_chars!r}")
     return [
         _read_tool(root, max_output_chars),

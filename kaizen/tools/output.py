@@ -18,8 +18,9 @@ from decimal import Decimal
 from pathlib import PurePath
 from typing import Any
 
+from kaizen.core.values import fits_json_int, map_strings
+
 MAX_DEPTH = 50
-_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 
 
 def to_jsonable(value: Any, _depth: int = 0) -> Any:
@@ -31,7 +32,7 @@ def to_jsonable(value: Any, _depth: int = 0) -> Any:
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):
-        return int(value) if _INT_MIN <= value <= _INT_MAX else str(value)
+        return int(value) if fits_json_int(value) else str(value)
     if isinstance(value, float):
         return float(value) if math.isfinite(value) else str(value)
     if _depth >= MAX_DEPTH:
@@ -96,7 +97,7 @@ def bound_output(value: Any, limit: int) -> Any:
     The second step turns an oversized structure into its (cut) JSON text: a
     model can still read it, and nothing unbounded reaches the context.
     """
-    value = _cut_strings(value, limit)
+    value = map_strings(value, lambda text: truncate_head(text, limit))
     if isinstance(value, str) or value is None:
         return value
     text = json.dumps(value, ensure_ascii=False)
@@ -104,12 +105,3 @@ def bound_output(value: Any, limit: int) -> Any:
         return value
     return truncate_head(text, limit)
 
-
-def _cut_strings(value: Any, limit: int) -> Any:
-    if isinstance(value, str):
-        return truncate_head(value, limit)
-    if isinstance(value, dict):
-        return {k: _cut_strings(v, limit) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_cut_strings(v, limit) for v in value]
-    return value

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from kaizen.core.values import is_int
 from kaizen.core.bridge import in_thread, resolve, run_sync
 
 from .errors import DuplicateToolError, InvalidToolError, ToolArgumentError, UnknownToolError
@@ -35,7 +36,7 @@ class ToolRegistry:
     """Named tools, their specs for the model, and safe execution of calls."""
 
     def __init__(self, tools: Iterable[Tool] = (), *, max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS) -> None:
-        if isinstance(max_output_chars, bool) or not isinstance(max_output_chars, int) or max_output_chars < 1:
+        if not is_int(max_output_chars) or max_output_chars < 1:
             raise InvalidToolError(f"max_output_chars must be a positive int, got {max_output_chars!r}")
         self.max_output_chars = max_output_chars
         self._tools: dict[str, Tool] = {}

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from kaizen.core.values import is_int
 from kaizen.core.autonomy.permissions.policy import POLICIES, Policy
 from kaizen.core.autonomy.state.redaction import DEFAULT_SUMMARY_LIMIT
 from kaizen.core.autonomy.state.storage.base import DEFAULT_STORE_URL
@@ -94,7 +95,7 @@ class AutonomousConfig:
             )
         if self.on_denial not in ON_DENIAL:
             raise ConfigError(f"on_denial must be 'stop' or 'continue', got {self.on_denial!r}")
-        if isinstance(self.summary_limit, bool) or not isinstance(self.summary_limit, int) or self.summary_limit < 16:
+        if not is_int(self.summary_limit) or self.summary_limit < 16:
             raise ConfigError(f"summary_limit must be an int >= 16, got {self.summary_limit!r}")
         if self.budget_limit_usd is not None and (
             isinstance(self.budget_limit_usd, bool)
@@ -116,5 +117,5 @@ class AutonomousConfig:
 
 
 def _positive_int(value: object, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if not is_int(value) or value < 1:
         raise ConfigError(f"{name} must be an int >= 1, got {value!r}")

@@ -13,6 +13,8 @@ import socket
 import threading
 from typing import Any
 
+from kaizen.core.values import is_number
+
 from .errors import InvalidStateValueError, LeaseHeldError, StorageError
 from .ids import check_id
 from .storage.base import CheckpointStore, LeaseRow
@@ -74,7 +76,7 @@ class Lease:
 def claim(store: CheckpointStore, agent_id: str, worker_id: str | None = None, ttl: float = 30.0,
           keepalive: bool = True) -> Lease:
     check_id(agent_id, "agent_id")
-    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 0.05 <= ttl <= 86_400:
+    if not is_number(ttl) or not 0.05 <= ttl <= 86_400:
         raise InvalidStateValueError(f"ttl must be between 0.05 and 86400 seconds, got {ttl!r}")
     worker = worker_id or default_worker_id()
     if not isinstance(worker, str) or not worker or len(worker) > 200:

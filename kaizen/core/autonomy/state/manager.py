@@ -16,6 +16,8 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
+from kaizen.core.values import is_int, is_number
+
 from ...bridge import in_thread
 from .errors import InvalidStateTypeError, InvalidStateValueError
 from .plugin import PluginCore, PluginStateManager
@@ -94,7 +96,7 @@ class StateManager:
 
     @checkpoint_frequency.setter
     def checkpoint_frequency(self, value: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not is_int(value) or value < 1:
             raise InvalidStateValueError(f"checkpoint_frequency must be an int >= 1, got {value!r}")
         self.sync.checkpoint_frequency = value
 
@@ -104,7 +106,7 @@ class StateManager:
 
     @checkpoint_interval.setter
     def checkpoint_interval(self, value: float) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        if not is_number(value) or not value >= 0:
             raise InvalidStateValueError(f"checkpoint_interval must be a number of seconds >= 0, got {value!r}")
         self.sync.checkpoint_interval = float(value)
 
@@ -114,7 +116,7 @@ class StateManager:
 
     @retention_count.setter
     def retention_count(self, value: int | None) -> None:
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        if value is not None and (not is_int(value) or value < 1):
             raise InvalidStateValueError(f"retention_count must be an int >= 1 or None, got {value!r}")
         self.sync.retention_count = value
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from kaizen.core.values import is_int
+
 from .errors import StateFormatError
 
 CURRENT_VERSION = 1
@@ -36,7 +38,7 @@ def upgrade(data: object) -> dict[str, Any]:
         if "agent_id" not in doc or "checkpoint_id" not in doc:
             raise StateFormatError("not an agent state: no schema_version, agent_id or checkpoint_id")
         version = 0  # the original's layout
-    if isinstance(version, bool) or not isinstance(version, int):
+    if not is_int(version):
         raise StateFormatError(f"schema_version must be an int, got {type(version).__name__}")
     if version > CURRENT_VERSION:
         raise StateFormatError(

@@ -23,8 +23,16 @@ from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
+from kaizen.core.values import is_int
+
 from ...bridge import in_thread, is_async_callable, run_sync
-from .errors import CheckpointNotFoundError, InvalidStateValueError, StateFormatError, StorageError
+from .errors import (
+    CheckpointCorruptError,
+    CheckpointNotFoundError,
+    InvalidStateValueError,
+    StateFormatError,
+    StorageError,
+)
 from .ids import check_id, new_checkpoint_id
 from .storage.base import CheckpointStore
 from .storage.state_backend import StorageBackend
@@ -96,7 +104,7 @@ class PluginCore:
                                before: str | datetime | None = None) -> list[CheckpointMetadata]:
         if agent_id is not None:
             check_id(agent_id, "agent_id")
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        if limit is not None and (not is_int(limit) or limit < 0):
             raise InvalidStateValueError(f"limit must be an int >= 0, got {limit!r}")
         listed = await self._call("list_checkpoints", agent_id=agent_id)
         metas = [_metadata(item) for item in listed or []]
@@ -151,7 +159,7 @@ class PluginCore:
                               max_age: timedelta | float | None = None) -> list[str]:
         """Delete checkpoints beyond the newest ``keep_last`` or older than ``max_age`` (never the
         newest one, nor one another checkpoint names as its parent); returns the ids deleted."""
-        if keep_last is not None and (isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1):
+        if keep_last is not None and (not is_int(keep_last) or keep_last < 1):
             raise InvalidStateValueError(f"keep_last must be an int >= 1, got {keep_last!r}")
         metas = await self.list_checkpoints(agent_id)
         parents = {meta.parent_checkpoint_id for meta in metas}
@@ -188,13 +196,13 @@ class PluginCore:
             await self._call("delete", meta.checkpoint_id)
         return len(metas)
 
-    async def find_damage(self, agent_id: str) -> list[Exception]:
-        damaged: list[Exception] = []
+    async def find_damage(self, agent_id: str) -> list[CheckpointCorruptError]:
+        damaged: list[CheckpointCorruptError] = []
         for meta in await self.list_checkpoints(agent_id):
             try:
                 await self.load_checkpoint(meta.checkpoint_id)
             except (StateFormatError, CheckpointNotFoundError) as exc:
-                damaged.append(exc)
+                damaged.append(CheckpointCorruptError(meta.checkpoint_id, str(exc)))
         return damaged
 
     async def close(self) -> None:
@@ -224,9 +232,9 @@ class PluginStateManager(SyncStateManager):
         given = bound.arguments
         checkpoint_frequency, max_age = given["checkpoint_frequency"], given["max_age"]
         keep = given["keep_last"] if given["keep_last"] is not None else given["retention_count"]
-        if isinstance(checkpoint_frequency, bool) or not isinstance(checkpoint_frequency, int) or checkpoint_frequency < 1:
+        if not is_int(checkpoint_frequency) or checkpoint_frequency < 1:
             raise InvalidStateValueError(f"checkpoint_frequency must be an int >= 1, got {checkpoint_frequency!r}")
-        if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
+        if keep is not None and (not is_int(keep) or keep < 1):
             raise InvalidStateValueError(f"retention_count must be an int >= 1 or None, got {keep!r}")
         self.verify = given["verify"]
         self.checkpoint_interval = given["checkpoint_interval"]
@@ -301,7 +309,7 @@ class PluginStateManager(SyncStateManager):
     def delete(self, agent_id: str) -> int:
         return self._run(lambda: self.core.delete(agent_id))
 
-    def find_damage(self, agent_id: str) -> list[Exception]:
+    def find_damage(self, agent_id: str) -> list[CheckpointCorruptError]:
         return self._run(lambda: self.core.find_damage(agent_id))
 
     def close(self) -> None:

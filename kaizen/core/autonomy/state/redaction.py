@@ -13,6 +13,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from kaizen.core.values import map_strings
+
 REDACTED = "[REDACTED]"
 DEFAULT_SUMMARY_LIMIT = 300
 _SCAN_MARGIN = 65_536  # a string is cut to what the summary can show plus this, then redacted
@@ -173,13 +175,7 @@ def _secret_item(key: Any, item: Any) -> bool:
 
 def redact_value(value: Any) -> Any:
     """A copy of a JSON value with secrets replaced, for showing a stored state (stays valid JSON)."""
-    if isinstance(value, str):
-        return redact_text(value)
-    if isinstance(value, Mapping):
-        return {key: REDACTED if _secret_item(key, item) else redact_value(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [redact_value(item) for item in value]
-    return value
+    return map_strings(value, redact_text, lambda key, item: REDACTED if _secret_item(key, item) else None)
 
 
 def summarize_input(tool_input: Any, limit: int = DEFAULT_SUMMARY_LIMIT) -> str:

@@ -11,6 +11,8 @@ import math
 import threading
 from typing import Any
 
+from kaizen.core.values import is_int
+
 from .errors import InvalidStateTypeError, InvalidStateValueError
 from .frozen import AppendOnlyView, FrozenDict
 from .ids import utc_now
@@ -20,7 +22,7 @@ from .redaction import DEFAULT_SUMMARY_LIMIT
 
 
 def check_increment(increment: object) -> int:
-    if isinstance(increment, bool) or not isinstance(increment, int):
+    if not is_int(increment):
         raise InvalidStateTypeError(f"increment must be a positive int, got {type(increment).__name__}")
     if increment <= 0:
         raise InvalidStateValueError(f"increment must be a positive int, got {increment}")
@@ -37,7 +39,7 @@ class StateTracker:
     """Tracks what the state-management spec records, with copies out and checks in."""
 
     def __init__(self, *, summary_limit: int = DEFAULT_SUMMARY_LIMIT) -> None:
-        if isinstance(summary_limit, bool) or not isinstance(summary_limit, int) or summary_limit < 16:
+        if not is_int(summary_limit) or summary_limit < 16:
             raise InvalidStateValueError(f"summary_limit must be an int >= 16, got {summary_limit!r}")
         self.summary_limit = summary_limit
         self._lock = threading.Lock()
@@ -93,7 +95,7 @@ class StateTracker:
     def record_token_usage(self, model: str, input_tokens: int, output_tokens: int) -> None:
         check_tool_name(model, "model")
         for name, value in (("input_tokens", input_tokens), ("output_tokens", output_tokens)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            if not is_int(value) or value < 0:
                 raise InvalidStateValueError(f"{name} must be an int >= 0, got {value!r}")
         with self._lock:
             usage = self._token_usage.setdefault(model, {"input_tokens": 0, "output_tokens": 0})
@@ -138,7 +140,8 @@ class StateTracker:
                 self._workflow_run_id = run_id
 
     def workflow_state(self) -> dict[str, Any]:
-        return json_copy(self._workflow_state)
+        copied: dict[str, Any] = json_copy(self._workflow_state)
+        return copied
 
     @property
     def workflow_run_id(self) -> str | None:

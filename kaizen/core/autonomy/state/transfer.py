@@ -21,6 +21,8 @@ from typing import Any
 
 import orjson
 
+from kaizen.core.values import is_int
+
 from .errors import CheckpointCorruptError, CheckpointNotFoundError, StateFormatError, StorageError
 from .ids import check_id, utc_now
 from .storage.base import (
@@ -287,7 +289,7 @@ def _stream(value: Any) -> str:
 
 
 def _seq(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if not is_int(value) or value < 0:
         raise ValueError(f"expected an int >= 0, got {value!r}")
     return value
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
+from kaizen.core.values import is_int, is_number
+
 from .errors import InvalidStateTypeError, InvalidStateValueError, StateError, StateFormatError
 from .frozen import FrozenDict, freeze, thaw
 from .ids import check_id, check_timestamp, new_checkpoint_id
@@ -160,7 +162,7 @@ def _optional_str(value: object, name: str) -> str | None:
 
 
 def _count(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not is_int(value):
         raise InvalidStateTypeError(f"{name} must be an int, got {type(value).__name__}")
     if value < 0:
         raise InvalidStateValueError(f"{name} must not be negative, got {value}")
@@ -174,7 +176,7 @@ def _status(value: object, name: str) -> str:
 
 
 def _money(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not is_number(value):
         raise InvalidStateTypeError(f"{name} must be a number, got {type(value).__name__}")
     if not math.isfinite(value) or value < 0:
         raise InvalidStateValueError(f"{name} must be a finite number >= 0, got {value}")
