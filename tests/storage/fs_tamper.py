@@ -6,7 +6,7 @@ from pathlib import Path
 
 import orjson
 
-from kaizen.core.autonomy.state.storage import filesystem as fs_module
+from kaizen.core.autonomy.state.storage import fs_format
 from kaizen.core.autonomy.state.storage.filesystem import FilesystemStorage
 
 
@@ -35,7 +35,7 @@ def tamper_record_file(store: FilesystemStorage, lineage_id: str, old: bytes, fo
     the lineage document's offsets so the file stays well-formed: only the hash chain can tell."""
     agent_dir = store.base_dir / (store.base_dir / "_index" / "l" / lineage_id).read_text()
     records, lineage = agent_dir / "records" / f"{lineage_id}.rec", agent_dir / "lineages" / f"{lineage_id}.json"
-    data, doc, header = records.read_bytes(), orjson.loads(lineage.read_bytes()), fs_module._HEADER
+    data, doc, header = records.read_bytes(), orjson.loads(lineage.read_bytes()), fs_format.RECORD_HEADER
     pos = 0
     while data[pos + header.size:pos + header.size + len(old)] != old or header.unpack_from(data, pos)[2] != len(old):
         pos += header.size + header.unpack_from(data, pos)[2]

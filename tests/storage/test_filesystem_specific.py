@@ -31,6 +31,7 @@ from kaizen.core.autonomy.state.errors import (
 from kaizen.core.autonomy.state.sync_manager import SyncStateManager
 from kaizen.core.autonomy.state.storage import STREAMS, open_store, rows
 from kaizen.core.autonomy.state.storage import filesystem as fs_module
+from kaizen.core.autonomy.state.storage import fs_format
 from kaizen.core.autonomy.state.storage.base import CheckpointRow
 from kaizen.core.autonomy.state.storage.filesystem import FilesystemStorage
 from kaizen.core.autonomy.state.types import AgentState
@@ -165,14 +166,14 @@ def test_a_torn_records_append_is_discarded_by_the_next_save(store: FilesystemSt
 
 def crash_before(monkeypatch: pytest.MonkeyPatch, directory: str) -> None:
     """Make the next document written into ``directory`` fail, as if the process died there."""
-    real = fs_module._write_file
+    real = fs_module.write_file
 
     def dying(path: Path, data: bytes) -> None:
         if path.parent.name == directory:
             raise OSError("simulated crash")
         real(path, data)
 
-    monkeypatch.setattr(fs_module, "_write_file", dying)
+    monkeypatch.setattr(fs_module, "write_file", dying)
 
 
 @pytest.mark.parametrize("dies_before", ["lineages", "checkpoints"])
@@ -331,7 +332,7 @@ def test_import_adds_a_base_lineage_to_an_agent_that_has_one(tmp_path: Path) -> 
 
 
 def test_read_records_seeks_by_the_offset_marks(store: FilesystemStorage, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fs_module, "INDEX_EVERY", 3)
+    monkeypatch.setattr(fs_format, "INDEX_EVERY", 3)
     save_steps(store, "agent-1", 12)
     latest = store.latest_checkpoint("agent-1")
     marks = orjson.loads((store.base_dir / "agent-1" / "lineages" / f"{LINEAGE}.json").read_bytes())["marks"]

@@ -37,128 +37,34 @@ falls between the two renames, readers use ``.replaced-<agent_id>`` and the next
 
 from __future__ import annotations
 
-import base64
 import bisect
-import fcntl
-import gzip
 import os
 import secrets
 import shutil
-import struct
 import time
-import warnings
-import zlib
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import fields
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from ..errors import (
-    CheckpointConflictError, CheckpointCorruptError, CheckpointNotFoundError, DamagedEntryWarning,
-    InvalidStateValueError, NotAKaizenStoreError, StorageError, StoreNotFoundError,
+    CheckpointConflictError, CheckpointCorruptError, CheckpointNotFoundError, InvalidStateValueError, StorageError,
 )
 from ..ids import check_id
 from .base import (
-    CheckpointRow, LeaseRow, LineageRow, RecordRow, SavePlan, StreamFromRecords, check_lease_free, heads_from_json,
-    heads_to_json, refuse_write, stream_number,
+    CheckpointRow, LeaseRow, LineageRow, RecordRow, SavePlan, StreamFromRecords, check_lease_free, stream_number,
 )
+from .fs_format import (
+    Doc, encode_doc, fsync_dir, lineage_row, new_lineage_doc, pack_records, read_json, row_doc, row_from_doc,
+    unpack_records, write_file, write_synced,
+)
+from .fs_layout import FilesystemLayout
 from .state_backend import StateBackendMixin
 
-FORMAT_VERSION = 1
-INDEX_EVERY = 1024  # records of a stream between two [seq, offset] marks
-_HEADER = struct.Struct("<BQI32s")
-_COMPRESSED = 0x80  # set in a record header's stream byte: its data is zlib-compressed
-_GZIP = b"\x1f\x8b"
-_ROW_PLAIN = [f.name for f in fields(CheckpointRow) if f.name not in ("heads", "body")]
-_LINEAGE_FIELDS = [f.name for f in fields(LineageRow)]
-Doc = dict[str, Any]
 
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_synced(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-    os.fsync(fd)
-
-
-def _write_file(path: Path, data: bytes) -> None:
-    """Temp file beside ``path``, fsync, rename over, fsync the directory: readers see old or new."""
-    tmp = path.with_name(f".tmp-{secrets.token_hex(6)}-{path.name}")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            _write_synced(fd, data)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _read_json(path: Path) -> Any:
-    """The document at ``path`` (plain or gzip JSON), None if there is none; ``StorageError`` if damaged."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    try:
-        if raw.startswith(_GZIP):
-            raw = gzip.decompress(raw)
-        doc = orjson.loads(raw)
-    except (orjson.JSONDecodeError, OSError, EOFError, zlib.error) as exc:
-        raise StorageError(f"{path} is damaged ({'empty file' if not raw else exc})") from None
-    if not isinstance(doc, dict):
-        raise StorageError(f"{path} is damaged (not a JSON object)")
-    return doc
-
-
-def _encode(doc: Doc, compress: bool) -> bytes:
-    data = orjson.dumps(doc)
-    return gzip.compress(data, mtime=0) if compress else data
-
-
-def _row_doc(row: CheckpointRow, order: int) -> Doc:
-    doc = {name: getattr(row, name) for name in _ROW_PLAIN}
-    try:  # canonical JSON stays readable; anything else (a sealed body) is base64
-        doc["body"] = row.body.decode()
-    except UnicodeDecodeError:
-        doc["body64"] = base64.b64encode(row.body).decode()
-    doc.update(order=order, heads=heads_to_json(row.heads))
-    return doc
-
-
-def _row_from(doc: Doc) -> CheckpointRow:
-    try:
-        heads = heads_from_json(doc["heads"])
-        body = doc["body"].encode() if "body" in doc else base64.b64decode(doc["body64"])
-        return CheckpointRow(**{n: doc[n] for n in _ROW_PLAIN}, heads=heads, body=body)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise StorageError(f"checkpoint document {doc.get('checkpoint_id')!r} is damaged: {exc!r}") from None
-
-
-def _new_lineage_doc(lineage: LineageRow, ordinal: int, head_order: int) -> Doc:
-    doc = {name: getattr(lineage, name) for name in _LINEAGE_FIELDS}
-    return dict(doc, ordinal=ordinal, head_order=head_order, length=0, last={}, n={}, marks={})
-
-
-def _lineage_row(doc: Doc) -> LineageRow:
-    return LineageRow(**{name: doc[name] for name in _LINEAGE_FIELDS})
-
-
-class FilesystemStorage(StreamFromRecords, StateBackendMixin):
+class FilesystemStorage(FilesystemLayout, StreamFromRecords, StateBackendMixin):
     """Checkpoints as files under ``base_dir``; threads and processes may share the directory.
 
     ``compress=True`` stores documents and records compressed (see the module docstring).
@@ -185,54 +91,6 @@ class FilesystemStorage(StreamFromRecords, StateBackendMixin):
         self._root = Path(os.path.realpath(self.base_dir))
         self._ready = False
 
-    def setup(self) -> None:
-        if self.read_only:
-            self._check_format()
-            self._ready = True
-            return
-        try:
-            os.makedirs(self.base_dir, mode=0o700, exist_ok=True)
-            self._root = Path(os.path.realpath(self.base_dir))
-            for sub in ("_locks", "_leases", "_index", "_index/c", "_index/l"):
-                (self._root / sub).mkdir(mode=0o700, exist_ok=True)
-            _fsync_dir(self._root / "_index")
-            _fsync_dir(self._root)
-            version = (_read_json(self._root / "_format.json") or {}).get("version")
-            if version is None:
-                _write_file(self._root / "_format.json", orjson.dumps({"format": "kaizen-fs", "version": 1}))
-            elif version > FORMAT_VERSION:
-                raise StorageError(f"{self.base_dir} has store format {version}, newer than {FORMAT_VERSION}")
-            for name in os.listdir(self._root):  # what delete_agent or import_rows left behind
-                if name.startswith(".trash-"):
-                    shutil.rmtree(self._root / name, ignore_errors=True)
-        except OSError as exc:
-            raise StorageError(f"cannot set up the filesystem store {self.base_dir}: {exc}") from exc
-        self._ready = True
-
-    def _check_format(self) -> None:
-        """Read-only opening: the directory must exist and be a kaizen store this release reads."""
-        if not self.base_dir.is_dir():
-            raise StoreNotFoundError(f"no kaizen store at {self.base_dir}: the directory does not exist (opened "
-                                     "read-only, so it is not created; check the path or --store)")
-        self._root = Path(os.path.realpath(self.base_dir))
-        try:
-            version = (_read_json(self._root / "_format.json") or {}).get("version")
-        except StorageError:
-            version = None
-        if version is None:
-            raise NotAKaizenStoreError(f"{self.base_dir} is not a kaizen store (no readable _format.json); "
-                                       "it was left untouched")
-        if version > FORMAT_VERSION:
-            raise StorageError(f"{self.base_dir} has store format {version}, newer than {FORMAT_VERSION}")
-
-    def _damaged(self, path: Path, detail: str, damaged: list[str] | None) -> None:
-        """Report an entry that cannot be read: into ``damaged`` if given, else as a warning."""
-        message = f"{path} is damaged ({detail}): skipped; the intact checkpoints beside it are still served"
-        if damaged is not None:
-            damaged.append(message)
-        else:
-            warnings.warn(message, DamagedEntryWarning, stacklevel=4)
-
     def list_damaged(self, agent_id: str) -> list[str]:
         """One line per committed entry of the agent that cannot be read (empty: none found)."""
         damaged: list[str] = []
@@ -244,69 +102,6 @@ class FilesystemStorage(StreamFromRecords, StateBackendMixin):
     def close(self) -> None:
         return None
 
-    # --- paths, locks, index ---------------------------------------------------------------
-    def _p(self, *parts: str, **ids: str) -> Path:
-        """A path under the store from checked ids; refuses one that resolves outside it."""
-        if not self._ready:
-            self.setup()
-        for name, value in ids.items():
-            check_id(value, name)
-        path = self._root.joinpath(*parts)
-        if not os.path.realpath(path).startswith(str(self._root) + os.sep):
-            named = ", ".join(f"{name} {value!r}" for name, value in ids.items())
-            raise InvalidStateValueError(f"{named} resolves outside the store directory {self._root}")
-        return path
-
-    def _file(self, agent_dir: Path, kind: str, lineage_id: str) -> Path:
-        suffix = ".json" if kind == "lineages" else ".rec"
-        return self._p(agent_dir.name, kind, lineage_id + suffix, lineage_id=lineage_id)
-
-    @contextmanager
-    def _locked(self, agent_id: str, exclusive: bool = True) -> Iterator[Path]:
-        """Hold the agent's flock (shared for reads) and yield its directory; OSError -> StorageError.
-        Exclusive means a write: refused on a read-only store."""
-        if exclusive and self.read_only:
-            raise refuse_write(self.url, f"change agent {agent_id!r}")
-        agent_dir = self._p(agent_id, agent_id=agent_id)
-        lock = self._p("_locks", f"{agent_id}.lock", agent_id=agent_id)
-        fd = None
-        try:
-            if exclusive:
-                fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            elif lock.exists():  # a reader of an agent never written needs no lock file, and makes none
-                fd = os.open(lock, os.O_RDONLY)
-                fcntl.flock(fd, fcntl.LOCK_SH)
-            if exclusive and (old := self._root / f".replaced-{agent_id}").exists():  # a swap was cut short
-                if agent_dir.exists():
-                    self._discard(old)
-                else:
-                    os.rename(old, agent_dir)
-                    _fsync_dir(self._root)
-            yield agent_dir if exclusive else self._dir(agent_id)
-        except OSError as exc:
-            raise StorageError(f"filesystem store {self.base_dir}: {exc}") from exc
-        finally:
-            if fd is not None:
-                os.close(fd)
-
-    def _dir(self, agent_id: str) -> Path:
-        """The agent's directory, or ``.replaced-<agent_id>`` if a swap stopped between its renames."""
-        agent_dir, old = self._p(agent_id, agent_id=agent_id), self._root / f".replaced-{agent_id}"
-        return old if not agent_dir.exists() and old.exists() else agent_dir
-
-    def _index(self, kind: str, id_: str) -> tuple[str, int] | None:
-        """The (agent_id, order) an index entry names (kind "c": checkpoints, "l": lineages), or None."""
-        path = self._p("_index", kind, id_, **{"checkpoint_id" if kind == "c" else "lineage_id": id_})
-        try:
-            agent_id, _, order = path.read_text().partition(" ")
-            return check_id(agent_id, "indexed agent_id"), int(order or 0)
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:  # a hint only: the documents are scanned instead
-            self._damaged(path, str(exc), None)
-            return None
-
     # --- helpers for callers holding the agent's flock -------------------------------------
     def _lineages(self, agent_dir: Path, damaged: list[str] | None = None) -> dict[str, Doc]:
         """The agent's readable lineage documents by lineage id (damaged ones are reported and left out)."""
@@ -317,7 +112,7 @@ class FilesystemStorage(StreamFromRecords, StateBackendMixin):
         docs: dict[str, Doc] = {}
         for name in names:
             try:
-                doc = _read_json(agent_dir / "lineages" / name)
+                doc = read_json(agent_dir / "lineages" / name)
                 if doc is not None:
                     docs[str(doc["lineage_id"])] = doc
             except (StorageError, KeyError) as exc:
@@ -327,7 +122,7 @@ class FilesystemStorage(StreamFromRecords, StateBackendMixin):
     def _committed_row(self, agent_dir: Path, order: int, lineages: dict[str, Doc | None]) -> CheckpointRow | None:
         """The checkpoint at ``order`` if committed, None if absent or uncommitted; ``StorageError`` if its
         document (or its lineage's) cannot be read. ``lineages`` caches the lineage docs read."""
-        doc = _read_json(agent_dir / "checkpoints" / f"{order:012d}.json")
+        doc = read_json(agent_dir / "checkpoints" / f"{order:012d}.json")
         if doc is None:
             return None
         try:
@@ -335,9 +130,9 @@ class FilesystemStorage(StreamFromRecords, StateBackendMixin):
         except (KeyError, ValueError) as exc:
             raise StorageError(f"checkpoint document {order} names no valid lineage ({exc})") from None
         if lineage_id not in lineages:
-            lineages[lineage_id] = _read_json(self._file(agent_dir, "lineages", lineage_id))
+            lineages[lineage_id] = read_json(self._file(agent_dir, "lineages", lineage_id))
         lineage = lineages[lineage_id]
-        return _row_from(doc) if lineage is not None and order <= lineage["head_order"] else None
+        return row_from_doc(doc) if lineage is not None and order <= lineage["head_order"] else None
 
     def _row_at(self, agent_dir: Path, order: int, lineages: dict[str, Doc | None],
                 damaged: list[str] | None = None) -> CheckpointRow | None:
@@ -376,54 +171,23 @@ class FilesystemStorage(StreamFromRecords, StateBackendMixin):
             return False
         return self._file(self._dir(where[0]), "lineages", lineage_id).exists()
 
-    def _discard(self, path: Path) -> None:
-        trash = self._root / f".trash-{secrets.token_hex(6)}"
-        os.rename(path, trash)  # atomic: from here on it is gone
-        _fsync_dir(self._root)
-        shutil.rmtree(trash, ignore_errors=True)
-
-    def _makedirs(self, agent_dir: Path) -> None:
-        if not (agent_dir / "records").is_dir():
-            for sub in ("", "checkpoints", "lineages", "records"):
-                (agent_dir / sub).mkdir(mode=0o700, exist_ok=True)
-            _fsync_dir(agent_dir)
-            _fsync_dir(agent_dir.parent)
-
     def _append(self, agent_dir: Path, doc: Doc, records: list[RecordRow]) -> Doc:
         """Append ``records`` at the committed length (cutting off leftovers); the lineage doc to commit."""
         if not records:
             return doc
-        doc = dict(doc, last=dict(doc["last"]), n=dict(doc["n"]), marks={s: list(m) for s, m in doc["marks"].items()})
-        start, buf = doc["length"], bytearray()
-        for record in records:
-            stream, where = record.stream, f"record {record.stream}[{record.seq}] of lineage {doc['lineage_id']!r}"
-            if record.seq <= doc["last"].get(stream, -1):
-                raise StorageError(f"{where} already exists")
-            try:
-                digest = bytes.fromhex(record.hash) if len(record.hash) == 64 else b""
-                data, flag = record.data, 0
-                if self.compress and len(packed := zlib.compress(data)) < len(data):
-                    data, flag = packed, _COMPRESSED
-                header = _HEADER.pack(stream_number(stream) | flag, record.seq, len(data), digest)
-            except (ValueError, struct.error):
-                raise StorageError(f"{where} cannot be stored: its hash must be SHA-256 hex") from None
-            if len(digest) != 32:
-                raise StorageError(f"{where} cannot be stored: its hash must be SHA-256 hex")
-            if doc["n"].get(stream, 0) % INDEX_EVERY == 0:
-                doc["marks"].setdefault(stream, []).append([record.seq, start + len(buf)])
-            doc["n"][stream], doc["last"][stream] = doc["n"].get(stream, 0) + 1, record.seq
-            buf += header + data
+        start = doc["length"]
+        doc, data = pack_records(doc, records, self.compress)
         path = self._file(agent_dir, "records", doc["lineage_id"])
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             os.ftruncate(fd, start)  # whatever a crashed save appended past the commit goes
             os.lseek(fd, start, os.SEEK_SET)
-            _write_synced(fd, bytes(buf))
+            write_synced(fd, data)
         finally:
             os.close(fd)
         if start == 0:
-            _fsync_dir(path.parent)
-        return dict(doc, length=start + len(buf))
+            fsync_dir(path.parent)
+        return dict(doc, length=start + len(data))
 
     # --- writes ----------------------------------------------------------------------------
     def write(self, plan: SavePlan) -> None:
@@ -439,7 +203,7 @@ class FilesystemStorage(StreamFromRecords, StateBackendMixin):
                     raise StorageError(f"checkpoint {row.checkpoint_id!r}: its new lineage is not its row's")
                 if self._lineage_taken(new.lineage_id):
                     raise StorageError(f"lineage {new.lineage_id!r} already exists in the store")
-                doc = _new_lineage_doc(new, 1 + max((d["ordinal"] for d in lineages.values()), default=0), 0)
+                doc = new_lineage_doc(new, 1 + max((d["ordinal"] for d in lineages.values()), default=0), 0)
             else:
                 current = lineages.get(row.lineage_id)
                 head = current["head_checkpoint_id"] if current else None
@@ -453,13 +217,13 @@ class FilesystemStorage(StreamFromRecords, StateBackendMixin):
             for name in os.listdir(agent_dir / "records"):  # of lineages that never committed
                 if name.endswith(".rec") and name[:-4] not in lineages:
                     (agent_dir / "records" / name).unlink()
-            _write_file(self._p("_index", "c", row.checkpoint_id), f"{row.agent_id} {order}".encode())
+            write_file(self._p("_index", "c", row.checkpoint_id), f"{row.agent_id} {order}".encode())
             if new is not None:
-                _write_file(self._p("_index", "l", new.lineage_id), row.agent_id.encode())
+                write_file(self._p("_index", "l", new.lineage_id), row.agent_id.encode())
             doc = self._append(agent_dir, doc, plan.records)
-            _write_file(agent_dir / "checkpoints" / f"{order:012d}.json", _encode(_row_doc(row, order), self.compress))
-            _write_file(self._file(agent_dir, "lineages", row.lineage_id),
-                        _encode(dict(doc, head_order=order), self.compress))
+            write_file(agent_dir / "checkpoints" / f"{order:012d}.json", encode_doc(row_doc(row, order), self.compress))
+            write_file(self._file(agent_dir, "lineages", row.lineage_id),
+                        encode_doc(dict(doc, head_order=order), self.compress))
 
     def import_rows(self, lineages: list[LineageRow], records: list[RecordRow], rows: list[CheckpointRow]) -> None:
         """Atomic per agent (see the module docstring); rows keep their list order as save order. Like
@@ -514,23 +278,23 @@ class FilesystemStorage(StreamFromRecords, StateBackendMixin):
                     os.link(path, self._file(tmp, "records", lineage_id))
             top = max((doc["head_order"] for doc in docs.values()), default=0)
             for ordinal, lineage in enumerate(lineages, 1 + max((d["ordinal"] for d in docs.values()), default=0)):
-                docs[lineage.lineage_id] = _new_lineage_doc(lineage, ordinal, 0)
-                _write_file(self._p("_index", "l", lineage.lineage_id), agent_id.encode())
+                docs[lineage.lineage_id] = new_lineage_doc(lineage, ordinal, 0)
+                write_file(self._p("_index", "l", lineage.lineage_id), agent_id.encode())
             for lineage_id, doc in docs.items():
                 own = sorted((r for r in records if r.lineage_id == lineage_id), key=lambda r: (r.stream, r.seq))
                 doc = self._append(tmp, doc, own)  # on a kept lineage: past its committed length
                 doc = dict(doc, head_order=top + len(rows))  # every kept checkpoint is at most top
-                _write_file(self._file(tmp, "lineages", lineage_id), _encode(doc, self.compress))
+                write_file(self._file(tmp, "lineages", lineage_id), encode_doc(doc, self.compress))
             for order, row in enumerate(rows, top + 1):
-                _write_file(self._p("_index", "c", row.checkpoint_id), f"{agent_id} {order}".encode())
-                _write_file(tmp / "checkpoints" / f"{order:012d}.json", _encode(_row_doc(row, order), self.compress))
+                write_file(self._p("_index", "c", row.checkpoint_id), f"{agent_id} {order}".encode())
+                write_file(tmp / "checkpoints" / f"{order:012d}.json", encode_doc(row_doc(row, order), self.compress))
             for sub in ("checkpoints", "records"):
-                _fsync_dir(tmp / sub)
+                fsync_dir(tmp / sub)
             old = self._root / f".replaced-{agent_id}"
             if agent_dir.exists():
                 os.rename(agent_dir, old)
             os.rename(tmp, agent_dir)  # the commit point
-            _fsync_dir(self._root)
+            fsync_dir(self._root)
             if old.exists():
                 self._discard(old)
             kept = {("c", row.checkpoint_id) for row in rows} | {("l", lin.lineage_id) for lin in lineages}
@@ -553,7 +317,7 @@ class FilesystemStorage(StreamFromRecords, StateBackendMixin):
                     self._p("_index", "c", checkpoint_id).unlink(missing_ok=True)
                     deleted += 1
             if deleted:
-                _fsync_dir(agent_dir / "checkpoints")
+                fsync_dir(agent_dir / "checkpoints")
         return deleted
 
     def delete_agent(self, agent_id: str) -> int:
@@ -568,19 +332,19 @@ class FilesystemStorage(StreamFromRecords, StateBackendMixin):
     def acquire_lease(self, agent_id: str, worker_id: str, ttl: float) -> LeaseRow:
         with self._locked(agent_id):
             path, now = self._p("_leases", f"{agent_id}.json", agent_id=agent_id), time.time()
-            held = _read_json(path)
+            held = read_json(path)
             check_lease_free(agent_id, None if held is None else LeaseRow(agent_id, held["worker_id"],
                                                                           held["expires_at"]), worker_id, now)
-            _write_file(path, orjson.dumps({"agent_id": agent_id, "worker_id": worker_id, "expires_at": now + ttl}))
+            write_file(path, orjson.dumps({"agent_id": agent_id, "worker_id": worker_id, "expires_at": now + ttl}))
             return LeaseRow(agent_id, worker_id, now + ttl)
 
     def release_lease(self, agent_id: str, worker_id: str) -> bool:
         with self._locked(agent_id):
             path = self._p("_leases", f"{agent_id}.json", agent_id=agent_id)
-            if (_read_json(path) or {}).get("worker_id") != worker_id:
+            if (read_json(path) or {}).get("worker_id") != worker_id:
                 return False
             path.unlink()
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
             return True
 
     # --- reads -----------------------------------------------------------------------------
@@ -600,18 +364,19 @@ class FilesystemStorage(StreamFromRecords, StateBackendMixin):
     def read_lineage(self, lineage_id: str) -> LineageRow:
         if (where := self._index("l", lineage_id)) is not None:
             with self._locked(where[0], exclusive=False) as agent_dir:
-                if (doc := _read_json(self._file(agent_dir, "lineages", lineage_id))) is not None:
-                    return _lineage_row(doc)
+                if (doc := read_json(self._file(agent_dir, "lineages", lineage_id))) is not None:
+                    return lineage_row(doc)
         raise CheckpointNotFoundError(f"lineage {lineage_id!r} not found in {self.url}")
 
     def read_records(self, lineage_id: str, stream: str, start: int, stop: int) -> list[RecordRow]:
         """Reads only the bytes between the [seq, offset] marks around ``[start, stop)`` (one mark per
         ``INDEX_EVERY`` records of the stream), never past the committed length."""
-        number, where = stream_number(stream), self._index("l", lineage_id)
+        stream_number(stream)  # an unknown stream is refused even when nothing would be read
+        where = self._index("l", lineage_id)
         if where is None or start >= stop:
             return []
         with self._locked(where[0], exclusive=False) as agent_dir:
-            doc = _read_json(self._file(agent_dir, "lineages", lineage_id))
+            doc = read_json(self._file(agent_dir, "lineages", lineage_id))
             if doc is None or not (marks := doc["marks"].get(stream)):
                 return []
             seqs = [mark[0] for mark in marks]
@@ -621,17 +386,7 @@ class FilesystemStorage(StreamFromRecords, StateBackendMixin):
             with open(self._file(agent_dir, "records", lineage_id), "rb") as file:
                 file.seek(begin)
                 chunk = file.read(end - begin)
-        found, pos = [], 0
-        while pos + _HEADER.size <= len(chunk):
-            entry_stream, seq, length, digest = _HEADER.unpack_from(chunk, pos)
-            pos += _HEADER.size
-            if entry_stream & ~_COMPRESSED == number and start <= seq < stop:
-                data = chunk[pos:pos + length]
-                if entry_stream & _COMPRESSED:
-                    data = _inflate(data)
-                found.append(RecordRow(lineage_id, stream, seq, data, digest.hex()))
-            pos += length
-        return found
+        return unpack_records(chunk, lineage_id, stream, start, stop)
 
     def latest_checkpoint(self, agent_id: str) -> CheckpointRow | None:
         with self._locked(agent_id, exclusive=False) as agent_dir:
@@ -649,7 +404,7 @@ class FilesystemStorage(StreamFromRecords, StateBackendMixin):
 
     def list_lineages(self, agent_id: str) -> list[LineageRow]:
         with self._locked(agent_id, exclusive=False) as agent_dir:
-            return [_lineage_row(d) for d in sorted(self._lineages(agent_dir).values(), key=lambda d: d["ordinal"])]
+            return [lineage_row(d) for d in sorted(self._lineages(agent_dir).values(), key=lambda d: d["ordinal"])]
 
     def list_agents(self) -> list[str]:
         if not self._ready:
@@ -664,9 +419,3 @@ class FilesystemStorage(StreamFromRecords, StateBackendMixin):
                 agents.append(name)
         return agents
 
-
-def _inflate(data: bytes) -> bytes:
-    try:
-        return zlib.decompress(data)
-    except zlib.error:  # handed on as stored: the checkpoint's CRC and hash chain name the damage
-        return data
