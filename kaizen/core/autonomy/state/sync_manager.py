@@ -11,28 +11,29 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from collections import OrderedDict
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import orjson
+from kaizen.core.values import is_int
 
+from .continuation import Continuation, require_readable
 from .errors import (
-    CheckpointConflictError, CheckpointCorruptError, CheckpointNotFoundError, DamagedCheckpointError, EncryptionKeyError,
+    CheckpointConflictError, CheckpointCorruptError, CheckpointNotFoundError, DamagedCheckpointError,
     InvalidStateValueError, StateFormatError, StorageError,
 )
 from .history_reader import HistoryReader
 from .ids import check_id, new_checkpoint_id, new_lineage_id
+from .retention import RetentionSchedule, expired, forked_from, protected_checkpoints
+from .row_cache import RowCache, row_metadata, timestamp_text
 from .storage import CheckpointStore, open_store
-from .storage.base import STREAMS, CheckpointRow, is_sealed
-from .storage.rows import plan_fork, plan_save, verify_row
+from .storage.base import CheckpointRow
+from .storage.rows import plan_fork, plan_save
 from .types import AgentState, CheckpointMetadata
 
 if TYPE_CHECKING:
     from .audit import AuditReport
 
 log = logging.getLogger("kaizen.state")
-_CACHE_SIZE = 256
 
 
 class SyncStateManager:
@@ -69,7 +70,7 @@ class SyncStateManager:
         keep_last: int | None = None,
         max_age: timedelta | float | None = None,
     ) -> None:
-        if isinstance(checkpoint_frequency, bool) or not isinstance(checkpoint_frequency, int) or checkpoint_frequency < 1:
+        if not is_int(checkpoint_frequency) or checkpoint_frequency < 1:
             raise InvalidStateValueError(f"checkpoint_frequency must be an int >= 1, got {checkpoint_frequency!r}")
         if retention_count is not None and (not isinstance(retention_count, int) or retention_count < 1):
             raise InvalidStateValueError(f"retention_count must be an int >= 1 or None, got {retention_count!r}")
@@ -84,10 +85,11 @@ class SyncStateManager:
         self.retention_count = keep_last if keep_last is not None else retention_count
         self.max_age = max_age
         self.hook_manager = hook_manager
-        self._rows: OrderedDict[str, CheckpointRow] = OrderedDict()
+        self.rows = RowCache(self.storage)
         self.history = HistoryReader(self.storage, verify)
+        self.continuation = Continuation(self.storage, self.rows, self.history)
+        self.retention = RetentionSchedule()
         self._last_save: dict[str, tuple[int, float]] = {}
-        self._saves_since_retention: dict[str, int] = {}
 
     @classmethod
     def from_config(cls, config: Any) -> SyncStateManager:
@@ -127,7 +129,7 @@ class SyncStateManager:
         checkpoint; nothing stored is ever overwritten. (``force`` is accepted for
         compatibility: every call saves.)
         """
-        parent = self._parent_row(state)
+        parent = self.continuation.parent_of(state)
         lineage_id = parent.lineage_id if parent is not None else new_lineage_id()
         plan = plan_save(state, parent, lineage_id)
         if self._hooked("pre_checkpoint_save"):
@@ -138,14 +140,14 @@ class SyncStateManager:
                 self.storage.write(plan)
                 break
             except CheckpointConflictError as conflict:
-                newer = self._continued_head(state, parent, conflict)
+                newer = self.continuation.continued_head(state, parent, conflict)
                 if newer is None:
                     raise
                 parent = newer
                 plan = plan_save(state, parent, parent.lineage_id)
         else:
             raise StorageError(f"agent {state.agent_id!r} keeps changing while saving: another worker is running it")
-        self._remember(plan.row)
+        self.rows.remember(plan.row)
         self.history.remember_saved(parent, plan.row, plan.records)
         self._last_save[state.agent_id] = (state.step_number, time.time())
         if self._hooked("post_checkpoint_save"):
@@ -155,71 +157,12 @@ class SyncStateManager:
         self._maybe_apply_retention(state.agent_id)
         return state.checkpoint_id
 
-    def _parent_row(self, state: AgentState) -> CheckpointRow | None:
-        """The checkpoint ``state`` is saved on: its parent pointer's when readable, else the
-        agent's latest checkpoint if the state's histories extend it (None: a first save)."""
-        parent_id = state.parent_checkpoint_id
-        if parent_id is not None:
-            try:
-                parent = self._row(parent_id)
-            except CheckpointNotFoundError:
-                parent = None
-            if parent is not None:
-                _require_readable(parent)
-                if parent.agent_id != state.agent_id:
-                    raise InvalidStateValueError(
-                        f"cannot save a state of agent {state.agent_id!r} on top of checkpoint {parent_id!r} "
-                        f"of agent {parent.agent_id!r}; use fork(..., new_agent_id=...) to branch into a new agent"
-                    )
-                return parent
-        latest = self.storage.latest_checkpoint(state.agent_id)
-        if latest is None:
-            return None  # a first save (or a state restored from another store): start the history
-        self._remember(latest)
-        if self._extends(state, latest, None):
-            return latest
-        if parent_id is not None:
-            raise CheckpointNotFoundError(
-                f"cannot save {state.checkpoint_id!r}: its parent checkpoint {parent_id!r} is not in "
-                f"{self.storage.url} and its histories do not continue the agent's latest checkpoint "
-                f"{latest.checkpoint_id}; resume the agent from its latest checkpoint first"
-            )
-        raise CheckpointConflictError(state.agent_id, None, latest.checkpoint_id)
-
-    def _continued_head(
-        self, state: AgentState, parent: CheckpointRow | None, conflict: CheckpointConflictError
-    ) -> CheckpointRow | None:
-        """After a conflict: the head that was saved meanwhile, if ``state`` continues it."""
-        head_id = conflict.actual_head
-        if head_id is None or head_id == (parent.checkpoint_id if parent is not None else None):
-            return None
-        head = self._row(head_id)
-        if head.agent_id != state.agent_id or (parent is not None and head.lineage_id != parent.lineage_id):
-            return None
-        return head if self._extends(state, head, parent) else None
-
-    def _extends(self, state: AgentState, row: CheckpointRow, anchor: CheckpointRow | None) -> bool:
-        """Whether every history of ``state`` begins with exactly what ``row`` (verified) covers.
-
-        A state re-saved under the id of a stored checkpoint never extends it: that would
-        overwrite it."""
-        _require_readable(row)
-        verify_row(row)
-        if row.checkpoint_id == state.checkpoint_id:
-            raise InvalidStateValueError(
-                f"checkpoint {state.checkpoint_id!r} of agent {state.agent_id!r} is already saved; a new "
-                "checkpoint needs a new checkpoint_id (capture the state again, or "
-                "dataclasses.replace(state, checkpoint_id=new_checkpoint_id()))"
-            )
-        return _counters_continue(state, row) and all(
-            self.history.extends(getattr(state, stream), row, stream, anchor) for stream in STREAMS)
-
     # --- loading --------------------------------------------------------------------------
     def load_checkpoint(self, checkpoint_id: str) -> AgentState:
         """Load any checkpoint (time travel), verified against its checksum and hash chains."""
         check_id(checkpoint_id, "checkpoint_id")
         row = self._row(checkpoint_id)
-        _require_readable(row)
+        require_readable(row)
         return self.history.read_state(row)
 
     def load_latest(self, agent_id: str) -> AgentState | None:
@@ -271,7 +214,7 @@ class SyncStateManager:
         """
         from .audit import find_damage
 
-        return find_damage(self.storage, check_id(agent_id, "agent_id"), _require_readable)
+        return find_damage(self.storage, check_id(agent_id, "agent_id"), require_readable)
 
     def load_for_resume(self, checkpoint_id: str) -> AgentState:
         """Load ``checkpoint_id`` to continue from it: a checkpoint that is not its lineage's
@@ -326,13 +269,13 @@ class SyncStateManager:
         the original lineage.
         """
         source = self._row(checkpoint_id)
-        _require_readable(source)
+        require_readable(source)
         agent_id = check_id(new_agent_id, "new_agent_id") if new_agent_id is not None else source.agent_id
         if new_agent_id is not None and self.storage.latest_checkpoint(agent_id) is not None:
             raise InvalidStateValueError(f"agent {agent_id!r} already exists; pick a new agent id for the fork")
         plan = plan_fork(source, new_checkpoint_id(), new_lineage_id(), agent_id)
         self.storage.write(plan)
-        self._remember(plan.row)
+        self.rows.remember(plan.row)
         return self.load_checkpoint(plan.row.checkpoint_id)
 
     fork_from_checkpoint = fork
@@ -342,15 +285,15 @@ class SyncStateManager:
         self, agent_id: str | None = None, limit: int | None = None, before: str | datetime | None = None
     ) -> list[CheckpointMetadata]:
         """Checkpoints newest first (of one agent, or of every agent when ``agent_id`` is None)."""
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        if limit is not None and (not is_int(limit) or limit < 0):
             raise InvalidStateValueError(f"limit must be an int >= 0, got {limit!r}")
-        before_text = _timestamp_text(before)
+        before_text = timestamp_text(before)
         agents = [check_id(agent_id, "agent_id")] if agent_id is not None else self.storage.list_agents()
         out: list[CheckpointMetadata] = []
         for agent in agents:
-            out.extend(_metadata(row) for row in self.storage.list_rows(agent, limit, before_text))
+            out.extend(row_metadata(row) for row in self.storage.list_rows(agent, limit, before_text))
         if agent_id is None:
-            out.sort(key=lambda meta: _timestamp_text(meta.timestamp) or "", reverse=True)
+            out.sort(key=lambda meta: timestamp_text(meta.timestamp) or "", reverse=True)
         return out if limit is None else out[:limit]
 
     def list_agents(self) -> list[str]:
@@ -369,11 +312,7 @@ class SyncStateManager:
         Refused while another agent forked from it (that agent shares its records).
         """
         check_id(agent_id, "agent_id")
-        own = {lin.lineage_id for lin in self.storage.list_lineages(agent_id)}
-        dependants = sorted({
-            lin.agent_id for other in self.storage.list_agents() if other != agent_id
-            for lin in self.storage.list_lineages(other) if lin.base_lineage_id in own
-        })
+        dependants = forked_from(self.storage, agent_id)
         if dependants:
             raise StorageError(
                 f"agent {agent_id!r} cannot be deleted: agent(s) {', '.join(dependants)} were forked from it "
@@ -385,13 +324,13 @@ class SyncStateManager:
     def delete_checkpoint(self, checkpoint_id: str) -> None:
         """Delete one checkpoint; refused for a lineage head or a fork's starting point."""
         row = self._row(checkpoint_id)
-        if checkpoint_id in self._protected(row.agent_id):
+        if checkpoint_id in protected_checkpoints(self.storage, row.agent_id):
             raise StorageError(
                 f"checkpoint {checkpoint_id!r} is the newest of its lineage or a fork starts from it; "
                 "it cannot be deleted on its own (delete the agent instead)"
             )
         self.storage.delete_checkpoints(row.agent_id, [checkpoint_id])
-        self._rows.pop(checkpoint_id, None)
+        self.rows.drop([checkpoint_id])
 
     def apply_retention(
         self, agent_id: str, keep_last: int | None = None, max_age: timedelta | float | None = None
@@ -402,28 +341,13 @@ class SyncStateManager:
         fork starts from. History records are kept: later checkpoints share them.
         Returns the ids deleted.
         """
-        if keep_last is not None and (isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1):
+        if keep_last is not None and (not is_int(keep_last) or keep_last < 1):
             raise InvalidStateValueError(f"keep_last must be an int >= 1, got {keep_last!r}")
         rows = self.storage.list_rows(check_id(agent_id, "agent_id"))
-        protected = self._protected(agent_id)
-        if rows:
-            protected.add(rows[0].checkpoint_id)
-        cutoff = None
-        if max_age is not None:
-            age = max_age if isinstance(max_age, timedelta) else timedelta(seconds=float(max_age))
-            cutoff = (datetime.now(timezone.utc) - age).isoformat(timespec="microseconds")
-        doomed = []
-        for index, row in enumerate(rows):
-            if row.checkpoint_id in protected:
-                continue
-            too_many = keep_last is not None and index >= keep_last
-            too_old = cutoff is not None and (_timestamp_text(row.timestamp) or "") < cutoff
-            if too_many or too_old:
-                doomed.append(row.checkpoint_id)
+        doomed = expired(rows, protected_checkpoints(self.storage, agent_id), keep_last, max_age)
         if doomed:
             self.storage.delete_checkpoints(agent_id, doomed)
-            for checkpoint_id in doomed:
-                self._rows.pop(checkpoint_id, None)
+            self.rows.drop(doomed)
         return doomed
 
     def cleanup_old_checkpoints(self, agent_id: str) -> int:
@@ -433,21 +357,11 @@ class SyncStateManager:
         return len(self.apply_retention(agent_id, keep_last=self.retention_count, max_age=self.max_age))
 
     def _maybe_apply_retention(self, agent_id: str) -> None:
-        """Retention every few saves, not after each one: its cost is amortized, not per save."""
         if self.retention_count is None and self.max_age is None:
             return
-        count = self._saves_since_retention.get(agent_id, 0) + 1
-        if count >= max(1, (self.retention_count or 40) // 4):
+        if self.retention.due(agent_id, self.retention_count):
             self.cleanup_old_checkpoints(agent_id)
-            count = 0
-        self._saves_since_retention[agent_id] = count
-
-    def _protected(self, agent_id: str) -> set[str]:
-        protected = {lin.head_checkpoint_id for lin in self.storage.list_lineages(agent_id) if lin.head_checkpoint_id}
-        for other in self.storage.list_agents():
-            protected.update(lin.base_checkpoint_id for lin in self.storage.list_lineages(other)
-                             if lin.base_checkpoint_id)
-        return protected
+            self.retention.ran(agent_id)
 
     def claim(self, agent_id: str, worker_id: str | None = None, ttl: float = 30.0, keepalive: bool = True) -> Any:
         """Give this worker an expiring lease on ``agent_id`` (renewed in the background while
@@ -470,7 +384,7 @@ class SyncStateManager:
         then lists the damaged checkpoints under ``"damaged"``."""
         from .transfer import export_agent
 
-        return export_agent(self.storage, agent_id, allow_damaged, _require_readable)
+        return export_agent(self.storage, agent_id, allow_damaged, require_readable)
 
     def import_agent(self, document: Any, allow_damaged: bool = False) -> str:
         """Write an export into this store after checking all of it; ``StateFormatError`` names what
@@ -482,21 +396,10 @@ class SyncStateManager:
 
     # --- internals ------------------------------------------------------------------------
     def _row(self, checkpoint_id: str) -> CheckpointRow:
-        row = self._rows.get(checkpoint_id)
-        if row is None:
-            row = self.storage.read_checkpoint(check_id(checkpoint_id, "checkpoint_id"))
-            self._remember(row)
-        return row
-
-    def _remember(self, row: CheckpointRow) -> None:
-        self._rows[row.checkpoint_id] = row
-        self._rows.move_to_end(row.checkpoint_id)
-        while len(self._rows) > _CACHE_SIZE:
-            self._rows.popitem(last=False)
+        return self.rows.get(checkpoint_id)
 
     def _forget(self, agent_id: str) -> None:
-        for checkpoint_id in [c for c, row in self._rows.items() if row.agent_id == agent_id]:
-            del self._rows[checkpoint_id]
+        self.rows.forget_agent(agent_id)
         self.history.forget_agent(agent_id, {lin.lineage_id for lin in self.storage.list_lineages(agent_id)})
 
     def _hooked(self, event: str) -> bool:
@@ -516,60 +419,6 @@ class SyncStateManager:
         """Checkpoint hooks get the original's payload fields (agent_id, status, ISO timestamp) too."""
         if self.hook_manager is not None:
             payload = {"agent_id": state.agent_id, "status": state.status,
-                       "timestamp": _timestamp_text(state.timestamp), **data}
+                       "timestamp": timestamp_text(state.timestamp), **data}
             self.hook_manager.trigger_sync(event, payload, agent_id=state.agent_id)
 
-
-def _require_readable(row: CheckpointRow) -> None:
-    """A sealed row read without the key: stop before anything is loaded or written on top of it."""
-    if is_sealed(row.body):
-        raise EncryptionKeyError(f"checkpoint {row.checkpoint_id!r} is encrypted: set KAIZEN_ENCRYPTION_KEY (or "
-                                 "encryption_key) to the key it was written with")
-
-
-def _counters_continue(state: AgentState, row: CheckpointRow) -> bool:
-    """Whether the state's counters (step, spend, tool and token counts) are at least ``row``'s: a
-    writer whose counts went back did not continue ``row``, it diverged from an earlier checkpoint."""
-    if state.step_number < row.step_number:
-        return False
-    try:
-        body = orjson.loads(row.body)
-        if float(state.budget_spent_usd) < float(body.get("budget_spent_usd", 0.0)):
-            return False
-        counts = state.tool_usage_counts
-        if any(counts.get(tool, 0) < n for tool, n in body.get("tool_usage_counts", {}).items()):
-            return False
-        tokens = state.token_usage
-        return not any(tokens.get(model, {}).get(kind, 0) < n
-                       for model, usage in body.get("token_usage", {}).items() for kind, n in usage.items())
-    except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
-        return False
-
-
-def _metadata(row: CheckpointRow) -> CheckpointMetadata:
-    return CheckpointMetadata(
-        checkpoint_id=row.checkpoint_id,
-        agent_id=row.agent_id,
-        timestamp=datetime.fromisoformat(row.timestamp),
-        step_number=row.step_number,
-        status=row.status,
-        size_bytes=row.size_bytes,
-        parent_checkpoint_id=row.parent_checkpoint_id,
-        lineage_id=row.lineage_id,
-    )
-
-
-def _timestamp_text(value: str | datetime | None) -> str | None:
-    """ISO text in UTC, so stored timestamps compare correctly as text."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            raise InvalidStateValueError(f"before {str(value)[:60]!r} is not an ISO 8601 timestamp") from None
-    if not isinstance(value, datetime):
-        raise InvalidStateValueError(f"before must be an ISO timestamp or datetime, got {type(value).__name__}")
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
