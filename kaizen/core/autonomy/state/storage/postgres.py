@@ -20,22 +20,22 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import psycopg
-from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool
 
 from ..errors import (
-    CheckpointConflictError, CheckpointNotFoundError, LeaseHeldError, NotAKaizenStoreError, StorageError,
-    StoreNotFoundError,
+    CheckpointConflictError, CheckpointNotFoundError, LeaseHeldError, StorageError, StoreNotFoundError,
 )
 from .base import STREAM_NUMBERS, CheckpointRow, LeaseRow, LineageRow, RecordRow, SavePlan, refuse_write
+from .pg_schema import LOCK, SCHEMA_VERSION, check_schema, first, migrate
 from .sql_common import (
     CHECKPOINT_COLUMNS, LINEAGE_COLUMNS, SqlShapes, delete_agent_rows, lineage_from, lineage_values, record_values,
     records_from, row_from, row_values,
 )
 from .state_backend import StateBackendMixin
 
-SCHEMA_VERSION = 2
+__all__ = ["SCHEMA_VERSION", "PostgresStorage", "redact_dsn"]
+
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 IDLE_CHECK_SECONDS = 5.0
 _COPY_THRESHOLD = 64  # records per save above which COPY beats a pipelined executemany
@@ -45,65 +45,6 @@ START_HINT = (
     "(and KAIZEN_PG_DSN for the tests) at a running one"
 )
 
-# --- schema: migration N is MIGRATIONS[N - 1]; never edit one that has shipped -------------
-LOCK = "SELECT pg_advisory_xact_lock(%s)"
-SELECT_SCHEMA = "SELECT 1 FROM pg_namespace WHERE nspname = %s"
-CREATE_SCHEMA = "CREATE SCHEMA IF NOT EXISTS {}"
-CREATE_MIGRATIONS = (
-    "CREATE TABLE IF NOT EXISTS schema_migrations "
-    "(version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-)
-SELECT_VERSION = "SELECT coalesce(max(version), 0) FROM schema_migrations"
-SELECT_MIGRATIONS_TABLE = "SELECT to_regclass('schema_migrations') IS NOT NULL"
-INSERT_MIGRATION = "INSERT INTO schema_migrations (version) VALUES (%s)"
-MIGRATIONS = (
-    # Ids and timestamps compare byte-wise (COLLATE "C"), as in Python and SQLite.
-    """
-    CREATE TABLE lineages (
-        lid integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        lineage_id text COLLATE "C" NOT NULL CONSTRAINT lineages_id_unique UNIQUE,
-        agent_id text COLLATE "C" NOT NULL,
-        base_lineage_id text COLLATE "C",
-        base_checkpoint_id text COLLATE "C",
-        base_counts text NOT NULL,
-        head_checkpoint_id text COLLATE "C",
-        created_at text COLLATE "C" NOT NULL
-    ) WITH (fillfactor = 70);
-    CREATE INDEX lineages_by_agent ON lineages (agent_id);
-    CREATE TABLE records (
-        lid integer NOT NULL,
-        seq integer NOT NULL,
-        stream smallint NOT NULL,
-        data bytea NOT NULL,
-        hash bytea NOT NULL,
-        CONSTRAINT records_unique PRIMARY KEY (lid, stream, seq)
-    );
-    CREATE TABLE checkpoints (
-        seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        checkpoint_id text COLLATE "C" NOT NULL CONSTRAINT checkpoints_id_unique UNIQUE,
-        agent_id text COLLATE "C" NOT NULL,
-        lineage_id text COLLATE "C" NOT NULL,
-        parent_checkpoint_id text COLLATE "C",
-        step_number bigint NOT NULL,
-        timestamp text COLLATE "C" NOT NULL,
-        status text NOT NULL,
-        heads bytea NOT NULL,
-        body bytea NOT NULL,
-        checksum text NOT NULL,
-        size_bytes bigint NOT NULL
-    );
-    CREATE INDEX checkpoints_by_agent ON checkpoints (agent_id, seq);
-    """,
-    # Leases: which worker runs an agent, until when (the server's clock decides).
-    """
-    CREATE TABLE leases (
-        agent_id text COLLATE "C" PRIMARY KEY,
-        worker_id text NOT NULL,
-        expires_at double precision NOT NULL
-    );
-    """,
-)
-assert len(MIGRATIONS) == SCHEMA_VERSION
 _DUPLICATES = {"checkpoints_id_unique": "checkpoint", "lineages_id_unique": "lineage", "records_unique": "record"}
 
 # --- statements ---------------------------------------------------------------------------
@@ -274,40 +215,12 @@ class PostgresStorage(StateBackendMixin):
 
     def setup(self) -> None:
         if self.read_only:
-            self._check_schema()
-            self._ready = True
-            return
-        with self._connect("schema setup") as conn, conn.transaction():
-            conn.execute(LOCK, (self._lock_key("setup"),))
-            if conn.execute(SELECT_SCHEMA, (self.schema,)).fetchone() is None:
-                conn.execute(sql.SQL(CREATE_SCHEMA).format(sql.Identifier(self.schema)))
-            conn.execute(CREATE_MIGRATIONS)
-            version = _first(conn.execute(SELECT_VERSION).fetchone())[0]
-            if version > SCHEMA_VERSION:
-                raise StorageError(
-                    f"{self._where} has store schema {version}, newer than this kaizen-state's {SCHEMA_VERSION}"
-                )
-            for number in range(version + 1, SCHEMA_VERSION + 1):
-                conn.execute(MIGRATIONS[number - 1])
-                conn.execute(INSERT_MIGRATION, (number,))
+            with self._connect("schema check") as conn:
+                check_schema(conn, self.schema, self._where)
+        else:
+            with self._connect("schema setup") as conn:
+                migrate(conn, self.schema, self._lock_key("setup"), self._where)
         self._ready = True
-
-    def _check_schema(self) -> None:
-        """Read-only opening: the schema must exist and hold kaizen tables this release can read."""
-        with self._connect("schema check") as conn:
-            if conn.execute(SELECT_SCHEMA, (self.schema,)).fetchone() is None:
-                raise StoreNotFoundError(
-                    f"no kaizen store in {self._where}: the schema {self.schema!r} does not exist (opened "
-                    "read-only, so it is not created; check ?schema= in the store URL)")
-            if not _first(conn.execute(SELECT_MIGRATIONS_TABLE).fetchone())[0]:
-                raise NotAKaizenStoreError(f"{self._where} is not a kaizen store: the schema holds no kaizen "
-                                           "tables; it was left untouched")
-            version = _first(conn.execute(SELECT_VERSION).fetchone())[0]
-        if version < 1:
-            raise NotAKaizenStoreError(f"{self._where} is not a kaizen store: no kaizen migration was applied")
-        if version > SCHEMA_VERSION:
-            raise StorageError(
-                f"{self._where} has store schema {version}, newer than this kaizen-state's {SCHEMA_VERSION}")
 
     def close(self) -> None:
         with self._pool_lock:
@@ -331,7 +244,7 @@ class PostgresStorage(StateBackendMixin):
                     latest = conn.execute(SELECT_LATEST_ID, (row.agent_id,)).fetchone()
                     if latest is not None:
                         raise CheckpointConflictError(row.agent_id, None, latest[0])
-                lid = _first(conn.execute(INSERT_LINEAGE, lineage_values(plan.new_lineage)).fetchone())[0]
+                lid = first(conn.execute(INSERT_LINEAGE, lineage_values(plan.new_lineage)).fetchone())[0]
             else:
                 moved = conn.execute(MOVE_HEAD, (row.checkpoint_id, row.lineage_id, plan.expected_head)).fetchone()
                 if moved is None:
@@ -373,7 +286,7 @@ class PostgresStorage(StateBackendMixin):
         agents = sorted({lin.agent_id for lin in lineages} | {row.agent_id for row in rows})
         for agent_id in agents:  # sorted: two imports never wait on each other in a cycle
             conn.execute(LOCK, (self._lock_key("agent", agent_id),))
-        lids = {lin.lineage_id: _first(conn.execute(INSERT_LINEAGE, lineage_values(lin)).fetchone())[0]
+        lids = {lin.lineage_id: first(conn.execute(INSERT_LINEAGE, lineage_values(lin)).fetchone())[0]
                 for lin in lineages}
         _insert_records(conn, [(lids[r.lineage_id], r) for r in records])
         with conn.cursor() as cur:
@@ -425,7 +338,7 @@ class PostgresStorage(StateBackendMixin):
             self.setup()
         with self._connect(f"read of {stream} records of lineage {lineage_id!r}") as conn:
             with conn.cursor(binary=True) as cur:  # bytea as raw bytes, not hex text twice the size
-                count, joined = _first(cur.execute(SELECT_STREAM, (lineage_id, STREAM_NUMBERS[stream], start, stop)).fetchone())
+                count, joined = first(cur.execute(SELECT_STREAM, (lineage_id, STREAM_NUMBERS[stream], start, stop)).fetchone())
         return count, bytes(joined) if joined is not None else b""
 
     def latest_checkpoint(self, agent_id: str) -> CheckpointRow | None:
@@ -443,13 +356,6 @@ class PostgresStorage(StateBackendMixin):
 
     def list_agents(self) -> list[str]:
         return [r[0] for r in self._read("list of agents", SQL.select_agents, ())]
-
-
-def _first(row: tuple[Any, ...] | None) -> tuple[Any, ...]:
-    """The row a statement always returns (an aggregate, ``RETURNING``)."""
-    if row is None:
-        raise StorageError("PostgreSQL returned no row where one is always expected")
-    return row
 
 
 def _reason(exc: BaseException) -> str:
