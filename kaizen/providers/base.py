@@ -7,7 +7,7 @@ so sync and async behaviour, argument checks and lifecycle are identical for all
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -17,6 +17,8 @@ from kaizen.core.values import is_number
 from .httpclient import ErrorHints, JSONClient, RetryPolicy
 from .types import LLMResponse, Message, ToolSpec
 
+_Item = TypeVar("_Item")
+
 
 def check_chat_args(
     provider: str, messages: Sequence[Message], tools: Sequence[ToolSpec], model: str, temperature: float | None
@@ -24,21 +26,21 @@ def check_chat_args(
     """Validate ``chat`` arguments up front, naming the bad one (before any network call)."""
     if not isinstance(model, str) or not model.strip():
         raise ValueError(f"{provider}: model must be a non-empty string, e.g. chat(..., model='llama3.2')")
-    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
-        raise TypeError(f"{provider}: messages must be a sequence of Message")
-    msgs = tuple(messages)
-    for i, message in enumerate(msgs):
-        if not isinstance(message, Message):
-            raise TypeError(f"{provider}: messages[{i}] is a {type(message).__name__}, expected Message")
-    if isinstance(tools, (str, bytes)) or not isinstance(tools, Sequence):
-        raise TypeError(f"{provider}: tools must be a sequence of ToolSpec (use () for none)")
-    specs = tuple(tools)
-    for i, spec in enumerate(specs):
-        if not isinstance(spec, ToolSpec):
-            raise TypeError(f"{provider}: tools[{i}] is a {type(spec).__name__}, expected ToolSpec")
+    msgs = _sequence_of(Message, messages, f"{provider}: messages", "")
+    specs = _sequence_of(ToolSpec, tools, f"{provider}: tools", " (use () for none)")
     if temperature is not None and not is_number(temperature):
         raise TypeError(f"{provider}: temperature must be a number or None, got {type(temperature).__name__}")
     return msgs, specs
+
+
+def _sequence_of(kind: type[_Item], items: Any, label: str, hint: str) -> tuple[_Item, ...]:
+    if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
+        raise TypeError(f"{label} must be a sequence of {kind.__name__}{hint}")
+    found = tuple(items)
+    for i, item in enumerate(found):
+        if not isinstance(item, kind):
+            raise TypeError(f"{label}[{i}] is a {type(item).__name__}, expected {kind.__name__}")
+    return found
 
 
 class AsyncTwin:

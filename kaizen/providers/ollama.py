@@ -12,12 +12,11 @@ import os
 from typing import Any
 
 import httpx
-import orjson
 
 from .base import HTTPProvider
 from .httpclient import ErrorHints
 from .types import LLMResponse, Message, ToolCall, ToolSpec, Usage
-from .wire import ResponseReader, conversation_seed, stable_call_id
+from .wire import ResponseReader, conversation_seed, parse_arguments, stable_call_id
 
 DEFAULT_OLLAMA_URL = "http://localhost:11434"
 _DEFAULT_PORT = 11434
@@ -113,16 +112,8 @@ def parse_response(data: dict[str, Any], reader: ResponseReader, model: str, see
             raise reader.error(where, f"should be an object, got {type(raw).__name__}")
         function = reader.get(raw, "function", dict, f"{where}.function")
         name = reader.get(function, "name", str, f"{where}.function.name")
-        arguments = function.get("arguments")
-        if arguments is None:
-            arguments = {}
-        elif isinstance(arguments, str):  # some model templates emit a JSON string
-            try:
-                arguments = orjson.loads(arguments) if arguments.strip() else {}
-            except orjson.JSONDecodeError:
-                raise reader.error(f"{where}.function.arguments", f"of tool {name!r} is not valid JSON") from None
-        if not isinstance(arguments, dict):
-            raise reader.error(f"{where}.function.arguments", f"of tool {name!r} should be an object")
+        # an object, or a JSON string from some model templates
+        arguments = parse_arguments(function.get("arguments"), name, f"{where}.function.arguments", reader)
         call_id = raw.get("id") if isinstance(raw.get("id"), str) and raw.get("id") else None
         calls.append(ToolCall(id=call_id or stable_call_id(seed, i, name, arguments), name=name, arguments=arguments))
     usage = Usage(

@@ -16,7 +16,7 @@ import orjson
 from .base import HTTPProvider
 from .httpclient import ErrorHints
 from .types import LLMResponse, Message, ToolCall, ToolSpec, Usage
-from .wire import ResponseReader, conversation_seed, normalize_base_url, stable_call_id
+from .wire import ResponseReader, conversation_seed, normalize_base_url, parse_arguments, stable_call_id
 
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
 
@@ -59,23 +59,6 @@ def build_request(
     return body
 
 
-def _parse_arguments(raw: Any, name: str, where: str, reader: ResponseReader) -> dict[str, Any]:
-    if isinstance(raw, dict):  # a few compatible servers send the object itself
-        return raw
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return {}
-    if not isinstance(raw, str):
-        raise reader.error(where, f"of tool {name!r} should be a JSON string, got {type(raw).__name__}")
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        shown = raw if len(raw) <= 80 else raw[:80] + "..."
-        raise reader.error(where, f"of tool {name!r} is not valid JSON: {shown!r}") from None
-    if not isinstance(value, dict):
-        raise reader.error(where, f"of tool {name!r} should decode to a JSON object, got {type(value).__name__}")
-    return value
-
-
 def parse_response(data: dict[str, Any], reader: ResponseReader, model: str, seed: str) -> LLMResponse:
     """Turn a ``chat.completion`` object into an LLMResponse."""
     choices = reader.get(data, "choices", list, "choices")
@@ -94,7 +77,7 @@ def parse_response(data: dict[str, Any], reader: ResponseReader, model: str, see
             raise reader.error(where, f"should be an object, got {type(raw).__name__}")
         function = reader.get(raw, "function", dict, f"{where}.function")
         name = reader.get(function, "name", str, f"{where}.function.name")
-        arguments = _parse_arguments(function.get("arguments"), name, f"{where}.function.arguments", reader)
+        arguments = parse_arguments(function.get("arguments"), name, f"{where}.function.arguments", reader)
         call_id = reader.get(raw, "id", str, f"{where}.id", "") or stable_call_id(seed, i, name, arguments)
         calls.append(ToolCall(id=call_id, name=name, arguments=arguments))
     usage_data = reader.get(data, "usage", dict, "usage", {})

@@ -78,3 +78,22 @@ def normalize_base_url(value: str, setting: str) -> str:
             f"{setting} {value!r} is not an http(s) URL; use e.g. 'https://host' or 'http://localhost:8000'"
         )
     return url
+
+
+def parse_arguments(raw: Any, name: str, where: str, reader: ResponseReader) -> dict[str, Any]:
+    """A function call's arguments as OpenAI-style servers send them: a JSON string (or, from a few
+    compatible servers, the object itself); empty or missing means no arguments."""
+    if isinstance(raw, dict):  # a few compatible servers send the object itself
+        return raw
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return {}
+    if not isinstance(raw, str):
+        raise reader.error(where, f"of tool {name!r} should be a JSON string, got {type(raw).__name__}")
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        shown = raw if len(raw) <= 80 else raw[:80] + "..."
+        raise reader.error(where, f"of tool {name!r} is not valid JSON: {shown!r}") from None
+    if not isinstance(value, dict):
+        raise reader.error(where, f"of tool {name!r} should decode to a JSON object, got {type(value).__name__}")
+    return value

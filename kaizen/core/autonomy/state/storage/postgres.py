@@ -29,8 +29,8 @@ from ..errors import (
 from .base import STREAM_NUMBERS, CheckpointRow, LeaseRow, LineageRow, RecordRow, SavePlan, refuse_write
 from .pg_schema import LOCK, SCHEMA_VERSION, check_schema, first, migrate
 from .sql_common import (
-    CHECKPOINT_COLUMNS, LINEAGE_COLUMNS, SqlShapes, delete_agent_rows, lineage_from, lineage_values, record_values,
-    records_from, row_from, row_values,
+    CHECKPOINT_COLUMNS, LINEAGE_COLUMNS, SqlShapes, delete_agent_rows, head_conflict, lineage_from, lineage_values,
+    move_head, record_values, records_from, row_from, row_values,
 )
 from .state_backend import StateBackendMixin
 
@@ -246,11 +246,7 @@ class PostgresStorage(StateBackendMixin):
                         raise CheckpointConflictError(row.agent_id, None, latest[0])
                 lid = first(conn.execute(INSERT_LINEAGE, lineage_values(plan.new_lineage)).fetchone())[0]
             else:
-                moved = conn.execute(MOVE_HEAD, (row.checkpoint_id, row.lineage_id, plan.expected_head)).fetchone()
-                if moved is None:
-                    head = conn.execute(SQL.select_head, (row.lineage_id,)).fetchone()
-                    raise CheckpointConflictError(row.agent_id, plan.expected_head, head[0] if head else None)
-                lid = moved[0]
+                lid = move_head(conn, SQL, MOVE_HEAD, row, plan.expected_head)
             _insert_records(conn, [(lid, r) for r in plan.records])
             conn.execute(SQL.insert_checkpoint, row_values(row))
 
@@ -267,8 +263,7 @@ class PostgresStorage(StateBackendMixin):
         with self._connect(f"save of checkpoint {row.checkpoint_id!r}") as conn:
             saved = conn.execute(APPEND_SQL, params).fetchone()
             if saved is None:
-                head = conn.execute(SQL.select_head, (row.lineage_id,)).fetchone()
-                raise CheckpointConflictError(row.agent_id, plan.expected_head, head[0] if head else None)
+                raise head_conflict(conn, SQL, row, plan.expected_head)
 
     def import_rows(self, lineages: list[LineageRow], records: list[RecordRow], rows: list[CheckpointRow]) -> None:
         with self._write(f"import of {len(rows)} checkpoints") as conn:

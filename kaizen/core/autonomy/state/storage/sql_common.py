@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from ..errors import CheckpointConflictError
 from .base import STREAM_NUMBERS, CheckpointRow, LineageRow, RecordRow, StreamHead, heads_from_json, heads_to_json
 
 CHECKPOINT_COLUMNS = (
@@ -114,3 +115,20 @@ def delete_agent_rows(conn: _Executes, shapes: SqlShapes, agent_id: str) -> int:
     conn.execute(shapes.delete_agent_records, (agent_id,))
     conn.execute(shapes.delete_agent_lineages, (agent_id,))
     return int(conn.execute(shapes.delete_agent_checkpoints, (agent_id,)).rowcount)
+
+
+def head_conflict(
+    conn: _Executes, shapes: SqlShapes, row: CheckpointRow, expected: str | None
+) -> CheckpointConflictError:
+    """The conflict to raise when ``row``'s lineage head was not ``expected``, naming the head found."""
+    head = conn.execute(shapes.select_head, (row.lineage_id,)).fetchone()
+    return CheckpointConflictError(row.agent_id, expected, head[0] if head else None)
+
+
+def move_head(conn: _Executes, shapes: SqlShapes, statement: str, row: CheckpointRow, expected: str | None) -> int:
+    """Make ``row`` its lineage's head if the head is still ``expected`` (``statement`` is the dialect's
+    conditional UPDATE ... RETURNING lid); returns the lineage's lid, or raises the conflict."""
+    moved = conn.execute(statement, (row.checkpoint_id, row.lineage_id, expected)).fetchone()
+    if moved is None:
+        raise head_conflict(conn, shapes, row, expected)
+    return int(moved[0])

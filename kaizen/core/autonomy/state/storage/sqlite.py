@@ -22,7 +22,7 @@ from .base import (
 )
 from .sql_common import (
     CHECKPOINT_COLUMNS, KAIZEN_TABLES, LINEAGE_COLUMNS, SqlShapes, as_bytes, delete_agent_rows, lineage_from,
-    lineage_values, record_values, records_from, row_from, row_values,
+    lineage_values, move_head, record_values, records_from, row_from, row_values,
 )
 from .state_backend import StateBackendMixin
 
@@ -233,11 +233,7 @@ class SQLiteStorage(StateBackendMixin):
                         raise CheckpointConflictError(row.agent_id, None, latest[0])
                 lid = int(conn.execute(INSERT_LINEAGE, lineage_values(plan.new_lineage)).lastrowid or 0)
             else:
-                moved = conn.execute(MOVE_HEAD, (row.checkpoint_id, row.lineage_id, plan.expected_head)).fetchone()
-                if moved is None:
-                    head = conn.execute(SQL.select_head, (row.lineage_id,)).fetchone()
-                    raise CheckpointConflictError(row.agent_id, plan.expected_head, head[0] if head else None)
-                lid = moved[0]
+                lid = move_head(conn, SQL, MOVE_HEAD, row, plan.expected_head)
             if plan.records:
                 conn.executemany(SQL.insert_record, [record_values(lid, r) for r in plan.records])
             _insert_checkpoint(conn, row)
