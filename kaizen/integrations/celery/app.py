@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .errors import AgentBusyError, CeleryNotInstalledError
@@ -72,8 +73,6 @@ def register_agent_task(
             factory_ref["built"] = resolve_factory(build_agent)
         return factory_ref["built"]
 
-    @app.task(name=name, bind=True, shared=False, acks_late=True, reject_on_worker_lost=True, serializer="json",
-              max_retries=max_busy_retries, typing=False)
     def run_agent(self: Task, agent_id: str, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
         worker_id = worker_id_for(self.request.id)
         try:
@@ -81,4 +80,7 @@ def register_agent_task(
         except AgentBusyError as busy:
             raise self.retry(exc=busy, countdown=retry_delay(busy), max_retries=max_busy_retries) from busy
 
-    return run_agent
+    decorate: Callable[[Callable[..., Any]], Any] = app.task(
+        name=name, bind=True, shared=False, acks_late=True, reject_on_worker_lost=True, serializer="json",
+        max_retries=max_busy_retries, typing=False)
+    return decorate(run_agent)
