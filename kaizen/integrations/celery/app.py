@@ -50,6 +50,7 @@ def register_agent_task(
     lease_ttl: float | None = None,
     max_busy_retries: int | None = None,
     configure: bool = True,
+    close_store: bool = True,
 ) -> Any:
     """Register on ``app`` the task ``name(agent_id, inputs=None)`` and return it.
 
@@ -58,7 +59,9 @@ def register_agent_task(
     carries only the agent id and the run's inputs (JSON). ``lease_ttl`` overrides the agent's
     ``config.lease_ttl``. A delivery that finds the agent held by another worker retries after
     that lease's remaining time, ``max_busy_retries`` times (None: until the holder finishes or
-    its lease expires). The task returns ``RunOutcome.to_dict()``.
+    its lease expires). ``close_store=False`` keeps the agent's store open after each run (for a
+    factory that shares one ``state_manager`` among its agents). The task returns
+    ``RunOutcome.to_dict()``.
     """
     try:
         from celery import Task
@@ -76,7 +79,8 @@ def register_agent_task(
     def run_agent(self: Task, agent_id: str, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
         worker_id = worker_id_for(self.request.id)
         try:
-            return run_queued(factory(), agent_id, inputs, worker_id=worker_id, lease_ttl=lease_ttl).to_dict()
+            return run_queued(factory(), agent_id, inputs, worker_id=worker_id, lease_ttl=lease_ttl,
+                              close_store=close_store).to_dict()
         except AgentBusyError as busy:
             raise self.retry(exc=busy, countdown=retry_delay(busy), max_retries=max_busy_retries) from busy
 

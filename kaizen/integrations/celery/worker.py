@@ -97,14 +97,26 @@ def build(factory: AgentFactory, agent_id: str) -> Any:
 
 
 def run_queued(factory: AgentFactory, agent_id: str, inputs: Mapping[str, Any] | None, *, worker_id: str,
-               lease_ttl: float | None = None) -> RunOutcome:
+               lease_ttl: float | None = None, close_store: bool = True) -> RunOutcome:
     """Run or resume ``agent_id`` under its lease; ``AgentBusyError`` when another worker holds it.
 
     ``lease_ttl`` overrides the agent's ``config.lease_ttl`` (seconds without renewal before
-    another worker may take a crashed worker's agent over).
+    another worker may take a crashed worker's agent over). ``close_store`` closes the agent's
+    store afterwards: an agent built from ``config.storage`` opens its own connection pool, and a
+    long-lived worker would otherwise keep one per run it ever did. A factory that passes one
+    shared ``state_manager`` to every agent should say ``close_store=False``.
     """
     checked = check_message(agent_id, inputs)
     agent = build(factory, agent_id)
+    try:
+        return _run_under_lease(agent, agent_id, checked, worker_id, lease_ttl)
+    finally:
+        if close_store:
+            agent.state_manager.close()
+
+
+def _run_under_lease(agent: Any, agent_id: str, checked: dict[str, Any], worker_id: str,
+                     lease_ttl: float | None) -> RunOutcome:
     ttl = float(lease_ttl if lease_ttl is not None else agent.config.lease_ttl)
     # The agent's own run() renews this same lease (same worker id) while it runs.
     agent.config = dataclasses.replace(agent.config, worker_id=worker_id, lease_ttl=ttl)

@@ -28,7 +28,7 @@ from kaizen.tools import ToolRegistry
 celery = pytest.importorskip("celery")
 
 
-def factory_for(tmp_path: Path, executed: list[str]) -> Any:
+def factory_for(tmp_path: Path, executed: list[str], storage: str | None = None) -> Any:
     def build(agent_id: str) -> BaseAutonomousAgent:
         registry = ToolRegistry()
 
@@ -39,7 +39,7 @@ def factory_for(tmp_path: Path, executed: list[str]) -> Any:
             return "noted"
 
         script = [{"content": "", "tool_calls": [{"id": "call_1", "name": "note", "arguments": {"text": "a"}}]}, "done"]
-        config = AutonomousConfig(llm_provider="scripted", model="m", storage=f"sqlite:///{tmp_path}/state.db",
+        config = AutonomousConfig(llm_provider="scripted", model="m", storage=storage or f"sqlite:///{tmp_path}/state.db",
                                   approval_policy="allow_all", lease_ttl=5.0)
         return BaseAutonomousAgent(config, agent_id=agent_id, provider=ScriptedProvider(script), tools=registry)
 
@@ -69,6 +69,27 @@ def test_a_delivery_for_an_agent_another_worker_holds_does_not_run_it(tmp_path: 
     # once the holder has let go, the next delivery runs it
     assert run_queued(build, "agent-2", {"task": "x"}, worker_id="w2").status == "completed"
     assert executed == ["agent-2:a"]
+
+
+def test_a_long_lived_worker_does_not_keep_a_connection_per_run(tmp_path: Path) -> None:
+    import secrets
+
+    import psycopg
+    from pg import DSN, drop_schema, new_schema, require_server, store_url
+
+    require_server()
+    schema, tag = new_schema(), "kz_celery_" + secrets.token_hex(4)
+    executed: list[str] = []
+    build = factory_for(tmp_path, executed, f"{store_url(schema)}&application_name={tag}")
+    try:
+        for i in range(8):
+            assert run_queued(build, f"agent-{i}", {"task": "x"}, worker_id="w").status == "completed"
+        with psycopg.connect(DSN) as conn:
+            open_now = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                                    (tag,)).fetchone()
+        assert open_now == (0,) and len(executed) == 8
+    finally:
+        drop_schema(schema)
 
 
 def test_retry_waits_for_the_rest_of_the_lease_at_most_one_ttl() -> None:
