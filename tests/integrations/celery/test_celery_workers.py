@@ -127,7 +127,7 @@ def test_a_worker_killed_mid_run_is_resumed_where_its_checkpoints_say(cluster: C
     assert not overlaps(cluster, time.time())
 
 
-@pytest.mark.parametrize("cluster", [{"tool_sleep": 0.02, "ttl": 3.0}], indirect=True)
+@pytest.mark.parametrize("cluster", [{"tool_sleep": 0.05, "ttl": 3.0}], indirect=True)
 def test_four_workers_killed_at_random_run_every_agent_once(cluster: Cluster) -> None:
     rng = random.Random(os.environ.get("KAIZEN_TEST_SEED", "celery"))
     pools = ["solo", "solo", "prefork", "prefork"]  # prefork: the child runs the task, the parent holds the message
@@ -139,8 +139,9 @@ def test_four_workers_killed_at_random_run_every_agent_once(cluster: Cluster) ->
     done: set[str] = set()
     while len(done := completed_agents(cluster, agent_ids, done)) < RUNS:
         assert time.monotonic() - started < DEADLINE_S, f"{len(done)}/{RUNS} runs completed\n{cluster.logs()}"
-        time.sleep(rng.uniform(0.3, 1.5))
-        busy = [i for i, w in enumerate(slots) if time.monotonic() - w.started > 2.0]  # past start-up: mid-run
+        time.sleep(rng.uniform(0.3, 1.0))
+        running = {w for (w,) in ledger(cluster, "SELECT worker FROM ledger_runs WHERE ended IS NULL")}
+        busy = [i for i, w in enumerate(slots) if w.name in running]  # kill a worker inside a run
         if kills < 12 and len(done) < RUNS - 5 and busy:
             slot = rng.choice(busy)
             cluster.kill(slots[slot])
@@ -148,7 +149,7 @@ def test_four_workers_killed_at_random_run_every_agent_once(cluster: Cluster) ->
             slots[slot] = cluster.start(pools[slot])
     cluster.stop()
 
-    assert kills >= 5
+    assert kills >= 3
     duplicates = ledger(cluster, "SELECT agent_id, call_id, count(*) FROM ledger_calls "
                                  "GROUP BY agent_id, call_id HAVING count(*) > 1")
     assert duplicates == []
