@@ -223,7 +223,7 @@ def list_checkpoints(agent_id: str, limit: int | None, store_url: str) -> None:
         table.add_column(column, overflow="fold", no_wrap=column in ("checkpoint", "parent"))
     for meta in manager.list_checkpoints(agent_id, limit=limit):
         table.add_row(meta.checkpoint_id, meta.parent_checkpoint_id or "-", str(meta.step_number), meta.status,
-                      meta.timestamp[5:19].replace("T", " "), str(meta.size_bytes))
+                      meta.timestamp.isoformat()[5:19].replace("T", " "), str(meta.size_bytes))
     console.print(table)
 
 

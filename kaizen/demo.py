@@ -83,6 +83,7 @@ def add_demo_tools(agent: BaseAutonomousAgent, workdir: Path, with_workflow: boo
         agent.add_workflow_tool(
             "word_stats", "Count the words of a text with a Kailash workflow", word_stats_workflow(),
             {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
+            danger="read_only",
         )
 
 
