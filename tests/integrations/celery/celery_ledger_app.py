@@ -12,7 +12,7 @@ configure it through the environment:
   KZC_TTL          the agents' lease time to live in seconds (default 3)
 
 Each agent's script asks for KZC_CALLS calls of ``append`` (call ids ``call_1``...) and then
-answers. ``append`` is dangerous (it changes the world), so a call interrupted by a crash is
+answers. ``append`` has a side effect (it changes the world), so a call interrupted by a crash is
 never repeated. The hooks ``pre_agent_loop``/``post_agent_loop`` record the interval in
 which a worker ran an agent.
 """
@@ -100,7 +100,7 @@ def build_agent(agent_id: str) -> BaseAutonomousAgent:
     """The user's factory: tools, provider and hooks are built here, on the worker."""
     registry = ToolRegistry()
 
-    @registry.tool(danger="dangerous")
+    @registry.tool(danger="side_effect")
     def append(step: int) -> str:
         """Append this step to the ledger."""
         conn = _ledger()

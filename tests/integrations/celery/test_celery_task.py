@@ -32,7 +32,7 @@ def factory_for(tmp_path: Path, executed: list[str], storage: str | None = None)
     def build(agent_id: str) -> BaseAutonomousAgent:
         registry = ToolRegistry()
 
-        @registry.tool(danger="dangerous")
+        @registry.tool(danger="side_effect")
         def note(text: str) -> str:
             """Write a note."""
             executed.append(f"{agent_id}:{text}")
