@@ -123,15 +123,15 @@ def _run_under_lease(agent: Any, agent_id: str, checked: dict[str, Any], worker_
     try:
         with agent.state_manager.claim(agent_id, worker_id, ttl, keepalive=False):
             result = agent.run(resume=True, **checked)
+            if result.status == "failed":
+                # A run that lost its lease (a pause longer than the TTL, and another worker took the
+                # agent over) ends "failed": claiming again tells that apart from a real failure.
+                agent.state_manager.claim(agent_id, worker_id, ttl, keepalive=False)
     except LeaseHeldError as held:
         raise AgentBusyError(agent_id, held.holder, held.expires_at, lease_ttl=ttl) from held
     except CheckpointConflictError as conflict:  # another worker saved meanwhile: our lease was lost
         raise AgentBusyError(agent_id, "another worker", 0.0, f"lease lost: {conflict}",
                              lease_ttl=ttl) from conflict
-    if result.status == "failed" and (result.error or "").startswith(LeaseHeldError.__name__):
-        # The lease ran out mid-run (a pause longer than the TTL) and another worker took over.
-        raise AgentBusyError(agent_id, "another worker", 0.0, f"lease lost during the run: {result.error}",
-                             lease_ttl=ttl)
     return RunOutcome(agent_id=result.agent_id, status=result.status, run_id=result.run_id, worker_id=worker_id,
                       outputs=dict(result.outputs), checkpoint_id=result.checkpoint_id, cycles=result.cycles,
                       tool_calls=result.tool_calls, error=result.error)

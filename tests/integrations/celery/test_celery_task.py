@@ -92,6 +92,32 @@ def test_a_long_lived_worker_does_not_keep_a_connection_per_run(tmp_path: Path) 
         drop_schema(schema)
 
 
+def test_a_run_that_loses_its_lease_midway_is_retried_not_reported_failed(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/state.db"
+    other = SyncStateManager(url)
+
+    def build(agent_id: str) -> BaseAutonomousAgent:
+        registry = ToolRegistry()
+
+        @registry.tool(danger="side_effect")
+        def note(text: str) -> str:
+            """Meanwhile another worker takes the agent over (as after a pause longer than the TTL)."""
+            other.storage.release_lease(agent_id, "w1")
+            other.claim(agent_id, "host:2:other", 30.0, keepalive=False)
+            time.sleep(0.5)  # the runner's next renewal (every TTL/3) finds the lease taken
+            return "noted"
+
+        script = [{"content": "", "tool_calls": [{"id": "call_1", "name": "note", "arguments": {"text": "a"}}]},
+                  {"content": "", "tool_calls": [{"id": "call_2", "name": "note", "arguments": {"text": "b"}}]},
+                  "done"]
+        config = AutonomousConfig(llm_provider="scripted", model="m", storage=url, approval_policy="allow_all")
+        return BaseAutonomousAgent(config, agent_id=agent_id, provider=ScriptedProvider(script), tools=registry)
+
+    with pytest.raises(AgentBusyError) as busy:
+        run_queued(build, "agent-5", {"task": "x"}, worker_id="w1", lease_ttl=0.6)
+    assert busy.value.holder == "host:2:other"
+
+
 def test_retry_waits_for_the_rest_of_the_lease_at_most_one_ttl() -> None:
     now = time.time()
     soon = AgentBusyError("a", "w", now + 2.0, lease_ttl=10.0)
