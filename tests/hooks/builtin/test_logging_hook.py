@@ -61,7 +61,7 @@ def test_json_lines_parse_and_carry_the_otel_trace_of_the_run(tmp_path, caplog):
 def test_full_payloads_at_debug_are_redacted_nested_and_after_the_cut(tmp_path, caplog, hook_class):
     hooks = HookManager()
     hooks.register_hook(hook_class(log_full_payloads=True))
-    with caplog.at_level(logging.DEBUG):
+    with caplog.at_level(logging.DEBUG, logger=hook_class.__module__):
         run_agent(tmp_path, hooks)
     logged = [record.getMessage() for record in caplog.records if record.name.startswith("kaizen.core.autonomy.hooks")]
     payloads = [line for line in logged if "Payload=" in line]
