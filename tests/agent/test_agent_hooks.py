@@ -107,10 +107,12 @@ class TestEventOrder:
         assert recorder.names(exclude_checkpoints=True) == [
             "pre_agent_loop",
             "pre_cycle",
+            "pre_model_call", "post_model_call",
             "pre_permission_check", "approval_decided", "post_permission_check",
             "pre_tool_use", "post_tool_use",
             "post_cycle",
             "pre_cycle",
+            "pre_model_call", "post_model_call",
             "post_cycle",
             "post_agent_loop",
         ]
@@ -133,15 +135,27 @@ class TestEventOrder:
         data = {}
         for name, payload in recorder.events:
             data.setdefault(name, []).append(payload)
-        assert data["pre_agent_loop"] == [{"run_id": result.run_id, "inputs": {"task": "the task"}}]
+        assert data["pre_agent_loop"] == [{"run_id": result.run_id, "inputs": {"task": "the task"}, "model": "m",
+                                           "provider": "scripted"}]
         assert data["pre_cycle"] == [{"cycle": 1}, {"cycle": 2}]
         assert data["post_cycle"] == [{"cycle": 1, "final": False}, {"cycle": 2, "final": True}]
         assert data["pre_tool_use"] == [{"tool_name": "Write", "arguments": {"path": "a.txt", "content": "1"},
                                          "call_id": "call_1"}]
-        assert data["post_tool_use"] == [{"tool_name": "Write", "call_id": "call_1", "ok": True, "error": None}]
+        assert data["post_tool_use"] == [{"tool_name": "Write", "call_id": "call_1", "ok": True, "error": None,
+                                          "estimated_cost_usd": 0.0}]
         assert data["approval_decided"] == [{"tool_name": "Write", "approved": True, "action": "once",
-                                             "decided_by": "policy"}]
-        assert data["post_agent_loop"] == [{"run_id": result.run_id, "status": "completed", "cycles": 2}]
+                                             "decided_by": "policy", "call_id": "call_1"}]
+        assert data["post_agent_loop"] == [{"run_id": result.run_id, "status": "completed", "cycles": 2,
+                                            "checkpoint_id": result.checkpoint_id, "model": "m",
+                                            "estimated_cost_usd": 0.0, "error": None}]
+        assert [d["cycle"] for d in data["pre_model_call"]] == [1, 2]
+        first, second = data["post_model_call"]
+        assert (first["model"], first["provider"], first["finish_reason"], first["tool_calls"]) == \
+            ("m", "scripted", "tool_calls", 1)
+        assert second["finish_reason"] == "stop" and second["tool_calls"] == 0
+        usage = agent.token_usage["m"]
+        assert first["input_tokens"] + second["input_tokens"] == usage["input_tokens"]
+        assert first["output_tokens"] + second["output_tokens"] == usage["output_tokens"]
 
     def test_context_carries_agent_id(self, tmp_path):
         agent = make_agent(tmp_path, [call("Read", {"path": "x"}), "done"])

@@ -93,6 +93,7 @@ class AgentLoop:
         self.config = agent.config
         self.prices = Prices.parse(self.config.prices)
         self.lease = lease  # when the agent holds one: the loop stops once it is lost
+        self.model_cost = 0.0  # spent on model calls by this execute(), reported on post_agent_loop
 
     # --- run bookkeeping (persisted in metadata["run"]) ------------------------------------
     @property
@@ -133,7 +134,14 @@ class AgentLoop:
         tracker = state.tracker
         run = self.run
         started = time.monotonic() - float(run.get("elapsed", 0.0))
-        hooks.trigger_sync("pre_agent_loop", {"run_id": run["id"], "inputs": run["inputs"]}, agent_id=agent.agent_id)
+        opened = {"run_id": run["id"], "inputs": run["inputs"], "model": self.config.model,
+                  "provider": _provider_name(agent.provider)}
+        if run.get("traceparent"):  # a resumed run: tracing links it to the run it continues
+            opened["previous_traceparent"] = run["traceparent"]
+        outcome = hooks.trigger_sync("pre_agent_loop", opened, agent_id=agent.agent_id)
+        traceparent = outcome.context.data.get("traceparent")
+        if isinstance(traceparent, str):  # a tracing hook's id of this run, kept in the checkpoint
+            run["traceparent"] = traceparent
         self._seek_provider()
         try:
             self._finish_pending()
@@ -165,7 +173,9 @@ class AgentLoop:
         run["elapsed"] = time.monotonic() - started
         tracker.update_workflow_state(status=status, execution_time=round(run["elapsed"], 6))
         checkpoint_id = agent.save_checkpoint()
-        hooks.trigger_sync("post_agent_loop", {"run_id": run["id"], "status": status, "cycles": run["cycle"]},
+        hooks.trigger_sync("post_agent_loop", {"run_id": run["id"], "status": status, "cycles": run["cycle"],
+                                               "checkpoint_id": checkpoint_id, "model": self.config.model,
+                                               "estimated_cost_usd": self.model_cost, "error": run["error"]},
                            agent_id=agent.agent_id)
         return self.result(checkpoint_id)
 
@@ -211,15 +221,28 @@ class AgentLoop:
     def _ask_model(self) -> LLMResponse:
         agent, state = self.agent, self.state
         messages = [Message.from_dict(entry) for entry in state.conversation]
-        response = agent.provider.chat(messages, agent.tools.specs(), model=self.config.model,
-                                       temperature=self.config.temperature)
+        call = {"model": self.config.model, "provider": _provider_name(agent.provider), "cycle": self.run["cycle"] + 1}
+        agent.hooks.trigger_sync("pre_model_call", {**call, "messages": len(messages)}, agent_id=agent.agent_id)
+        try:
+            response = agent.provider.chat(messages, agent.tools.specs(), model=self.config.model,
+                                           temperature=self.config.temperature)
+        except Exception as exc:
+            agent.hooks.trigger_sync("post_model_call", {**call, "error": f"{type(exc).__name__}: {exc}",
+                                                         "error_type": type(exc).__name__}, agent_id=agent.agent_id)
+            raise
         position = getattr(agent.provider, "position", None)
         if position is not None:
             self.run["provider_position"] = position
         state.tracker.record_tool_usage("LLM")
         usage = response.usage
         state.tracker.record_token_usage(self.config.model, usage.input_tokens, usage.output_tokens)
-        state.budget_spent_usd += self._call_cost(usage.input_tokens, usage.output_tokens)
+        cost = self._call_cost(usage.input_tokens, usage.output_tokens)
+        state.budget_spent_usd += cost
+        self.model_cost += cost
+        agent.hooks.trigger_sync("post_model_call", {
+            **call, "response_model": response.model, "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens, "finish_reason": response.finish_reason,
+            "tool_calls": len(response.tool_calls), "estimated_cost_usd": cost}, agent_id=agent.agent_id)
         return response
 
     # --- tool calls ---------------------------------------------------------------------
@@ -271,7 +294,8 @@ class AgentLoop:
         run["tool_calls"] = run.get("tool_calls", 0) + 1
         self._complete(call, result.ok, result.output, result.error)
         agent.hooks.trigger_sync("post_tool_use", {"tool_name": name, "call_id": call_id, "ok": result.ok,
-                                                   "error": result.error}, agent_id=agent.agent_id)
+                                                   "error": result.error, "estimated_cost_usd": price},
+                                 agent_id=agent.agent_id)
 
     def _approve(self, call: dict[str, Any], tool: Tool) -> bool:
         agent, tracker = self.agent, self.state.tracker
@@ -283,7 +307,8 @@ class AgentLoop:
         decision = agent.approvals.decide(request, tracker.standing_decision(name))
         tracker.record_approval(name, decision.approved, decision.action, arguments, decided_by=decision.decided_by)
         agent.hooks.trigger_sync("approval_decided", {"tool_name": name, "approved": decision.approved,
-                                                      "action": decision.action, "decided_by": decision.decided_by},
+                                                      "action": decision.action, "decided_by": decision.decided_by,
+                                                      "call_id": call["call_id"]},
                                  agent_id=agent.agent_id)
         agent.hooks.trigger_sync("post_permission_check", {"tool_name": name, "approved": decision.approved},
                                  agent_id=agent.agent_id)
@@ -330,6 +355,11 @@ class AgentLoop:
         if limit is not None and spent + next_cost > limit:
             raise _Stop("budget_exceeded", f"{what} (~${next_cost:.4f}) would take the spend "
                         f"${spent:.4f} past budget_limit_usd=${limit:.4f}")
+
+
+def _provider_name(provider: Any) -> str:
+    name = getattr(provider, "name", None)
+    return name if isinstance(name, str) and name else type(provider).__name__
 
 
 def _observation(ok: bool, output: Any, error: str | None) -> str:

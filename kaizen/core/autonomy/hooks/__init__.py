@@ -21,6 +21,8 @@ Names match Kailash Kaizen's hooks module so migrating code keeps working::
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import errors
 from .errors import (
     HookError,
@@ -50,3 +52,14 @@ __all__ = [
     "UnknownHookHandleError",
     "errors",
 ]
+
+_BUILTIN = ("AuditHook", "CostTrackingHook", "LoggingHook", "MetricsHook", "PerformanceProfilerHook", "TracingHook")
+
+
+def __getattr__(name: str) -> Any:
+    """The built-in hooks, importable from here as in the original; loaded on first use."""
+    if name in _BUILTIN:
+        from . import builtin
+
+        return getattr(builtin, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

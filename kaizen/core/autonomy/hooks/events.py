@@ -29,6 +29,8 @@ class HookEvent(str, Enum):
     PRE_INTERRUPT = "pre_interrupt"
     POST_INTERRUPT = "post_interrupt"
     ERROR = "error"
+    PRE_MODEL_CALL = "pre_model_call"
+    POST_MODEL_CALL = "post_model_call"
     # Kept for code migrating from Kailash Kaizen; the autonomous loop itself does not fire these.
     PRE_SPECIALIST_INVOKE = "pre_specialist_invoke"
     POST_SPECIALIST_INVOKE = "post_specialist_invoke"

@@ -22,7 +22,7 @@ from .events import HookEvent, HookPriority
 
 def new_trace_id() -> str:
     """A random id that ties together the hooks (and logs) of one trigger."""
-    return uuid.uuid4().hex
+    return str(uuid.uuid4())  # the original's form: a UUID4 with dashes
 
 
 @dataclass
