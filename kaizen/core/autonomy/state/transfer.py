@@ -26,7 +26,7 @@ from kaizen.core.values import is_int
 from .errors import CheckpointCorruptError, CheckpointNotFoundError, StateFormatError, StorageError
 from .ids import check_id, utc_now
 from .storage.base import (
-    GENESIS_HASH, STREAMS, CheckpointRow, CheckpointStore, LineageRow, RecordRow, heads_from_json, heads_to_json,
+    GENESIS_HASH, STREAMS, CheckpointRow, CheckpointStore, LineageRow, RecordRow, StreamHead, heads_to_json,
 )
 from .storage.rows import canonical, chain_step, verify_row
 
@@ -207,7 +207,7 @@ def _parse(document: Any) -> _Export:
                 check_id(d["lineage_id"], "lineage_id"), _optional_id(d["parent_checkpoint_id"], "parent_checkpoint_id"),
                 _seq(d["step_number"]),
                 str(d["timestamp"]), str(d["status"]),
-                {_stream(s): head for s, head in heads_from_json(d["heads"]).items()},
+                _heads(d["heads"]),
                 base64.b64decode(d["body"], validate=True), str(d["checksum"]), _seq(d["size_bytes"]),
             )
             for d in document["checkpoints"]
@@ -289,9 +289,22 @@ def _stream(value: Any) -> str:
 
 
 def _seq(value: Any) -> int:
-    if not is_int(value) or value < 0:
-        raise ValueError(f"expected an int >= 0, got {value!r}")
+    """A count, step or CRC from the document: a whole number that stores (64-bit signed) can hold."""
+    if not is_int(value) or not 0 <= value < 2**63:
+        raise ValueError(f"expected an int from 0 to 2**63-1, got {value!r:.40}")
     return value
+
+
+def _heads(value: Any) -> dict[str, StreamHead]:
+    if not isinstance(value, dict):
+        raise TypeError(f"a checkpoint's heads must be an object, got {type(value).__name__}")
+    heads = {}
+    for stream, head in value.items():
+        count, digest, crc = head
+        if not isinstance(digest, str):
+            raise TypeError(f"a stream head's digest must be text, got {type(digest).__name__}")
+        heads[_stream(stream)] = StreamHead(_seq(count), digest, _seq(crc))
+    return heads
 
 
 def _verify(export: _Export, tolerate: set[str] | None = None) -> None:
