@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from kaizen.agents.autonomous.base import AutonomousConfig, BaseAutonomousAgent
+from kaizen.core.autonomy.hooks import HookManager
 from kaizen.core.autonomy.permissions import APPROVE_ALL, ApprovalCallback
+from kaizen.core.autonomy.state.sync_manager import SyncStateManager
 from kaizen.providers import ScriptedProvider
 from kaizen.signatures import InputField, OutputField, Signature
 from kaizen.tools import ToolRegistry, builtin_tools
@@ -76,14 +78,13 @@ def word_stats_workflow() -> Any:
     return builder
 
 
-def add_demo_tools(agent: BaseAutonomousAgent, workdir: Path, with_workflow: bool) -> None:
-    agent._tools = ToolRegistry(builtin_tools(workdir))
-    if with_workflow:
-        logging.getLogger("kailash").setLevel(logging.ERROR)
-        agent.add_workflow_tool(
-            "word_stats", "Count the words of a text with a Kailash workflow", word_stats_workflow(),
-            {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
-        )
+def add_workflow_step(agent: BaseAutonomousAgent) -> None:
+    """Offer the Kailash word-count workflow to the demo agent as the ``word_stats`` tool."""
+    logging.getLogger("kailash").setLevel(logging.ERROR)
+    agent.add_workflow_tool(
+        "word_stats", "Count the words of a text with a Kailash workflow", word_stats_workflow(),
+        {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
+    )
 
 
 def auto_approver() -> ApprovalCallback:
@@ -93,19 +94,33 @@ def auto_approver() -> ApprovalCallback:
 
 def build_demo_agent(store: str | None, workdir: Path | None = None, agent_id: str | None = None,
                      approval_callback: ApprovalCallback | None = None,
-                     with_workflow: bool | None = None) -> BaseAutonomousAgent:
-    """The demo agent; with the same ``agent_id``/``workdir`` it is also how a demo run is resumed."""
+                     with_workflow: bool | None = None, *, worker_id: str | None = None,
+                     temporary_workdir: bool | None = None) -> BaseAutonomousAgent:
+    """The demo agent; with the same ``agent_id``/``workdir`` it is also how a demo run is resumed.
+
+    ``worker_id``: the agent holds a lease while it runs, so a second process cannot run it
+    at the same time. Without ``workdir`` a temporary one is made (``metadata["cli"]`` says so).
+    """
     with_workflow = has_kailash() if with_workflow is None else with_workflow
+    if temporary_workdir is None:
+        temporary_workdir = workdir is None
     workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="kaizen-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     config = AutonomousConfig(
         llm_provider="scripted", model=DEMO_MODEL, max_cycles=10, storage=store, workdir=str(workdir),
-        approval_policy="allow_safe", prices=DEMO_PRICES, checkpoint_frequency=1,
+        approval_policy="allow_safe", prices=DEMO_PRICES, checkpoint_frequency=1, worker_id=worker_id,
     )
+    hooks = HookManager()
+    manager = SyncStateManager.from_config(config)
+    manager.hook_manager = hooks  # checkpoint events reach the demo's progress output
     agent = BaseAutonomousAgent(
         config, ReportTask(), agent_id=agent_id or f"demo-{secrets.token_hex(4)}",
-        provider=ScriptedProvider(demo_script(with_workflow)), approval_callback=approval_callback,
+        state_manager=manager,
+        provider=ScriptedProvider(demo_script(with_workflow)), tools=ToolRegistry(builtin_tools(workdir)),
+        hook_manager=hooks, approval_callback=approval_callback,
     )
-    add_demo_tools(agent, workdir, with_workflow)
-    agent.metadata["cli"] = {"kind": "demo", "workdir": str(workdir), "with_workflow": with_workflow}
+    if with_workflow:
+        add_workflow_step(agent)
+    agent.metadata["cli"] = {"kind": "demo", "workdir": str(workdir), "with_workflow": with_workflow,
+                             "temporary_workdir": temporary_workdir}
     return agent
