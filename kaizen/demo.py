@@ -15,7 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from kaizen.agents.autonomous.base import AutonomousConfig, BaseAutonomousAgent
+from kaizen.agents.autonomous.base import BaseAutonomousAgent
+from kaizen.agents.autonomous.config import AutonomousConfig
 from kaizen.core.autonomy.hooks import HookManager
 from kaizen.core.autonomy.permissions import APPROVE_ALL, ApprovalCallback
 from kaizen.core.autonomy.state.sync_manager import SyncStateManager
@@ -38,8 +39,9 @@ NOTES = (
 class ReportTask(Signature):
     """Take notes in the workspace, measure them, and write a short report."""
 
-    task: str = InputField(description="What to report on")
-    summary: str = OutputField(description="One-line summary of the report")
+    # the fields are declared as the signature API documents them (a descriptor in a str slot)
+    task: str = InputField(description="What to report on")  # type: ignore[assignment]
+    summary: str = OutputField(description="One-line summary of the report")  # type: ignore[assignment]
 
 
 def has_kailash() -> bool:

@@ -19,6 +19,14 @@ INTERRUPT_LINE = "kaizen.interrupt_line"  # ctx.meta key: a callable giving what
 class KaizenGroup(click.Group):
     """A group whose commands end quietly on a closed pipe and with one line on Ctrl-C."""
 
+    def main(self, args: Any = None, *rest: Any, **options: Any) -> Any:
+        owns_process = args is None  # the console script (reading sys.argv), not a caller's CliRunner
+        try:
+            return super().main(args, *rest, **options)
+        finally:
+            if owns_process:  # the command is over: a Ctrl-C while Python exits changes nothing
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)

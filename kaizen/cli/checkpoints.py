@@ -38,7 +38,7 @@ def list_checkpoints(agent_id: str, limit: int | None, store_url: str) -> None:
     damaged = {exc.checkpoint_id for exc in warn_if_damaged(manager, agent_id)}
     table = Table(title=f"Checkpoints of {agent_id}")
     for column in ("checkpoint", "parent", "step", "status", "saved at", "bytes"):
-        table.add_column(column, overflow="fold", no_wrap=column in ("checkpoint", "parent", "saved at"))
+        table.add_column(column, overflow="fold", no_wrap=column in ("checkpoint", "parent"))
     for meta in manager.list_checkpoints(agent_id, limit=limit):
         status = "[red]DAMAGED[/red]" if meta.checkpoint_id in damaged else meta.status
         table.add_row(meta.checkpoint_id, meta.parent_checkpoint_id or "-", str(meta.step_number), status,

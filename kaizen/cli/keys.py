@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import click
 
@@ -48,5 +49,6 @@ def rotate_key_command(agent_id: str, old_key_env: str, new_key_env: str, store_
     manager = open_manager(store_url, read_only=False)
     inner = getattr(manager.storage, "inner", manager.storage)
     require_agent(SyncStateManager(inner), agent_id)
-    count = rotate_key(inner, agent_id, os.environ.get(old_key_env) or None, new_key)
+    old_key: Any = os.environ.get(old_key_env) or None  # None: the history is not encrypted yet
+    count = rotate_key(inner, agent_id, old_key, new_key)
     console.print(f"re-encrypted {count} records of {agent_id}; use {new_key_env}'s key from now on")

@@ -12,6 +12,7 @@ stands in with the same meaning; each goes away once the core provides the name.
 from __future__ import annotations
 
 import inspect
+import logging
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from kaizen.core.autonomy.state import errors as state_errors
 from kaizen.core.autonomy.state.errors import (
     CheckpointCorruptError, CheckpointNotFoundError, LeaseHeldError, StateError, StorageError,
 )
+from kaizen.core.autonomy.state.ids import check_id
 from kaizen.core.autonomy.state.storage import DEFAULT_STORE_URL, open_store
 from kaizen.core.autonomy.state.sync_manager import SyncStateManager
 from kaizen.core.autonomy.state.types import CheckpointMetadata
@@ -130,10 +132,26 @@ def warn_if_damaged(manager: SyncStateManager, agent_id: str) -> list[Checkpoint
     """Warn on stderr when what a read command shows of ``agent_id`` is not intact."""
     damage = find_damage(manager, agent_id)
     if damage:
+        quiet_fallback_warnings()
         names = ", ".join(exc.checkpoint_id for exc in damage[:5]) + (" ..." if len(damage) > 5 else "")
         warn(f"agent {agent_id} is damaged: {len(damage)} checkpoint(s) fail their checks ({names}); "
              f"what is shown comes from intact checkpoints only; `kaizen audit verify {agent_id}` says more")
     return damage
+
+
+class _NamedAlready(logging.Filter):
+    """Drops the state core's per-checkpoint "falling back" warnings: the command named the damage."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "falling back" not in record.getMessage()
+
+
+def quiet_fallback_warnings() -> None:
+    state_log, named = logging.getLogger("kaizen.state"), _NamedAlready()
+    state_log.addFilter(named)
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.call_on_close(lambda: state_log.removeFilter(named))
 
 
 def export_agent(manager: SyncStateManager, agent_id: str, allow_damaged: bool) -> dict[str, Any]:
@@ -149,6 +167,8 @@ def export_agent(manager: SyncStateManager, agent_id: str, allow_damaged: bool) 
 
 def resolve_checkpoint(manager: SyncStateManager, reference: str) -> CheckpointMetadata:
     """A checkpoint named by its id, a unique id prefix, an agent id (its newest) or ``latest``."""
+    if reference != "latest":
+        check_id(reference, "checkpoint")  # refuses paths and other malformed input, naming it
     everything = manager.list_checkpoints()
     if reference == "latest":
         if not everything:
