@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -95,9 +96,13 @@ def open_manager(store_url: str, *, read_only: bool = True, must_exist: bool = T
 
 def _refuse_foreign_sqlite(path: Path) -> None:
     """FALLBACK: look at a SQLite file read-only and refuse it if it holds no kaizen tables."""
-    conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
+    # in a directory we cannot write, SQLite cannot make a WAL file's shared-memory index: read it as immutable
+    immutable = "" if os.access(path.parent, os.W_OK) else "&immutable=1"
+    conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro{immutable}", uri=True)
     try:
         tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.OperationalError:
+        return  # could not look inside; opening the store reports what is wrong
     except sqlite3.DatabaseError as exc:
         raise NotAKaizenStoreError(f"{path} is not a kaizen store (not a SQLite database: {exc})") from None
     finally:

@@ -149,7 +149,7 @@ def read_only_store(tmp_path):
         assert {p.name: p.read_bytes() for p in source.iterdir()} == before
     finally:
         if mounted:
-            subprocess.run(["umount", str(view)], check=True)
+            subprocess.run(["umount", "--lazy", str(view)], check=True)  # lazy: a failed test may hold a file open
         else:
             subprocess.run(["chattr", "-i", str(source), *map(str, source.iterdir())], check=True)
 
