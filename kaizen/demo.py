@@ -26,7 +26,7 @@ from kaizen.tools import ToolRegistry, builtin_tools
 
 DEMO_MODEL = "demo-scripted"
 DEMO_PRICES = {
-    "tools": {"LLM": 0.002, "Bash": 0.0005, "word_stats": 0.0001},
+    "tools": {"LLM": 0.002, "Bash": 0.0005, "word_stats": 0.0001, "Write": 0.0, "Read": 0.0},
     "models": {DEMO_MODEL: {"input_per_million": 0.15, "output_per_million": 0.60}},
 }
 NOTES = (

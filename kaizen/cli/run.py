@@ -123,7 +123,7 @@ def fork(checkpoint: str, new_agent_id: str | None, store_url: str) -> None:
     state = manager.fork(source.checkpoint_id, new_agent_id)
     console.print(f"forked {source.checkpoint_id} of {source.agent_id} into {state.agent_id} "
                   f"(checkpoint {state.checkpoint_id}, step {state.step_number}); continue with: "
-                  f"[cyan]kaizen resume {state.agent_id}{escape(store_suffix(store_url))}[/cyan]")
+                  f"[cyan]kaizen resume {state.agent_id}{escape(store_suffix(store_url))}[/cyan]", soft_wrap=True)
 
 
 def approver(yes: bool) -> Any:
