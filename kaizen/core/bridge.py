@@ -17,7 +17,7 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -94,7 +94,7 @@ def _run_on_private_loop(make_coro: Callable[[], Coroutine[Any, Any, T]]) -> T:
     thread.join()
     ok, value = box[0]
     if ok:
-        return value
+        return cast(T, value)
     raise value
 
 

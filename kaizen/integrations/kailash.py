@@ -67,9 +67,9 @@ class WorkflowRun:
 
     run_id: str
     status: str
-    results: dict
+    results: dict[str, Any]
     execution_time: float
-    node_results: dict = field(default_factory=dict)
+    node_results: dict[str, Any] = field(default_factory=dict)
 
 
 class WorkflowTool(NamedTuple):
@@ -118,7 +118,7 @@ def _kailash() -> SimpleNamespace:
 def _make_observing_storage(base: type) -> type:
     """Build the in-memory StorageBackend subclass (needs Kailash's base class)."""
 
-    class ObservingStorage(base):  # type: ignore[misc, valid-type]
+    class ObservingStorage(base):  # type: ignore[misc]
         """Keeps tracking records in memory and reports every save to the mirror."""
 
         def __init__(self, on_run: Callable[[Any], None], on_task: Callable[[Any], None]) -> None:
@@ -233,7 +233,8 @@ class _RunMirror:
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         with self._lock:
-            return _json_copy(self.node_results)
+            copied: dict[str, dict[str, Any]] = _json_copy(self.node_results)
+            return copied
 
     def on_run(self, run: Any) -> None:
         with self._lock:
@@ -384,7 +385,7 @@ def _continued_failures(results: Mapping[str, Any]) -> dict[str, Any]:
 
 def execute_workflow(
     workflow: Any,
-    parameters: dict | None = None,
+    parameters: dict[str, Any] | None = None,
     *,
     update: Callable[..., None],
     runtime: Any = None,
@@ -547,7 +548,7 @@ def workflow_tool_spec(
     name: str,
     description: str,
     workflow: Any,
-    parameters_schema: dict | None = None,
+    parameters_schema: dict[str, Any] | None = None,
     *,
     update: Callable[..., None],
     runtime: Any = None,

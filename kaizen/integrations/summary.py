@@ -69,12 +69,12 @@ def _fit(value: Any, budget: int, depth: int, active: set[int]) -> tuple[Any, in
             return _scalar(number, len(text), text, budget)
         return _fit_str(_big_int_text(number), budget)
     if isinstance(value, float):
-        number = float(value)
-        if math.isnan(number):
+        real = float(value)
+        if math.isnan(real):
             return _fit_str("NaN", budget)
-        if math.isinf(number):
-            return _fit_str("Infinity" if number > 0 else "-Infinity", budget)
-        return _scalar(number, len(orjson.dumps(number)), repr(number), budget)
+        if math.isinf(real):
+            return _fit_str("Infinity" if real > 0 else "-Infinity", budget)
+        return _scalar(real, len(orjson.dumps(real)), repr(real), budget)
     if isinstance(value, str):
         return _fit_str(str.__str__(value), budget)
     if isinstance(value, (dict, list, tuple)):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from typing import Any, cast
 
 from .encoding import BlobMeta, Chain, StoredBlob
 from .rows import BlobKey, CheckpointRecord, ListQuery, MissingBaseError, NewBlob, WriteRecord
@@ -88,7 +89,8 @@ class MemoryTables:
 
     def delete_thread(self, thread_id: str) -> None:
         with self._lock:
-            for table in (self._checkpoints, self._blobs, self._writes):
+            tables: tuple[dict[Any, Any], ...] = (self._checkpoints, self._blobs, self._writes)
+            for table in tables:
                 for key in [k for k in table if k[0] == thread_id]:
                     del table[key]
 
@@ -141,7 +143,7 @@ class MemoryTables:
             )
 
 
-class _ChannelView(dict):
+class _ChannelView(dict[str, StoredBlob]):
     """One channel's versions of the blob table, looked up by version (for ``Chain.walk``)."""
 
     def __init__(self, blobs: dict[tuple[str, str, str, str], StoredBlob], *channel_key: str) -> None:
@@ -149,4 +151,5 @@ class _ChannelView(dict):
         self._blobs, self._key = blobs, channel_key
 
     def get(self, version: str, default: StoredBlob | None = None) -> StoredBlob | None:  # type: ignore[override]
-        return self._blobs.get((*self._key, version), default)
+        key = cast("tuple[str, str, str, str]", (*self._key, version))
+        return self._blobs.get(key, default)

@@ -9,12 +9,11 @@ a worker thread: one implementation, two faces.
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -35,6 +34,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
     raise LangGraphNotInstalledError(str(exc)) from exc
 
+from kaizen.core.bridge import in_thread
 from kaizen.core.autonomy.state.storage import CheckpointStore, open_store
 
 from .audit import DecisionLog
@@ -47,7 +47,7 @@ from .tables import tables_for
 _CACHE_SIZE = 512
 
 
-class _Lru(OrderedDict):
+class _Lru(OrderedDict[Any, Any]):
     def remember(self, key: Any, value: Any) -> None:
         self[key] = value
         self.move_to_end(key)
@@ -102,11 +102,11 @@ class KaizenSaver(BaseCheckpointSaver[str]):
         self.close()
 
     async def __aenter__(self) -> KaizenSaver:
-        await asyncio.to_thread(self.setup)
+        await in_thread(self.setup)
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
-        await asyncio.to_thread(self.close)
+        await in_thread(self.close)
 
     def _tables(self) -> SaverTables:
         if not self._ready:
@@ -119,7 +119,7 @@ class KaizenSaver(BaseCheckpointSaver[str]):
         conf = _configurable(config)
         thread_id, ns = str(conf["thread_id"]), conf.get("checkpoint_ns", "")
         parent_id = conf.get("checkpoint_id")
-        stored = dict(checkpoint)
+        stored: dict[str, Any] = dict(checkpoint)
         values: dict[str, Any] = stored.pop("channel_values", {})
         versions = {channel: str(version) for channel, version in checkpoint["channel_versions"].items()}
         type_, body = checked_dumps(self.serde, stored)
@@ -257,10 +257,11 @@ class KaizenSaver(BaseCheckpointSaver[str]):
         if row.parent_checkpoint_id:
             parent = {"configurable": {"thread_id": row.thread_id, "checkpoint_ns": row.checkpoint_ns,
                                        "checkpoint_id": row.parent_checkpoint_id}}
-        return CheckpointTuple(config, checkpoint, self._metadata(row), parent, writes)
+        return CheckpointTuple(cast(RunnableConfig, config), checkpoint, self._metadata(row),
+                               cast("RunnableConfig | None", parent), writes)
 
-    def _metadata(self, row: CheckpointRecord) -> dict[str, Any]:
-        return checked_loads(self.serde, row.metadata_type, row.metadata)
+    def _metadata(self, row: CheckpointRecord) -> CheckpointMetadata:
+        return cast(CheckpointMetadata, checked_loads(self.serde, row.metadata_type, row.metadata))
 
     def stored_bytes(self, thread_id: str) -> int:
         """What the thread takes in the store: its checkpoints, channel versions and writes."""
@@ -302,34 +303,34 @@ class KaizenSaver(BaseCheckpointSaver[str]):
 
     # --- async faces: the sync methods in a worker thread ---------------------------------
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return await asyncio.to_thread(self.get_tuple, config)
+        return await in_thread(self.get_tuple, config)
 
     async def alist(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
                     before: RunnableConfig | None = None, limit: int | None = None) -> AsyncIterator[CheckpointTuple]:
         iterator = self.list(config, filter=filter, before=before, limit=limit)
         done = object()
-        while (item := await asyncio.to_thread(next, iterator, done)) is not done:
-            yield item
+        while (item := await in_thread(next, iterator, done)) is not done:
+            yield cast(CheckpointTuple, item)
 
     async def aput(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
                    new_versions: ChannelVersions) -> RunnableConfig:
-        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
+        return await in_thread(self.put, config, checkpoint, metadata, new_versions)
 
     async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
                           task_path: str = "") -> None:
-        await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
+        await in_thread(self.put_writes, config, writes, task_id, task_path)
 
     async def adelete_thread(self, thread_id: str) -> None:
-        await asyncio.to_thread(self.delete_thread, thread_id)
+        await in_thread(self.delete_thread, thread_id)
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        await asyncio.to_thread(self.delete_for_runs, run_ids)
+        await in_thread(self.delete_for_runs, run_ids)
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        await asyncio.to_thread(self.copy_thread, source_thread_id, target_thread_id)
+        await in_thread(self.copy_thread, source_thread_id, target_thread_id)
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        await asyncio.to_thread(self.prune, thread_ids, strategy=strategy)
+        await in_thread(self.prune, thread_ids, strategy=strategy)
 
 
 class AsyncKaizenSaver(KaizenSaver):
@@ -340,10 +341,10 @@ class AsyncKaizenSaver(KaizenSaver):
     async def from_conn_string(cls, url: str, **kwargs: Any) -> AsyncIterator[AsyncKaizenSaver]:  # type: ignore[override]
         saver = cls(url, **kwargs)
         try:
-            await asyncio.to_thread(saver.setup)
+            await in_thread(saver.setup)
             yield saver
         finally:
-            await asyncio.to_thread(saver.close)
+            await in_thread(saver.close)
 
 
 def _run_id(metadata: CheckpointMetadata, config: RunnableConfig) -> str | None:

@@ -189,7 +189,8 @@ class SqlTables:
     def _run(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """One statement outside an explicit transaction; all rows."""
         with self._lock:
-            return self._connection().execute(sql, params).fetchall()
+            rows: list[Any] = self._connection().execute(sql, params).fetchall()
+            return rows
 
     def setup(self) -> None:
         with self._transaction() as tx:
