@@ -30,6 +30,8 @@ class SaveSafeInterrupts:
     def __init__(self) -> None:
         self._previous: Any = None
         self._held_back = False
+        self._due = False  # the held-back interrupt is to be raised now
+        self._outer_trace: Any = None  # a debugger's or coverage's tracer, put back afterwards
 
     def __enter__(self) -> SaveSafeInterrupts:
         self._previous = signal.signal(signal.SIGINT, self._on_sigint)
@@ -37,25 +39,29 @@ class SaveSafeInterrupts:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        sys.settrace(None)
+        if self._held_back:
+            sys.settrace(self._outer_trace)
         signal.signal(signal.SIGINT, self._previous)
 
     def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
         atomic = _outermost_atomic(frame)
-        if atomic is None:
+        if atomic is None or self._due:  # (a save's frame is still on the stack as it returns)
+            self._due = False
             raise KeyboardInterrupt
         if self._held_back:
             return  # already waiting for this save to return
         self._held_back = True
+        self._outer_trace = sys.gettrace()
         sys.settrace(_no_new_frames)  # tracing on, so the save's frame reports its return
         atomic.f_trace_lines = False
         atomic.f_trace = self._on_atomic_event
 
     def _on_atomic_event(self, frame: FrameType, event: str, arg: Any) -> Any:
         if event == "return":
-            sys.settrace(None)
+            sys.settrace(self._outer_trace)
             frame.f_trace = None
             self._held_back = False
+            self._due = True
             _thread.interrupt_main()  # the handler runs again right after the save returns
         return self._on_atomic_event
 

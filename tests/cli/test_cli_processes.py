@@ -101,7 +101,6 @@ def test_ctrl_c_at_random_moments_of_the_demo(tmp_path):
     rng = random.Random(seed)
     store = f"sqlite:///{tmp_path / 'state.db'}"
     # how long a run lasts from its first line to its end, so delays cover all of it
-    start = time.monotonic()
     timing = kaizen_process("demo", "--yes", "--no-workflow", "--agent-id", "timing", "--store", store, cwd=tmp_path)
     read_until(timing.stdout, "kaizen demo agent", timeout=120)
     start = time.monotonic()
