@@ -86,6 +86,7 @@ def add_workflow_step(agent: BaseAutonomousAgent) -> None:
     agent.add_workflow_tool(
         "word_stats", "Count the words of a text with a Kailash workflow", word_stats_workflow(),
         {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
+        danger="read_only",
     )
 
 

@@ -65,4 +65,5 @@ def main() -> None:
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     logging.basicConfig(handlers=[handler], level=logging.WARNING)
     logging.getLogger("kailash").setLevel(logging.ERROR)
-    warnings.simplefilter("ignore", RuntimeWarning)  # the same warnings reach the log, once
+    # the same warnings reach the log once, and read commands name damaged entries themselves
+    warnings.simplefilter("ignore", RuntimeWarning)

@@ -14,7 +14,7 @@ STORE_OPTION = click.option(
 YES_OPTION = click.option("--yes", "-y", is_flag=True, help="Approve every tool call without asking.")
 WORKER_OPTION = click.option(
     "--worker-id", envvar="KAIZEN_WORKER_ID", show_envvar=True,
-    help="Name of this worker in the agent's lease (default: HOST:PID).",
+    help="Name of this worker in the agent's lease (default: HOST:PID@START_TIME).",
 )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from kaizen.core.autonomy.state.lease import default_worker_id
+from kaizen.agents.autonomous.workers import default_worker_id
 from kaizen.core.autonomy.state.sync_manager import SyncStateManager
 
 from .app import INTERRUPT_LINE, main

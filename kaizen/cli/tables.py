@@ -12,12 +12,12 @@ from rich.table import Table
 from .errors import CliError
 
 
-def when(timestamp: str) -> str:
-    """A stored ISO timestamp as date, time and zone, in UTC: ``2026-01-31 12:00:00 UTC``."""
+def when(timestamp: str | datetime) -> str:
+    """A stored time (ISO text or datetime) as date, time and zone, in UTC: ``2026-01-31 12:00:00 UTC``."""
     try:
-        moment = datetime.fromisoformat(timestamp)
+        moment = timestamp if isinstance(timestamp, datetime) else datetime.fromisoformat(timestamp)
     except ValueError:
-        return timestamp
+        return str(timestamp)
     moment = moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 

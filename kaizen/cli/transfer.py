@@ -12,7 +12,7 @@ from rich.markup import escape
 from .app import main
 from .errors import EXIT_TAMPERED, CliError, console, friendly
 from .options import STORE_OPTION, shown
-from .stores import CheckpointCorruptError, export_agent, open_manager, require_agent, warn_if_damaged
+from .stores import CheckpointCorruptError, open_manager, require_agent, warn_if_damaged
 
 
 @main.command("export")
@@ -28,7 +28,7 @@ def export_command(agent_id: str, allow_damaged: bool, store_url: str) -> None:
     if allow_damaged:
         warn_if_damaged(manager, agent_id)
     try:
-        document = export_agent(manager, agent_id, allow_damaged)
+        document = manager.export_agent(agent_id, allow_damaged=allow_damaged)
     except CheckpointCorruptError as exc:
         raise CliError(f"agent {agent_id!r} is not exported: {exc}; `kaizen audit verify {agent_id}` says more, "
                        "--allow-damaged exports what is intact and lists the damage", EXIT_TAMPERED) from None

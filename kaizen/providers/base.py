@@ -6,11 +6,12 @@ so sync and async behaviour, argument checks and lifecycle are identical for all
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
+
+from kaizen.core.bridge import in_thread
 
 from .httpclient import ErrorHints, JSONClient, RetryPolicy
 from .types import LLMResponse, Message, ToolSpec
@@ -51,8 +52,8 @@ class AsyncTwin:
         temperature: float | None = None,
     ) -> LLMResponse:
         """Async twin of :meth:`chat` (runs it in a worker thread)."""
-        return await asyncio.to_thread(self.chat, messages, tools, model=model,  # type: ignore[attr-defined]
-                                       temperature=temperature)
+        return await in_thread(self.chat, messages, tools, model=model,  # type: ignore[attr-defined]
+                               temperature=temperature)
 
 
 class HTTPProvider(AsyncTwin):

@@ -60,7 +60,7 @@ class RetryPolicy:
 
     def backoff(self, retry_number: int, rng: random.Random) -> float:
         """Delay before retry ``retry_number`` (0-based): half fixed, half random."""
-        ceiling = min(self.backoff_max, self.backoff_base * (2**retry_number))
+        ceiling = min(float(self.backoff_max), self.backoff_base * 2.0**retry_number)
         return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 

@@ -43,4 +43,5 @@ def get_provider(name: str, **options: Any) -> LLMProvider:
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise ValueError(f"provider {key!r} has no option {unknown[0]!r}; valid options: {', '.join(accepted)}")
-    return cls(**options)
+    provider: LLMProvider = cls(**options)
+    return provider

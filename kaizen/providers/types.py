@@ -9,9 +9,11 @@ instead of surfacing later as a confusing provider error.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+_T = TypeVar("_T")
 
 ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
 _MAX_DEPTH = 200
@@ -63,7 +65,7 @@ def _check_keys(data: Any, cls_name: str, allowed: frozenset[str], required: fro
         raise ValueError(f"{cls_name}: missing required field {missing[0]!r}")
 
 
-def _as_value_error(cls_name: str, build: Any) -> Any:
+def _as_value_error(cls_name: str, build: Callable[[], _T]) -> _T:
     """Run a constructor and report type problems as ValueError (from_dict's contract)."""
     try:
         return build()
@@ -108,7 +110,8 @@ class ToolSpec:
         """
         if not self.parameters:
             return {"type": "object", "properties": {}}
-        return _json_copy(self.parameters, "parameters")
+        schema: dict[str, Any] = _json_copy(self.parameters, "parameters")
+        return schema
 
 
 @dataclass(frozen=True)

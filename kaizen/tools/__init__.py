@@ -4,7 +4,7 @@
 
     registry = ToolRegistry(builtin_tools("/path/to/project"))
 
-    @registry.tool(danger="safe")
+    @registry.tool(danger="read_only")
     def add(a: int, b: int = 1) -> int:
         \"\"\"Add two integers.\"\"\"
         return a + b

@@ -4,7 +4,7 @@
 (see ``paths``). ``Bash`` merely *starts* in the workdir: the command can do
 anything the agent's user can, anywhere. It is NOT a sandbox; run agents
 that get ``Bash`` in a container or VM if that matters, and keep it behind
-the permission policy (it is marked ``dangerous``).
+the permission policy (it is declared ``side_effect``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def builtin_tools(
     bash_timeout: float = 30.0,
     max_output_chars: int = 20000,
 ) -> list[Tool]:
-    """``Read`` (safe), ``Write`` (dangerous) and ``Bash`` (dangerous) working in ``workdir``."""
+    """``Read`` (read_only), ``Write`` (side_effect) and ``Bash`` (side_effect) working in ``workdir``."""
     root = resolve_workdir(workdir)
     if isinstance(bash_timeout, bool) or not isinstance(bash_timeout, (int, float)) or not (
         math.isfinite(bash_timeout) and bash_timeout > 0
@@ -62,7 +62,7 @@ def _read_tool(root: Path, max_chars: int) -> Tool:
             "required": ["path"],
             "additionalProperties": False,
         },
-        danger="safe",
+        danger="read_only",
         func=read,
     )
 
@@ -92,7 +92,7 @@ def _write_tool(root: Path) -> Tool:
             "required": ["path", "content"],
             "additionalProperties": False,
         },
-        danger="dangerous",
+        danger="side_effect",
         func=write,
     )
 
@@ -114,6 +114,6 @@ def _bash_tool(root: Path, timeout: float, max_chars: int) -> Tool:
             "required": ["command"],
             "additionalProperties": False,
         },
-        danger="dangerous",
+        danger="side_effect",
         func=bash,
     )

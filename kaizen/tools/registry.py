@@ -7,19 +7,18 @@ arguments and a raising tool all come back as ``ToolResult(ok=False)``.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from kaizen.core.bridge import run_sync
+from kaizen.core.bridge import in_thread, resolve, run_sync
 
 from .errors import DuplicateToolError, InvalidToolError, ToolArgumentError, UnknownToolError
 from .output import bound_output, safe_str, to_jsonable, truncate_head
 from .result import ToolResult
-from .tool import Tool
+from .tool import DEFAULT_DANGER, Danger, LegacyDanger, Tool
 from .validation import validate_arguments
 
 if TYPE_CHECKING:
@@ -57,16 +56,18 @@ class ToolRegistry:
         return tool
 
     @overload
-    def tool(self, name: F, description: None = None, danger: str = "safe") -> F: ...
+    def tool(self, name: F, description: None = None, danger: Danger | LegacyDanger = DEFAULT_DANGER) -> F: ...
 
     @overload
-    def tool(self, name: str | None = None, description: str | None = None, danger: str = "safe") -> Callable[[F], F]: ...
+    def tool(self, name: str | None = None, description: str | None = None,
+             danger: Danger | LegacyDanger = DEFAULT_DANGER) -> Callable[[F], F]: ...
 
-    def tool(self, name: Any = None, description: str | None = None, danger: str = "safe") -> Any:
+    def tool(self, name: Any = None, description: str | None = None,
+             danger: Danger | LegacyDanger = DEFAULT_DANGER) -> Any:
         """Decorator registering a plain function as a tool; returns the function unchanged.
 
-        Works bare (``@registry.tool``) or configured
-        (``@registry.tool(name="grep", danger="safe")``).
+        Works bare (``@registry.tool``, a "side_effect" tool) or configured
+        (``@registry.tool(name="grep", danger="read_only")``).
         """
         if callable(name):  # used bare: @registry.tool
             self.register(Tool.from_function(name))
@@ -111,10 +112,45 @@ class ToolRegistry:
     # -- execution ----------------------------------------------------------
 
     async def aexecute(self, name: str, arguments: Mapping[str, Any] | None = None) -> ToolResult:
+        """``execute`` for async callers: async tools are awaited here, sync ones run on a worker
+        thread so they do not block the event loop."""
+        prepared = self._prepare(name, arguments)
+        if isinstance(prepared, ToolResult):
+            return prepared
+        tool, call_args = prepared
+        try:
+            if tool.is_async:
+                value = await tool.func(**call_args)
+            else:
+                value = await in_thread(tool.func, **call_args)
+                if inspect.isawaitable(value):  # a sync wrapper around a coroutine
+                    value = await value
+        except Exception as exc:
+            return self._raised(tool, exc)
+        return self._success(value)
+
+    def execute(self, name: str, arguments: Mapping[str, Any] | None = None) -> ToolResult:
         """Validate ``arguments``, call the tool and return its JSON-safe, size-bounded result.
 
-        Sync tools run on a worker thread so they do not block the event loop.
+        A sync tool is called directly in this thread; an async one runs on the one sync/async
+        bridge (``kaizen.core.bridge``). Never raises for what a model can get wrong.
         """
+        prepared = self._prepare(name, arguments)
+        if isinstance(prepared, ToolResult):
+            return prepared
+        tool, call_args = prepared
+        try:
+            if tool.is_async:
+                func = tool.func
+                value = run_sync(lambda: func(**call_args))
+            else:
+                value = resolve(tool.func(**call_args))
+        except Exception as exc:
+            return self._raised(tool, exc)
+        return self._success(value)
+
+    def _prepare(self, name: str, arguments: Mapping[str, Any] | None) -> tuple[Tool, dict[str, Any]] | ToolResult:
+        """The tool and its checked arguments, or the failure to report instead of calling it."""
         try:
             tool = self.get(name)
         except UnknownToolError as exc:
@@ -122,21 +158,14 @@ class ToolRegistry:
         call_args, problems = validate_arguments(tool.parameters, {} if arguments is None else arguments)
         if problems:
             return self._failure(ToolArgumentError(tool.name, problems))
-        try:
-            if tool.is_async:
-                value = await tool.func(**call_args)
-            else:
-                value = await asyncio.to_thread(tool.func, **call_args)
-                if inspect.isawaitable(value):  # a sync wrapper around a coroutine
-                    value = await value
-        except Exception as exc:
-            logger.info("tool %r failed: %s: %s", tool.name, type(exc).__name__, exc, exc_info=exc)
-            return self._failure(exc)
+        return tool, call_args
+
+    def _success(self, value: Any) -> ToolResult:
         return ToolResult.success(bound_output(to_jsonable(value), self.max_output_chars))
 
-    def execute(self, name: str, arguments: Mapping[str, Any] | None = None) -> ToolResult:
-        """Blocking ``aexecute``; usable with or without a running event loop in this thread."""
-        return run_sync(lambda: self.aexecute(name, arguments))
+    def _raised(self, tool: Tool, exc: Exception) -> ToolResult:
+        logger.info("tool %r failed: %s: %s", tool.name, type(exc).__name__, exc, exc_info=exc)
+        return self._failure(exc)
 
     def _failure(self, exc: BaseException) -> ToolResult:
         return ToolResult.failure(truncate_head(f"{type(exc).__name__}: {safe_str(exc)}", self.max_output_chars))

@@ -65,7 +65,7 @@ def _check(value: Any, schema: Any, path: str) -> tuple[Any, list[str]]:
     if isinstance(enum, list) and not any(_same(value, option) for option in enum):
         return value, [f"{_name(path)} must be one of {enum!r}, got {value!r}"]
 
-    problems: list[str] = []
+    problems = []
     if _is_number(value):
         minimum, maximum = schema.get("minimum"), schema.get("maximum")
         if _is_number(minimum) and value < minimum:

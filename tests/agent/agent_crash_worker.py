@@ -3,11 +3,12 @@
 It runs (or resumes) one agent on a SQLite file with a ScriptedProvider of CYCLES
 turns; turn i calls the registered tool ``step`` with call id ``call_i`` and the
 argument ``tag=call_i``, then the model answers "finished". ``step`` appends its
-tag to LOG (one line per *side effect*). The process kills itself with SIGKILL at
+tag to LOG (one line per *side effect*); --danger declares it ("undeclared" passes no
+danger, so the tool gets the default). The process kills itself with SIGKILL at
 the point chosen by --mode (only when not --resume):
 
-  after_effect  inside ``step`` of call K, after its side effect (tool is dangerous)
-  before_effect inside ``step`` of call K, before its side effect (tool is safe)
+  after_effect  inside ``step`` of call K, after its side effect
+  before_effect inside ``step`` of call K, before its side effect
   chat          inside the provider's chat for cycle K, before it answers
   none          never (the parent may kill us: --sleep makes ``step`` sleep first)
 
@@ -94,7 +95,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--ask-log", required=True)
     parser.add_argument("--mode", default="none", choices=("none", "after_effect", "before_effect", "chat"))
     parser.add_argument("--k", type=int, default=0)
-    parser.add_argument("--danger", default="dangerous", choices=("safe", "dangerous"))
+    parser.add_argument("--danger", default="side_effect",
+                        choices=("read_only", "idempotent", "side_effect", "safe", "dangerous", "undeclared"))
     parser.add_argument("--sleep", type=float, default=0.0)
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args(argv)
@@ -103,7 +105,9 @@ def main(argv: list[str]) -> int:
     kill_tag = f"call_{args.k}"
     registry = ToolRegistry()
 
-    @registry.tool(danger=args.danger)
+    declared = {} if args.danger == "undeclared" else {"danger": args.danger}
+
+    @registry.tool(**declared)
     def step(tag: str) -> str:
         """Do one step (appends its tag to the log)."""
         if crash and args.mode == "before_effect" and tag == kill_tag:

@@ -96,7 +96,7 @@ class TestApprovalActions:
         assert isinstance(request, ApprovalRequest)
         assert request.agent_id == agent.agent_id and request.tool_name == "Write"
         assert request.tool_input == {"path": "f0.txt", "content": "0"}
-        assert request.danger == "dangerous" and request.call_id == "call_1"
+        assert request.danger == "side_effect" and request.call_id == "call_1"
         assert request.input_summary == "{'path': 'f0.txt', 'content': '0'}"
 
     def test_all_asks_once_then_approves_later_calls(self, tmp_path):
@@ -175,7 +175,7 @@ class TestStandingDecisionsSurviveRestore:
         resumed = BaseAutonomousAgent.resume(agent.agent_id, config=agent.config, signature=TaskSignature(),
                                              provider=ScriptedProvider(script),
                                              approval_callback=second_approver)
-        assert resumed._tracker.standing_decision("Write") == answer
+        assert resumed.runtime.tracker.standing_decision("Write") == answer
         result = resumed.run(resume=True)
         assert result.status == "completed"
         assert second_approver.count == 0

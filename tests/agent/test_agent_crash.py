@@ -1,10 +1,11 @@
 """kill -9 and resume, for real: a worker process dies (SIGKILL) at a chosen point of the
 loop, a second process resumes from the SQLite store and completes.
 
-What must hold afterwards: the run completes; a dangerous call is never executed twice
-(a call interrupted after its approval is reported to the model as interrupted); a safe
-call interrupted before its side effect is executed exactly once; the approval history
-and usage counts are continuous; every checkpoint loads.
+What must hold afterwards: the run completes; a call of a tool that is not declared
+read_only or idempotent (``side_effect``, also the default for an undeclared tool) is never
+executed twice (a call interrupted after its approval is reported to the model as
+interrupted); a read-only call interrupted before its side effect is executed exactly once;
+the approval history is continuous and usage counts count executed calls; every checkpoint loads.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 class Run:
     """One agent's files in tmp_path, and the worker processes that drive it."""
 
-    def __init__(self, tmp_path: Path, agent_id: str = "crash-agent", danger: str = "dangerous") -> None:
+    def __init__(self, tmp_path: Path, agent_id: str = "crash-agent", danger: str = "side_effect") -> None:
         self.tmp = tmp_path
         self.agent_id = agent_id
         self.danger = danger
@@ -114,9 +115,11 @@ def check_continuity(run: Run, result: dict, *, interrupted: set[str]) -> None:
     answered = run.lines(run.chat_log)
     assert latest.tool_usage_counts["LLM"] == len(set(answered)) == CYCLES + 1
     assert latest.token_usage["m"]["input_tokens"] > 0
-    # one approval per call id, none repeated; one usage count per approved (started) call
+    # one approval per call id, none repeated; one usage count per executed call (an interrupted
+    # call's result was never saved, so it is not counted)
     assert approval_tags(latest) == TAGS
-    assert latest.tool_usage_counts["step"] == CYCLES
+    assert latest.tool_usage_counts["step"] == CYCLES - len(interrupted)
+    assert result["tool_calls"] == CYCLES - len(interrupted)
     # each call got exactly one observation; interrupted ones say so
     seen = observations(latest)
     assert sorted(seen) == sorted(TAGS)
@@ -135,8 +138,8 @@ K = 4
 
 @pytest.mark.slow
 class TestKillAtChosenPoint:
-    def test_dangerous_tool_killed_after_its_side_effect(self, tmp_path):
-        run = Run(tmp_path, danger="dangerous")
+    def test_side_effect_tool_killed_after_its_side_effect(self, tmp_path):
+        run = Run(tmp_path, danger="side_effect")
         run.run_worker("--mode", "after_effect", "--k", str(K), expect_killed=True)
         assert run.effects() == TAGS[:K]
         crashed, _ = run.state()
@@ -150,13 +153,49 @@ class TestKillAtChosenPoint:
         check_continuity(run, result, interrupted={f"call_{K}"})
         assert run.lines(run.ask_log) == TAGS  # nobody was asked twice
 
-    def test_safe_tool_killed_before_its_side_effect_runs_once_on_resume(self, tmp_path):
-        run = Run(tmp_path, danger="safe")
+    def test_read_only_tool_killed_before_its_side_effect_runs_once_on_resume(self, tmp_path):
+        run = Run(tmp_path, danger="read_only")
         run.run_worker("--mode", "before_effect", "--k", str(K), expect_killed=True)
         assert run.effects() == TAGS[:K - 1]
         result = run.run_worker("--resume", expect_killed=False)
         assert run.effects() == TAGS  # call_K executed exactly once, on resume
         check_continuity(run, result, interrupted=set())
+        assert run.lines(run.ask_log) == TAGS  # approved before the crash: not asked again
+
+    def test_undeclared_tool_killed_after_its_side_effect_is_not_rerun(self, tmp_path):
+        run = Run(tmp_path, danger="undeclared")
+        run.run_worker("--mode", "after_effect", "--k", str(K), expect_killed=True)
+        assert run.effects() == TAGS[:K]
+        result = run.run_worker("--resume", expect_killed=False)
+        assert run.effects() == TAGS  # call_K happened once, before the crash
+        check_continuity(run, result, interrupted={f"call_{K}"})
+
+    def test_undeclared_tool_killed_before_its_side_effect_is_not_rerun(self, tmp_path):
+        """Whether the call took effect is unknown after a crash: an undeclared tool is treated as
+        side-effecting, so it is reported as interrupted instead of being run a second time."""
+        run = Run(tmp_path, danger="undeclared")
+        run.run_worker("--mode", "before_effect", "--k", str(K), expect_killed=True)
+        result = run.run_worker("--resume", expect_killed=False)
+        assert f"call_{K}" not in run.effects()
+        assert run.effects() == [tag for tag in TAGS if tag != f"call_{K}"]
+        check_continuity(run, result, interrupted={f"call_{K}"})
+
+    def test_legacy_dangerous_name_is_not_rerun(self, tmp_path):
+        run = Run(tmp_path, danger="dangerous")
+        run.run_worker("--mode", "before_effect", "--k", str(K), expect_killed=True)
+        result = run.run_worker("--resume", expect_killed=False)
+        check_continuity(run, result, interrupted={f"call_{K}"})
+
+    def test_idempotent_tool_killed_after_its_side_effect_is_run_again(self, tmp_path):
+        run = Run(tmp_path, danger="idempotent")
+        run.run_worker("--mode", "after_effect", "--k", str(K), expect_killed=True)
+        result = run.run_worker("--resume", expect_killed=False)
+        assert result["status"] == "completed"
+        # declared idempotent: running it again is harmless, so the interrupted call completes
+        assert Counter(run.effects()) == Counter({**{tag: 1 for tag in TAGS}, f"call_{K}": 2})
+        latest, _ = run.state()
+        assert observations(latest)[f"call_{K}"] == [f"did call_{K}"]
+        assert latest.tool_usage_counts["step"] == CYCLES and result["tool_calls"] == CYCLES
         assert run.lines(run.ask_log) == TAGS  # approved before the crash: not asked again
 
     def test_killed_inside_the_model_call(self, tmp_path):
@@ -173,8 +212,8 @@ class TestKillAtChosenPoint:
         check_continuity(run, result, interrupted=set())
         assert run.lines(run.ask_log) == TAGS
 
-    def test_dangerous_tool_killed_in_the_first_call(self, tmp_path):
-        run = Run(tmp_path, danger="dangerous")
+    def test_side_effect_tool_killed_in_the_first_call(self, tmp_path):
+        run = Run(tmp_path, danger="side_effect")
         run.run_worker("--mode", "after_effect", "--k", "1", expect_killed=True)
         result = run.run_worker("--resume", expect_killed=False)
         assert run.effects() == TAGS

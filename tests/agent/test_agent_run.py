@@ -155,8 +155,8 @@ class TestCompletedRun:
     def test_agent_defaults_to_builtin_tools_in_workdir(self, tmp_path):
         agent = make_agent(tmp_path, ["done"])
         assert agent.tools.names() == ["Read", "Write", "Bash"]
-        assert agent.tools.get("Read").danger == "safe"
-        assert agent.tools.get("Write").danger == "dangerous"
+        assert agent.tools.get("Read").danger == "read_only"
+        assert agent.tools.get("Write").danger == "side_effect"
 
     def test_second_run_reusing_call_ids_skips_tool_calls(self, tmp_path):
         agent = make_agent(tmp_path, [call("Write", {"path": "first.txt", "content": "1"}), "one"])
@@ -225,7 +225,7 @@ class TestToolErrors:
         # the model really received it in its next request
         assert provider.requests[1][-1].content == observation
         assert agent.tool_usage_counts == {"LLM": 2, "explode": 1}
-        (action,) = agent._completed_actions
+        (action,) = agent.runtime.completed_actions
         assert action["ok"] is False and "kaboom" in action["error"]
 
     def test_unknown_tool_gives_error_observation(self, tmp_path):
@@ -523,10 +523,12 @@ class TestCheckpoints:
         holder["agent"] = agent
         assert agent.run(task="t").status == "completed"
         assert observed == [
-            {"pending": [("call_1", "approved")], "done": [], "probe_count": 1, "approvals": 1},
+            # write-ahead: the approval is durable while the call runs; its usage count is
+            # saved with its result (usage counts count executed calls)
+            {"pending": [("call_1", "approved")], "done": [], "probe_count": 0, "approvals": 1},
             {"pending": [("call_2", "approved"), ("call_3", "planned")], "done": ["call_1"],
-             "probe_count": 2, "approvals": 2},
-            {"pending": [("call_3", "approved")], "done": ["call_1", "call_2"], "probe_count": 3, "approvals": 3},
+             "probe_count": 1, "approvals": 2},
+            {"pending": [("call_3", "approved")], "done": ["call_1", "call_2"], "probe_count": 2, "approvals": 3},
         ]
         states = load_all_checkpoints(manager, agent.agent_id)
         # one "planned" save per model turn with calls, write-ahead + completed per call,

@@ -16,8 +16,6 @@ from test_cli_helpers import assert_one_line_error, checkpoint_ids, invoke, ok, 
 from kaizen.core.autonomy.state.errors import CheckpointCorruptError
 
 EXIT_TAMPERED = 3
-STORES_WORK = "needs open_store(read_only=True) from the store work"
-MANAGER_WORK = "needs the export digest and lineage heads from the manager work"
 
 
 def demo_then_edit_a_tool_call(tmp_path: Path) -> tuple[str, Path, str]:
@@ -154,7 +152,6 @@ def read_only_store(tmp_path):
             subprocess.run(["chattr", "-i", str(source), *map(str, source.iterdir())], check=True)
 
 
-@pytest.mark.xfail(reason=STORES_WORK, strict=False)
 def test_read_commands_work_on_a_store_in_a_read_only_directory(read_only_store):
     store, view = read_only_store
     with pytest.raises(OSError):
@@ -176,7 +173,6 @@ def test_export_of_a_damaged_agent_is_refused_unless_allowed(tmp_path):
     assert json.loads(allowed.stdout)["agent_id"] == agent
 
 
-@pytest.mark.xfail(reason=MANAGER_WORK, strict=False)
 def test_export_allowed_damaged_lists_the_damage(tmp_path):
     store, db, agent = demo_then_edit_a_tool_call(tmp_path)
     _, damaged = intact_and_damaged(store, agent)
@@ -199,7 +195,6 @@ def import_fails(tmp_path: Path, document: dict) -> str:
     return line
 
 
-@pytest.mark.xfail(reason=MANAGER_WORK, strict=False)
 def test_import_refuses_an_export_without_its_newest_checkpoint(tmp_path):
     _, document = exported(tmp_path)
     newest = max(document["checkpoints"], key=lambda row: (row["step_number"], row["timestamp"]))
@@ -207,7 +202,6 @@ def test_import_refuses_an_export_without_its_newest_checkpoint(tmp_path):
     import_fails(tmp_path, document)
 
 
-@pytest.mark.xfail(reason=MANAGER_WORK, strict=False)
 def test_import_refuses_an_export_without_checkpoints(tmp_path):
     _, document = exported(tmp_path)
     document["checkpoints"] = []
@@ -223,7 +217,6 @@ def test_import_refuses_an_edited_record_in_one_line(tmp_path):
 
 
 # --- 9: one damaged file in a filesystem store hides nothing else -------------------------------------
-@pytest.mark.xfail(reason="needs the filesystem store to skip damaged entries (store work)", strict=False)
 def test_read_commands_list_past_an_empty_checkpoint_file(tmp_path):
     base = tmp_path / "fs"
     store = f"file://{base}"

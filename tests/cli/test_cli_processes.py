@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from kaizen.core.autonomy.state.sync_manager import SyncStateManager
+from kaizen.demo import auto_approver, build_demo_agent
 
 REPO = Path(__file__).resolve().parents[2]
 EXIT_BUSY, EXIT_INTERRUPTED = 75, 130
@@ -72,18 +73,24 @@ def test_resume_refuses_an_agent_waiting_at_an_approval_prompt_in_another_proces
     assert (tmp_path / "ws" / "report.md").is_file()
 
 
-@pytest.mark.xfail(reason="needs LeaseHeldError's worker/pid/host/since message from the agent work", strict=False)
 def test_resume_names_the_worker_that_holds_the_agent(tmp_path):
     store = f"sqlite:///{tmp_path / 'state.db'}"
-    assert kaizen("demo", "--yes", "--no-workflow", "--agent-id", "held", "--workdir", "ws", "--store", store,
-                  cwd=tmp_path).returncode == 0
+    agent = build_demo_agent(store, tmp_path / "ws", "held", auto_approver(), with_workflow=False)
+    agent.hooks.register("post_tool_use", stop_after_the_first_tool)
+    with pytest.raises(KeyboardInterrupt):
+        agent.run(task="checkpoints and approvals")
+    agent.state_manager.close()
     manager = SyncStateManager(store)
-    with manager.claim("held", "build-7:4242", ttl=60):
+    with manager.claim("held", "build-7:4242@2026-01-31T12:00:00Z", ttl=60):
         refused = kaizen("resume", "held", "--yes", "--store", store, cwd=tmp_path)
     manager.close()
     assert refused.returncode == EXIT_BUSY
-    assert re.search(r"held is running in worker build-7:4242 \(pid 4242 on host build-7\) since \S+",
-                     refused.stderr), refused.stderr
+    assert refused.stderr.startswith("error: held is running in worker build-7:4242@2026-01-31T12:00:00Z "
+                                     "(pid 4242 on host build-7) since 2026-01-31T12:00:00Z"), refused.stderr
+
+
+def stop_after_the_first_tool(context):  # stands in for Ctrl-C
+    raise KeyboardInterrupt
 
 
 INTERRUPTED = re.compile(

@@ -32,7 +32,7 @@ def test_export_is_one_json_document(demo_store, tmp_path):
     out = ok("export", agent, "--store", store).stdout
     assert out.endswith("\n") and out.count("\n") == 1
     document = json.loads(out)
-    assert document["format"] == "kaizen-state/agent-export" and document["version"] == 1
+    assert document["format"] == "kaizen-state/agent-export" and document["version"] == 2
     assert document["agent_id"] == agent
     assert [c["checkpoint_id"] for c in document["checkpoints"]] == list(reversed(checkpoint_ids(store, agent)))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -59,8 +60,10 @@ def test_context_defaults_and_event_alias():
     assert context.data.get("tool_name") == "Read"
     assert context.metadata == {}
     assert context.trace_id and isinstance(context.trace_id, str)
-    stamp = datetime.fromisoformat(context.timestamp)
+    assert isinstance(context.timestamp, float) and abs(context.timestamp - time.time()) < 60
+    stamp = datetime.fromisoformat(context.timestamp_iso)
     assert stamp.tzinfo is not None and stamp.utcoffset() == timezone.utc.utcoffset(None)
+    assert abs(stamp.timestamp() - context.timestamp) < 1e-3
 
 
 def test_context_rejects_bad_event_and_data():

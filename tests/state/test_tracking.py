@@ -205,7 +205,7 @@ class TestRestore:
         assert other._get_tool_usage_counts() == {"Write": 3}
         assert other._get_workflow_state() == agent._get_workflow_state()
         assert other.agent_id == agent.agent_id
-        assert other._tracker.standing_decision("Write") == "all"
+        assert other.runtime.tracker.standing_decision("Write") == "all"
 
     def test_invalid_state_changes_nothing(self, agent):
         agent.record_approval("Bash", True)

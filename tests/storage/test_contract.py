@@ -1,11 +1,15 @@
 """The storage contract: every backend passes these unchanged (memory, SQLite, filesystem, PostgreSQL).
 
-Grouped by capability: save, load, list, fork, retention, integrity, concurrency, transfer.
+Grouped by capability: save, load, list, fork, retention, integrity, concurrency, transfer, read-only
+opening, damaged entries, the original's async StorageBackend methods, compression.
 """
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 import threading
+import warnings
 
 import pytest
 from tamper import tamper_checkpoint, tamper_first_record
@@ -16,11 +20,16 @@ from kaizen.core.autonomy.state.errors import (
     CheckpointConflictError,
     CheckpointCorruptError,
     CheckpointNotFoundError,
+    DamagedCheckpointError,
+    DamagedEntryWarning,
+    ReadOnlyStoreError,
     StateDivergedError,
     StorageError,
+    StoreNotFoundError,
 )
+from kaizen.core.autonomy.state.records import make_approval_record
+from kaizen.core.autonomy.state.storage import FilesystemStorage, StorageBackend, open_store
 from kaizen.core.autonomy.state.sync_manager import SyncStateManager
-from kaizen.core.autonomy.state.storage import open_store
 
 
 def make_agent(manager: SyncStateManager, agent_id: str = "agent-1") -> BaseAutonomousAgent:
@@ -65,14 +74,13 @@ class TestSave:
         assert len(manager.load_checkpoint(checkpoint_id).approval_history) == 60
 
     def test_second_writer_on_same_parent_conflicts(self, manager):
-        agent = make_agent(manager)
-        step(agent, 0)
-        first = agent._capture_state()
-        second = agent._capture_state()
-        manager.save_checkpoint(first)
+        writer = make_agent(manager)
+        step(writer, 0)
+        other = make_agent(SyncStateManager(manager.storage)).resume()
+        first = step(writer, 1)
         with pytest.raises(CheckpointConflictError, match="agent-1"):
-            manager.save_checkpoint(second)
-        assert manager.load_latest("agent-1").checkpoint_id == first.checkpoint_id
+            step(other, 2)  # resumed from the same checkpoint, then diverged
+        assert manager.load_latest("agent-1").checkpoint_id == first
 
     def test_fresh_agent_with_existing_history_conflicts(self, manager):
         step(make_agent(manager), 0)
@@ -257,7 +265,10 @@ class TestIntegrity:
         with pytest.warns(RuntimeWarning, match=ids[-1]):
             state = fresh.load_latest("agent-1")
         assert state.checkpoint_id == ids[-2]
-        resumed = fresh.resume_from_latest("agent-1")  # continues on a fork of the intact one
+        with pytest.raises(DamagedCheckpointError, match=ids[-1]) as refused:  # continuing would repeat work
+            fresh.resume_from_latest("agent-1")
+        assert refused.value.intact_checkpoint_id == ids[-2]
+        resumed = fresh.load_for_resume(ids[-2])  # continuing deliberately: a fork of the intact one
         assert len(resumed.approval_history) == 2
 
     @pytest.mark.parametrize("verify", ["crc", "chain"])
@@ -298,6 +309,9 @@ class TestConcurrency:
         agent = make_agent(manager)
         step(agent, 0)
         states = [agent._capture_state() for _ in range(6)]
+        for n, state in enumerate(states):  # each writer continues differently
+            state.approval_history = [*state.approval_history,
+                                      make_approval_record("Bash", True, "once", {"n": n}, summary_limit=200)]
         outcomes: list[str] = []
 
         def save(state: AgentState) -> None:
@@ -392,3 +406,158 @@ def test_automatic_retention_by_keep_last_and_max_age(store):
     assert [m.checkpoint_id for m in aged.list_checkpoints("agent-1")] == [agent.last_checkpoint_id]
     with pytest.raises(ValueError, match="not both"):
         SyncStateManager(store, retention_count=2, keep_last=3)
+
+
+# --- read-only opening ----------------------------------------------------------------------
+class TestReadOnly:
+    """A store opened with ``read_only=True`` serves every read and refuses every write."""
+
+    def test_reads_work_and_every_write_is_refused(self, backend, manager, store):
+        name, url = backend
+        if name == "memory":
+            pytest.skip("a memory store lives in one object: opening memory:// again gives a new, empty store")
+        agent = make_agent(manager)
+        ids = [step(agent, n) for n in range(3)]
+        reader = SyncStateManager(open_store(url, read_only=True))
+        assert [m.checkpoint_id for m in reader.list_checkpoints("agent-1")] == ids[::-1]
+        assert reader.load_latest("agent-1").to_dict() == manager.load_latest("agent-1").to_dict()
+        assert reader.verify_audit("agent-1").ok
+        assert reader.export_agent("agent-1")["agent_id"] == "agent-1"
+        writes = [
+            lambda: reader.save_checkpoint(reader.load_latest("agent-1")),
+            lambda: reader.fork(ids[0]),
+            lambda: reader.delete("agent-1"),
+            lambda: reader.storage.delete_checkpoints("agent-1", [ids[0]]),
+            lambda: reader.storage.acquire_lease("agent-1", "w", 5.0),
+            lambda: reader.storage.release_lease("agent-1", "w"),
+        ]
+        for write in writes:
+            with pytest.raises(ReadOnlyStoreError, match="read-only"):
+                write()
+        assert [m.checkpoint_id for m in manager.list_checkpoints("agent-1")] == ids[::-1]
+        reader.close()
+
+    def test_a_memory_store_opened_read_only_is_empty_and_refuses_writes(self):
+        reader = SyncStateManager(open_store("memory://", read_only=True))
+        assert reader.list_agents() == []
+        with pytest.raises(ReadOnlyStoreError):
+            make_agent(reader).save_checkpoint()
+
+    def test_a_missing_store_is_named_and_not_created(self, backend, tmp_path):
+        name, url = backend
+        if name == "memory":
+            pytest.skip("memory:// always exists: there is nothing that could be missing")
+        if name == "postgres":
+            missing = url.replace("schema=", "schema=missing_")
+        else:
+            missing = url.replace(str(tmp_path), str(tmp_path / "absent"))
+        with pytest.raises(StoreNotFoundError, match="does not exist"):
+            open_store(missing, read_only=True)
+        assert not (tmp_path / "absent").exists()
+        if name == "postgres":
+            with pytest.raises(StoreNotFoundError):  # and the schema was not created meanwhile
+                open_store(missing, read_only=True)
+
+
+# --- damaged entries ------------------------------------------------------------------------
+class TestDamagedEntries:
+    """One unreadable checkpoint document does not hide the intact ones beside it."""
+
+    def test_a_zero_length_checkpoint_is_skipped_and_named(self, backend, manager, store):
+        name, _ = backend
+        if not isinstance(store, FilesystemStorage):
+            pytest.skip(f"the {name} store writes each checkpoint as rows in one transaction; only the "
+                        "filesystem store keeps one document per checkpoint that a power loss can leave empty")
+        agent = make_agent(manager)
+        ids = [step(agent, n) for n in range(4)]
+        damaged = store.base_dir / "agent-1" / "checkpoints" / f"{3:012d}.json"
+        assert manager.load_checkpoint(ids[2]).step_number == 3
+        damaged.write_bytes(b"")  # what a disk that lied about fsync leaves after a power loss
+        fresh = SyncStateManager(open_store(store.url))
+        with pytest.warns(DamagedEntryWarning, match=str(damaged)):
+            listed = [m.checkpoint_id for m in fresh.list_checkpoints("agent-1")]
+        assert listed == [ids[3], ids[1], ids[0]]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DamagedEntryWarning)
+            for checkpoint_id in (ids[3], ids[1], ids[0]):
+                assert fresh.load_checkpoint(checkpoint_id).checkpoint_id == checkpoint_id
+            assert fresh.load_latest("agent-1").checkpoint_id == ids[3]
+            assert fresh.list_agents() == ["agent-1"]
+        with pytest.raises(CheckpointCorruptError, match=ids[2]):
+            fresh.load_checkpoint(ids[2])
+        assert [str(damaged) in line for line in fresh.storage.list_damaged("agent-1")] == [True]
+        read_only = open_store(store.url, read_only=True)
+        with pytest.warns(DamagedEntryWarning):
+            assert len(read_only.list_rows("agent-1")) == 3
+
+
+# --- the original's StorageBackend ----------------------------------------------------------
+class TestStorageBackend:
+    """Every store is also the original Kailash Kaizen's async ``StorageBackend``."""
+
+    def test_save_load_list_exists_delete(self, store, manager):
+        assert isinstance(store, StorageBackend)
+
+        async def scenario() -> None:
+            agent = make_agent(manager, "plug-in")
+            step(agent, 0)
+            state = agent._capture_state()
+            state.step_number = 7
+            saved = await store.save(state)
+            assert saved == state.checkpoint_id
+            loaded = await store.load(saved)
+            assert loaded.to_dict() == state.to_dict()
+            listed = await store.list_checkpoints("plug-in")
+            assert [m.checkpoint_id for m in listed] == [saved, agent.last_checkpoint_id]
+            assert {m.agent_id for m in await store.list_checkpoints()} == {"plug-in"}
+            assert await store.exists(saved) and not await store.exists("ckpt_000000000000")
+            with pytest.raises(CheckpointNotFoundError, match="ckpt_000000000000"):
+                await store.load("ckpt_000000000000")
+            with pytest.raises(StorageError):  # a later checkpoint builds on it
+                await store.delete(saved)
+            await store.delete(agent.last_checkpoint_id)
+            assert not await store.exists(agent.last_checkpoint_id)
+            assert (await store.load(saved)).step_number == 7
+
+        asyncio.run(scenario())
+
+    def test_deleting_an_agents_only_checkpoint_removes_it(self, store):
+        from kaizen.core.autonomy.state import AgentState
+
+        async def scenario() -> None:
+            saved = await store.save(AgentState(agent_id="single"))
+            await store.delete(saved)
+            assert not await store.exists(saved)
+            assert await store.list_checkpoints("single") == []
+            with pytest.raises(CheckpointNotFoundError):
+                await store.delete(saved)
+
+        asyncio.run(scenario())
+
+
+# --- compression ----------------------------------------------------------------------------
+def test_compressed_files_round_trip_and_read_without_the_option(tmp_path):
+    """``compress=True`` (the filesystem store's option) really compresses, and any store object reads it."""
+    compressed = FilesystemStorage(tmp_path / "gz", compress=True)
+    plain = FilesystemStorage(tmp_path / "plain")
+    checkpoints = {}
+    for store in (compressed, plain):
+        agent = make_agent(SyncStateManager(store))
+        for n in range(30):
+            agent._append_conversation({"role": "user", "content": "the same long sentence again " * 20})
+            step(agent, n)
+        checkpoints[store] = agent.last_checkpoint_id
+    documents = sorted((tmp_path / "gz" / "agent-1" / "checkpoints").iterdir())
+    assert all(path.read_bytes().startswith(b"\x1f\x8b") for path in documents)
+    assert gzip.decompress(documents[0].read_bytes()).startswith(b"{")
+
+    def size(root):
+        return sum(path.stat().st_size for path in root.rglob("*") if path.is_file())
+
+    assert size(tmp_path / "gz") < size(tmp_path / "plain") / 2
+    expected = SyncStateManager(plain).load_checkpoint(checkpoints[plain]).conversation_history
+    for reader in (compressed, FilesystemStorage(tmp_path / "gz"), open_store(f"file://{tmp_path}/gz",
+                                                                               read_only=True)):
+        loaded = SyncStateManager(reader).load_checkpoint(checkpoints[compressed])
+        assert loaded.conversation_history == expected
+        assert SyncStateManager(reader).verify_audit("agent-1").ok

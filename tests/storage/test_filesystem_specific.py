@@ -18,6 +18,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from fs_tamper import tamper_checkpoint_file, tamper_record_file
 
 from kaizen.core.autonomy.state.errors import (
     CheckpointConflictError,
@@ -50,7 +51,7 @@ def save_steps(store: FilesystemStorage, agent_id: str, steps: int, parent: Chec
     lineage = lineage or f"lin_{agent_id}"
     for step in range(first, first + steps):
         plan = rows.plan_save(state(agent_id, step), parent, lineage)
-        store.save(plan)
+        store.write(plan)
         parent = plan.row
     return parent
 
@@ -72,44 +73,6 @@ def assert_loads_step(store: FilesystemStorage, agent_id: str, step: int) -> Non
     assert loaded.completed_actions == expected.completed_actions
 
 
-# --- damage behind the store's back (``tamper.py`` of the contract suite uses these) ---------
-def tamper_checkpoint_file(store: FilesystemStorage, checkpoint_id: str) -> None:
-    """Add one to a stored checkpoint's step_number, keeping its document well-formed."""
-    path = _checkpoint_file(store, checkpoint_id)
-    doc = orjson.loads(path.read_bytes())
-    path.write_bytes(orjson.dumps(dict(doc, step_number=doc["step_number"] + 1)))
-
-
-def _checkpoint_file(store: FilesystemStorage, checkpoint_id: str) -> Path:
-    agent_id, order = (store.base_dir / "_index" / "c" / checkpoint_id).read_text().split()
-    return store.base_dir / agent_id / "checkpoints" / f"{int(order):012d}.json"
-
-
-def copy_body_file(store: FilesystemStorage, from_id: str, to_id: str) -> None:
-    """Put one checkpoint's stored body on another checkpoint's document."""
-    source, target = _checkpoint_file(store, from_id), _checkpoint_file(store, to_id)
-    body = {k: v for k, v in orjson.loads(source.read_bytes()).items() if k in ("body", "body64")}
-    doc = {k: v for k, v in orjson.loads(target.read_bytes()).items() if k not in ("body", "body64")}
-    target.write_bytes(orjson.dumps(dict(doc, **body)))
-
-
-def tamper_record_file(store: FilesystemStorage, lineage_id: str, old: bytes, forged: bytes) -> None:
-    """Replace the first record whose data is ``old`` by ``forged``, rewriting the entry's length and
-    the lineage document's offsets so the file stays well-formed: only the hash chain can tell."""
-    agent_dir = store.base_dir / (store.base_dir / "_index" / "l" / lineage_id).read_text()
-    records, lineage = agent_dir / "records" / f"{lineage_id}.rec", agent_dir / "lineages" / f"{lineage_id}.json"
-    data, doc, header = records.read_bytes(), orjson.loads(lineage.read_bytes()), fs_module._HEADER
-    pos = 0
-    while data[pos + header.size:pos + header.size + len(old)] != old or header.unpack_from(data, pos)[2] != len(old):
-        pos += header.size + header.unpack_from(data, pos)[2]
-    stream, seq, _, digest = header.unpack_from(data, pos)
-    delta = len(forged) - len(old)
-    records.write_bytes(data[:pos] + header.pack(stream, seq, len(forged), digest) + forged
-                        + data[pos + header.size + len(old):])
-    marks = {s: [[q, o + delta if o > pos else o] for q, o in m] for s, m in doc["marks"].items()}
-    lineage.write_bytes(orjson.dumps(dict(doc, length=doc["length"] + delta, marks=marks)))
-
-
 @pytest.fixture
 def store(tmp_path: Path) -> FilesystemStorage:
     backend = FilesystemStorage(tmp_path / "store")
@@ -129,7 +92,7 @@ def test_directories_are_0700_and_files_0600_whatever_the_umask(tmp_path: Path) 
     try:
         backend = FilesystemStorage(tmp_path / "store")
         last = save_steps(backend, "agent-1", 3)
-        backend.save(rows.plan_fork(last, "ckpt_fork", "lin_fork", "agent-1"))
+        backend.write(rows.plan_fork(last, "ckpt_fork", "lin_fork", "agent-1"))
         backend.acquire_lease("agent-1", "worker-1", 30)
     finally:
         os.umask(old)
@@ -152,15 +115,15 @@ def test_ids_that_could_leave_the_directory_are_rejected_naming_the_id(store: Fi
     plan = rows.plan_save(state("agent-1", 0), None, LINEAGE)
     shown = repr(bad[:140])
     for call in (
-        lambda: store.save(replace(plan, row=replace(plan.row, agent_id=bad))),
-        lambda: store.save(replace(plan, row=replace(plan.row, checkpoint_id=bad))),
-        lambda: store.save(replace(plan, row=replace(plan.row, lineage_id=bad),
+        lambda: store.write(replace(plan, row=replace(plan.row, agent_id=bad))),
+        lambda: store.write(replace(plan, row=replace(plan.row, checkpoint_id=bad))),
+        lambda: store.write(replace(plan, row=replace(plan.row, lineage_id=bad),
                                    new_lineage=replace(plan.new_lineage, lineage_id=bad))),
         lambda: store.read_checkpoint(bad),
         lambda: store.read_lineage(bad),
         lambda: store.read_records(bad, "conversation_history", 0, 10),
         lambda: store.latest_checkpoint(bad),
-        lambda: store.list_checkpoints(bad),
+        lambda: store.list_rows(bad),
         lambda: store.list_lineages(bad),
         lambda: store.delete_checkpoints(bad, []),
         lambda: store.delete_checkpoints("agent-1", [bad]),
@@ -179,7 +142,7 @@ def test_a_symlink_out_of_the_store_is_refused(store: FilesystemStorage, tmp_pat
     (store.base_dir / "intruder").symlink_to(outside)
     plan = rows.plan_save(state("intruder", 0), None, LINEAGE)
     with pytest.raises(InvalidStateValueError, match="'intruder' resolves outside"):
-        store.save(plan)
+        store.write(plan)
     with pytest.raises(InvalidStateValueError, match="'intruder' resolves outside"):
         store.latest_checkpoint("intruder")
     assert list(outside.iterdir()) == []
@@ -194,7 +157,7 @@ def test_a_torn_records_append_is_discarded_by_the_next_save(store: FilesystemSt
     assert_loads_step(store, "agent-1", 2)  # reads stop at the committed length
     save_steps(store, "agent-1", 2, parent=last, first=3)
     assert_loads_step(store, "agent-1", 4)
-    for row in store.list_checkpoints("agent-1"):
+    for row in store.list_rows("agent-1"):
         load(store, row)
     assert b"garbage" not in records_file.read_bytes()
     assert records_file.stat().st_size > committed
@@ -220,18 +183,18 @@ def test_a_save_that_never_committed_is_invisible_and_overwritten(store: Filesys
     with monkeypatch.context() as patch:
         crash_before(patch, dies_before)
         with pytest.raises(StorageError, match="simulated crash"):
-            store.save(plan)
+            store.write(plan)
     leftovers = sorted((store.base_dir / "agent-1" / "checkpoints").iterdir())
     assert len(leftovers) == (3 if dies_before == "lineages" else 2)
     assert store.latest_checkpoint("agent-1").checkpoint_id == last.checkpoint_id
-    assert [r.step_number for r in store.list_checkpoints("agent-1")] == [1, 0]
+    assert [r.step_number for r in store.list_rows("agent-1")] == [1, 0]
     with pytest.raises(CheckpointNotFoundError):
         store.read_checkpoint(plan.row.checkpoint_id)
     assert store.read_lineage(LINEAGE).head_checkpoint_id == last.checkpoint_id
     assert_loads_step(store, "agent-1", 1)
-    store.save(plan)  # the retry succeeds: same id, same order slot
+    store.write(plan)  # the retry succeeds: same id, same order slot
     assert store.read_checkpoint(plan.row.checkpoint_id) == plan.row
-    assert [r.step_number for r in store.list_checkpoints("agent-1")] == [2, 1, 0]
+    assert [r.step_number for r in store.list_rows("agent-1")] == [2, 1, 0]
     assert_loads_step(store, "agent-1", 2)
 
 
@@ -241,7 +204,7 @@ def test_a_first_save_that_never_committed_leaves_no_agent(store: FilesystemStor
     with monkeypatch.context() as patch:
         crash_before(patch, "lineages")
         with pytest.raises(StorageError):
-            store.save(plan)
+            store.write(plan)
     assert (store.base_dir / "agent-1" / "records" / "lin_crashed.rec").exists()
     assert store.latest_checkpoint("agent-1") is None
     assert store.list_agents() == [] and store.list_lineages("agent-1") == []
@@ -284,13 +247,13 @@ def test_leases_are_files_under_the_agent_lock(store: FilesystemStorage) -> None
 def export(store: FilesystemStorage, agent_id: str) -> tuple[list, list, list]:
     lineages = store.list_lineages(agent_id)
     records = [r for lin in lineages for s in STREAMS for r in store.read_records(lin.lineage_id, s, 0, 10**9)]
-    return lineages, records, list(reversed(store.list_checkpoints(agent_id)))
+    return lineages, records, list(reversed(store.list_rows(agent_id)))
 
 
 def test_import_is_all_or_nothing_and_replaces_crash_leftovers(store: FilesystemStorage, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     last = save_steps(store, "agent-1", 3)
-    store.save(rows.plan_fork(last, "ckpt_fork", "lin_fork", "agent-1"))
+    store.write(rows.plan_fork(last, "ckpt_fork", "lin_fork", "agent-1"))
     history = export(store, "agent-1")
     target = FilesystemStorage(tmp_path / "target")
     with monkeypatch.context() as patch:  # the first import dies before its rename
@@ -299,7 +262,7 @@ def test_import_is_all_or_nothing_and_replaces_crash_leftovers(store: Filesystem
             target.import_rows(*history)
         crash_before(patch, "lineages")  # and a first save of the agent never commits
         with pytest.raises(StorageError):
-            target.save(rows.plan_save(state("agent-1", 0), None, "lin_other"))
+            target.write(rows.plan_save(state("agent-1", 0), None, "lin_other"))
     assert target.list_agents() == [] and target.list_lineages("agent-1") == []
     target.import_rows(*history)
     assert [p.name for p in target.base_dir.iterdir() if p.name.startswith(".")] == []
@@ -320,9 +283,9 @@ def test_replace_agent_that_fails_while_building_changes_nothing(store: Filesyst
         with pytest.raises(StorageError, match="simulated crash"):
             store.replace_agent("agent-1", lineages, records, checkpoints[1:])
     assert [p.name for p in store.base_dir.iterdir() if p.name.startswith(".")] == []
-    assert [r.step_number for r in store.list_checkpoints("agent-1")] == [2, 1, 0]
+    assert [r.step_number for r in store.list_rows("agent-1")] == [2, 1, 0]
     store.replace_agent("agent-1", lineages, records, checkpoints[1:])  # drops step 0
-    assert [r.step_number for r in store.list_checkpoints("agent-1")] == [2, 1]
+    assert [r.step_number for r in store.list_rows("agent-1")] == [2, 1]
     with pytest.raises(CheckpointNotFoundError):
         store.read_checkpoint(checkpoints[0].checkpoint_id)
     assert not (store.base_dir / "_index" / "c" / checkpoints[0].checkpoint_id).exists()
@@ -341,7 +304,7 @@ def test_a_directory_swap_cut_short_is_read_and_repaired(store: FilesystemStorag
         shutil.copytree(agent_dir, old)  # the swap committed; the old copy is garbage
     reader = FilesystemStorage(store.base_dir)
     assert reader.list_agents() == ["agent-1"]
-    assert [r.step_number for r in reader.list_checkpoints("agent-1")] == [2, 1, 0]
+    assert [r.step_number for r in reader.list_rows("agent-1")] == [2, 1, 0]
     assert reader.read_lineage(LINEAGE).head_checkpoint_id == last.checkpoint_id
     assert_loads_step(reader, "agent-1", 2)
     save_steps(store, "agent-1", 1, parent=last, first=3)  # a writer puts things right first
@@ -354,10 +317,10 @@ def test_import_adds_a_base_lineage_to_an_agent_that_has_one(tmp_path: Path) -> 
     second lineage beside the one b's import brought, without a checkpoint of a."""
     source = SyncStateManager(FilesystemStorage(tmp_path / "source"))
     last = save_steps(source.storage, "a", 2)
-    source.storage.save(rows.plan_fork(last, "ckpt_a_fork", "lin_a_fork", "a"))
-    source.storage.save(rows.plan_fork(last, "ckpt_b", "lin_b", "b"))
+    source.storage.write(rows.plan_fork(last, "ckpt_a_fork", "lin_a_fork", "a"))
+    source.storage.write(rows.plan_fork(last, "ckpt_b", "lin_b", "b"))
     fork = source.storage.read_checkpoint("ckpt_a_fork")
-    source.storage.save(rows.plan_fork(fork, "ckpt_c", "lin_c", "c"))
+    source.storage.write(rows.plan_fork(fork, "ckpt_c", "lin_c", "c"))
     target = SyncStateManager(FilesystemStorage(tmp_path / "target"))
     for agent_id in ("b", "c"):
         assert target.import_agent(source.export_agent(agent_id)) == agent_id
@@ -415,7 +378,7 @@ def _racer(base: str, parent_id: str, barrier, results) -> None:
     plan = rows.plan_save(state("shared", 1), parent, "lin_shared")
     barrier.wait()
     try:
-        backend.save(plan)
+        backend.write(plan)
         results.put(("saved", plan.row.checkpoint_id))
     except CheckpointConflictError as exc:
         results.put(("conflict", exc.actual_head))
@@ -440,8 +403,25 @@ def test_eight_writer_processes_and_two_racing_on_one_head(store: FilesystemStor
     assert (conflict, saved) == ("conflict", "saved") and head == winner
     assert store.read_lineage("lin_shared").head_checkpoint_id == winner
     assert store.latest_checkpoint("shared").checkpoint_id == winner
-    assert len(store.list_checkpoints("shared")) == 2
+    assert len(store.list_rows("shared")) == 2
     assert store.list_agents() == sorted([f"proc-{i}" for i in range(8)] + ["shared"])
     for i in range(8):
-        assert [r.step_number for r in store.list_checkpoints(f"proc-{i}")] == [4, 3, 2, 1, 0]
+        assert [r.step_number for r in store.list_rows(f"proc-{i}")] == [4, 3, 2, 1, 0]
         assert_loads_step(store, f"proc-{i}", 4)
+
+
+def test_the_originals_filesystem_keywords(tmp_path: Path) -> None:
+    from kaizen.core.autonomy.state.storage import EncryptedStorage
+    from kaizen.core.autonomy.state.storage.encrypted import generate_key
+
+    default = FilesystemStorage()
+    assert default.base_dir == Path(".kaizen/checkpoints") and default.compress is False
+    store = FilesystemStorage(tmp_path / "fs", compress=True, encrypt=True, encryption_key=generate_key())
+    assert isinstance(store, EncryptedStorage) and store.inner.compress is True
+    manager = SyncStateManager(store)
+    manager.save_checkpoint(state("orig", 0))
+    assert manager.load_latest("orig").conversation_history == state("orig", 0).conversation_history
+    stored = b"".join(p.read_bytes() for p in (tmp_path / "fs").rglob("*") if p.is_file())
+    assert b"orig message" not in stored
+    with pytest.raises(StorageError, match="encryption_key"):
+        FilesystemStorage(tmp_path / "fs2", encrypt=True)

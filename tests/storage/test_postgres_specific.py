@@ -162,7 +162,7 @@ def _setup_worker(queue: Any, index: int, dsn: str, schema: str, barrier: Any) -
 def _save_worker(queue: Any, index: int, dsn: str, schema: str, plan: Any) -> None:
     store = PostgresStorage(dsn, schema=schema)
     try:
-        store.save(plan)
+        store.write(plan)
         queue.put((index, ("ok", plan.row.checkpoint_id)))
     except CheckpointConflictError as exc:
         queue.put((index, ("conflict", exc.expected_parent, exc.actual_head)))
@@ -181,7 +181,7 @@ def _writer_worker(queue: Any, index: int, dsn: str, schema: str, agent_id: str,
         parent, lineage_id = None, new_lineage_id()
         for turn in range(1, saves + 1):
             plan = plan_save(_state(agent_id, parent, turn), parent, lineage_id)
-            store.save(plan)
+            store.write(plan)
             parent = plan.row
         queue.put((index, "ok"))
     except Exception as exc:
@@ -226,12 +226,12 @@ def test_columns_are_compact(store: PostgresStorage) -> None:
     assert columns["records.lid"] == columns["lineages.lid"] == "integer"
     assert columns["checkpoints.seq"] == "bigint"
     plan = plan_save(_state("agent-a", None, 3), None, new_lineage_id())
-    store.save(plan)
+    store.write(plan)
     assert _query(f"SELECT DISTINCT octet_length(hash) FROM {store.schema}.records") == [(32,)]
 
 
 def test_schemas_keep_stores_apart(pg_dsn: str, store: PostgresStorage, schema: str) -> None:
-    store.save(plan_save(_state("agent-a", None, 1), None, new_lineage_id()))
+    store.write(plan_save(_state("agent-a", None, 1), None, new_lineage_id()))
     other_schema = f"{schema}_b"
     other = PostgresStorage(pg_dsn, schema=other_schema)
     try:
@@ -262,7 +262,7 @@ def test_open_store_reads_the_schema_from_the_url(pg_dsn: str, schema: str) -> N
 # --- reads, writes and errors ---------------------------------------------------------------
 def test_many_records_round_trip_as_bytes(store: PostgresStorage) -> None:
     plan = plan_save(_state("agent-a", None, 500, metadata={"k": "\u00e9\u2603"}), None, new_lineage_id())
-    store.save(plan)  # enough records for the COPY path
+    store.write(plan)  # enough records for the COPY path
     records = store.read_records(plan.row.lineage_id, "conversation_history", 0, 1000)
     assert records == plan.records
     assert all(type(r.data) is bytes for r in records)
@@ -274,10 +274,10 @@ def test_many_records_round_trip_as_bytes(store: PostgresStorage) -> None:
 
 def test_a_duplicate_checkpoint_id_names_it(store: PostgresStorage) -> None:
     first = plan_save(_state("agent-a", None, 1), None, new_lineage_id())
-    store.save(first)
+    store.write(first)
     twin = plan_save(_state("agent-b", None, 1, checkpoint_id=first.row.checkpoint_id), None, new_lineage_id())
     with pytest.raises(StorageError, match=first.row.checkpoint_id) as caught:
-        store.save(twin)
+        store.write(twin)
     assert "already exists" in str(caught.value)
     assert store.list_agents() == ["agent-a"]  # the failed save left nothing behind
 
@@ -291,7 +291,7 @@ def test_database_errors_name_the_store_and_the_operation(store: PostgresStorage
 
 
 def test_close_then_use_again_reopens(store: PostgresStorage) -> None:
-    store.save(plan_save(_state("agent-a", None, 1), None, new_lineage_id()))
+    store.write(plan_save(_state("agent-a", None, 1), None, new_lineage_id()))
     store.close()
     assert store.list_agents() == ["agent-a"]
 
@@ -301,13 +301,13 @@ def test_before_compares_timestamps_as_text(store: PostgresStorage) -> None:
     lineage_id = new_lineage_id()
     for turn, stamp in enumerate(["2024-01-01T00:00:00+00:00", "2024-01-01T00:00:00.5+00:00"], start=1):
         plan = plan_save(_state("agent-a", parent, turn, timestamp=stamp), parent, lineage_id)
-        store.save(plan)
+        store.write(plan)
         parent = plan.row
     assert _query(
         "SELECT collation_name FROM information_schema.columns "
         "WHERE table_schema = %s AND table_name = 'checkpoints' AND column_name = 'timestamp'", store.schema,
     ) == [("C",)]  # byte order, as in Python, whatever the database's default collation
-    assert [r.timestamp for r in store.list_checkpoints("agent-a", before="2024-01-01T00:00:00.100000")] == [
+    assert [r.timestamp for r in store.list_rows("agent-a", before="2024-01-01T00:00:00.100000")] == [
         "2024-01-01T00:00:00.000000+00:00"  # stored in UTC with microseconds, so text order is time order
     ]
 
@@ -315,7 +315,7 @@ def test_before_compares_timestamps_as_text(store: PostgresStorage) -> None:
 # --- processes ------------------------------------------------------------------------------
 def test_two_processes_on_the_same_parent_one_wins(store: PostgresStorage, pg_dsn: str) -> None:
     root = plan_save(_state("agent-a", None, 1), None, new_lineage_id())
-    store.save(root)
+    store.write(root)
     plans = [plan_save(_state("agent-a", root.row, 2 + i), root.row, root.row.lineage_id) for i in range(2)]
     reports = _race(store, plans, f"SELECT 1 FROM {store.schema}.lineages FOR UPDATE")  # holds the head row
     assert [r[0] for r in reports] == ["conflict", "ok"]
@@ -330,7 +330,7 @@ def test_two_processes_saving_an_agents_first_checkpoint_one_wins(store: Postgre
     reports = _race(store, plans, "SELECT pg_advisory_xact_lock(%s)", store._lock_key("agent", "agent-a"))
     assert [r[0] for r in reports] == ["conflict", "ok"]
     assert reports[0][1:] == (None, reports[1][1])
-    assert [r.checkpoint_id for r in store.list_checkpoints("agent-a")] == [reports[1][1]]
+    assert [r.checkpoint_id for r in store.list_rows("agent-a")] == [reports[1][1]]
     assert len(store.list_lineages("agent-a")) == 1
 
 
@@ -344,7 +344,7 @@ def test_eight_writers_on_eight_agents(store: PostgresStorage, pg_dsn: str) -> N
     assert store.list_agents() == agents
     manager = SyncStateManager(store)
     for agent in agents:
-        rows = store.list_checkpoints(agent)
+        rows = store.list_rows(agent)
         assert [r.step_number for r in rows] == list(range(saves, 0, -1))
         state = manager.load_latest(agent)
         assert state is not None and len(state.conversation_history) == saves

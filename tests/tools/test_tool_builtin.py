@@ -30,8 +30,9 @@ def registry(workdir: Path) -> ToolRegistry:
 def test_builtin_tools_and_their_danger(workdir):
     tools = {tool.name: tool for tool in builtin_tools(workdir)}
     assert list(tools) == ["Read", "Write", "Bash"]
-    assert tools["Read"].danger == "safe"
-    assert tools["Write"].danger == tools["Bash"].danger == "dangerous"
+    assert tools["Read"].danger == "read_only" and tools["Read"].rerunnable
+    assert tools["Write"].danger == tools["Bash"].danger == "side_effect"
+    assert not tools["Write"].rerunnable and not tools["Bash"].rerunnable
     assert tools["Read"].parameters["required"] == ["path"]
 
 

@@ -53,7 +53,7 @@ def test_tool_definition_is_validated():
         ("name", "1abc", "invalid tool name '1abc'"),
         ("name", "a" * 65, "invalid tool name"),
         ("name", "has space", "invalid tool name"),
-        ("danger", "risky", "danger of tool 't' must be one of safe, dangerous"),
+        ("danger", "risky", "danger of tool 't' must be one of read_only, idempotent, side_effect"),
         ("func", 3, "func of tool 't'"),
         ("parameters", {"type": "string"}, "type 'object'"),
         ("parameters", {"type": "object", "properties": {"x": 1}}, "properties"),
@@ -68,7 +68,7 @@ def test_registry_basics():
     registry = make_registry()
     assert registry.names() == ["add", "greet", "fail"]
     assert "add" in registry and "nope" not in registry and 3 not in registry
-    assert registry.get("fail").danger == "dangerous"
+    assert registry.get("fail").danger == "side_effect"
     assert len(registry) == 3 and [tool.name for tool in registry] == registry.names()
 
 

@@ -57,7 +57,7 @@ def test_schema_from_type_hints():
 def test_description_is_first_docstring_paragraph():
     tool = Tool.from_function(search)
     assert tool.description == "Search the index for documents."
-    assert tool.name == "search" and tool.danger == "safe"
+    assert tool.name == "search" and tool.danger == "side_effect"  # undeclared: the safe default
     assert description_from_doc(None) == ""
 
 

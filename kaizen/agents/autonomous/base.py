@@ -9,19 +9,35 @@ never touches the disk.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from kaizen.core.autonomy.state import AgentState, StateTracker
-from kaizen.core.autonomy.state.errors import InvalidStateTypeError
-from kaizen.core.autonomy.state.frozen import AppendOnlyView, FrozenDict, freeze
+from kaizen.core.autonomy.state.errors import CheckpointNotFoundError, InvalidStateTypeError, LeaseHeldError
 from kaizen.core.autonomy.state.ids import check_id, new_agent_id
-from kaizen.core.autonomy.state.jsonsafe import checked_json_copy, json_copy
+from kaizen.core.autonomy.state.jsonsafe import checked_json_copy
 from kaizen.signatures import Signature
 
-log = logging.getLogger("kaizen.agent")
+from .config import AutonomousConfig as AutonomousConfig  # re-exported: the original's import path
+from .loop import AgentLoop
+from .result import RunResult
+from .runtime import RunState
+from .workers import AgentRunningError
 
-from .config import AutonomousConfig
+if TYPE_CHECKING:
+    from kaizen.core.autonomy.hooks import HookManager
+    from kaizen.core.autonomy.permissions import ApprovalCallback, ApprovalPolicy
+    from kaizen.core.autonomy.state.lease import Lease
+    from kaizen.core.autonomy.state.manager import StateManager
+    from kaizen.core.autonomy.state.sync_manager import SyncStateManager
+    from kaizen.providers.types import LLMProvider
+    from kaizen.tools import Tool, ToolRegistry
+    from kaizen.tools.tool import Danger, LegacyDanger
+
+    from .cost import CostEstimate, Prices
+
+log = logging.getLogger("kaizen.agent")
 
 
 class _HybridMethod:
@@ -35,8 +51,29 @@ class _HybridMethod:
         return self.func.__get__(instance if instance is not None else owner, owner)
 
 
+def _sync_manager(manager: SyncStateManager | StateManager | None) -> SyncStateManager | None:
+    """Our code runs the sync core: the async ``StateManager`` face is unwrapped (``.sync``)."""
+    from kaizen.core.autonomy.state.sync_manager import SyncStateManager
+
+    if manager is None or isinstance(manager, SyncStateManager):
+        return manager
+    inner = getattr(manager, "sync", None)
+    if isinstance(inner, SyncStateManager):
+        return inner
+    raise InvalidStateTypeError(
+        f"state_manager must be a SyncStateManager or a StateManager, got {type(manager).__name__}")
+
+
 class BaseAutonomousAgent:
-    """An autonomous agent with durable, auditable state."""
+    """An autonomous agent with durable, auditable state.
+
+    Its public surface (``docs/agent-loop.md``): the parts it composes (``state_manager``,
+    ``provider``, ``tools``, ``hooks``, ``approvals``), read-only copies of what it tracks
+    (``approval_history``, ``tool_usage_counts``, ``token_usage``, ``workflow_state``,
+    ``conversation_history``), its position (``current_step``, ``status``,
+    ``last_checkpoint_id``), and ``run``/``arun``, ``save_checkpoint``, ``resume_from_checkpoint``,
+    ``estimate_cost``. Everything a checkpoint holds lives in one ``RunState`` (``runtime``).
+    """
 
     def __init__(
         self,
@@ -44,39 +81,95 @@ class BaseAutonomousAgent:
         signature: Signature | None = None,
         agent_id: str | None = None,
         *,
-        state_manager: Any = None,
-        provider: Any = None,
-        tools: Any = None,
-        hook_manager: Any = None,
-        approval_callback: Any = None,
+        state_manager: SyncStateManager | StateManager | None = None,
+        provider: LLMProvider | None = None,
+        tools: ToolRegistry | Sequence[Tool] | None = None,
+        hook_manager: HookManager | None = None,
+        approval_callback: ApprovalCallback | None = None,
     ) -> None:
         if config is not None and not isinstance(config, AutonomousConfig):
             raise InvalidStateTypeError(f"config must be an AutonomousConfig, got {type(config).__name__}")
         if signature is not None and not isinstance(signature, Signature):
             raise InvalidStateTypeError(f"signature must be a Signature instance, got {type(signature).__name__}")
-        self.config = config if config is not None else AutonomousConfig()
-        self.signature = signature
+        self.config: AutonomousConfig = config if config is not None else AutonomousConfig()
+        self.signature: Signature | None = signature
         if agent_id is None and self.config.name:
             agent_id = self.config.name  # the original's way to name an agent
-        self.agent_id = check_id(agent_id, "agent_id") if agent_id is not None else new_agent_id()
-        self._state_manager = state_manager
+        self.agent_id: str = check_id(agent_id, "agent_id") if agent_id is not None else new_agent_id()
+        self._state_manager = _sync_manager(state_manager)
         self._provider = provider
-        self._tools = tools
+        self._tools: ToolRegistry | Sequence[Tool] | None = tools
         self._hooks = hook_manager
         self._approval_callback = approval_callback
-        self._approvals: Any = None
-        self._checkpointing = True
-        self._tracker = StateTracker(summary_limit=self.config.summary_limit)
-        self.step_number = 0
-        self.status = "running"
-        self._conversation: list[FrozenDict] = []
-        self._completed_actions: list[FrozenDict] = []
-        self.pending_actions: list[Any] = []
-        self.memory_contents: dict[str, Any] = {}
-        self.tool_results_cache: dict[str, Any] = {}
-        self.budget_spent_usd = 0.0
-        self.metadata: dict[str, Any] = {}
-        self._last_checkpoint_id: str | None = None
+        self._approvals: ApprovalPolicy | None = None
+        self._runtime = RunState(StateTracker(summary_limit=self.config.summary_limit))
+
+    # --- the run state (one home: ``RunState``) ------------------------------------------
+    @property
+    def runtime(self) -> RunState:
+        """Everything a checkpoint of this agent holds (the loop works on it)."""
+        return self._runtime
+
+    @property
+    def current_step(self) -> int:
+        """The number of model cycles run so far (the original's name; ``step_number`` in a state)."""
+        return self._runtime.step_number
+
+    @current_step.setter
+    def current_step(self, value: int) -> None:
+        self._runtime.step_number = value
+
+    step_number = current_step
+
+    @property
+    def status(self) -> str:
+        """"running", "completed", "interrupted", "failed", "denied", "max_cycles" or "budget_exceeded"."""
+        return self._runtime.status
+
+    @status.setter
+    def status(self, value: str) -> None:
+        self._runtime.status = value
+
+    @property
+    def pending_actions(self) -> list[Any]:
+        return self._runtime.pending_actions
+
+    @pending_actions.setter
+    def pending_actions(self, value: list[Any]) -> None:
+        self._runtime.pending_actions = value
+
+    @property
+    def memory_contents(self) -> dict[str, Any]:
+        return self._runtime.memory_contents
+
+    @memory_contents.setter
+    def memory_contents(self, value: dict[str, Any]) -> None:
+        self._runtime.memory_contents = value
+
+    @property
+    def tool_results_cache(self) -> dict[str, Any]:
+        return self._runtime.tool_results_cache
+
+    @tool_results_cache.setter
+    def tool_results_cache(self, value: dict[str, Any]) -> None:
+        self._runtime.tool_results_cache = value
+
+    @property
+    def budget_spent_usd(self) -> float:
+        return self._runtime.budget_spent_usd
+
+    @budget_spent_usd.setter
+    def budget_spent_usd(self, value: float) -> None:
+        self._runtime.budget_spent_usd = value
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """Free-form JSON data saved with every checkpoint (``metadata["run"]`` is the loop's)."""
+        return self._runtime.metadata
+
+    @metadata.setter
+    def metadata(self, value: dict[str, Any]) -> None:
+        self._runtime.metadata = value
 
     # --- the spec's tracking API ----------------------------------------------------------
     def record_approval(
@@ -89,11 +182,11 @@ class BaseAutonomousAgent:
         decided_by: str | None = None,
     ) -> None:
         """Record an approval decision for the audit trail (secrets in ``tool_input`` are redacted)."""
-        self._tracker.record_approval(tool_name, approved, action, tool_input, decided_by=decided_by)
+        self._runtime.tracker.record_approval(tool_name, approved, action, tool_input, decided_by=decided_by)
 
     def record_tool_usage(self, tool_name: str, increment: int = 1) -> None:
         """Add ``increment`` (a positive int) to the usage count of ``tool_name``."""
-        self._tracker.record_tool_usage(tool_name, increment)
+        self._runtime.tracker.record_tool_usage(tool_name, increment)
 
     def update_workflow_state(
         self,
@@ -105,102 +198,76 @@ class BaseAutonomousAgent:
         **kwargs: Any,
     ) -> None:
         """Partially update the workflow state; values must be JSON-serializable."""
-        self._tracker.update_workflow_state(run_id, status, current_node, node_results, execution_time, **kwargs)
+        self._runtime.tracker.update_workflow_state(run_id, status, current_node, node_results, execution_time,
+                                                    **kwargs)
 
+    # The spec's (and the original's) getter names; the properties below are the same copies.
     def _get_approval_history(self) -> list[dict[str, Any]]:
         """A copy of the approval records, safe to change."""
-        return self._tracker.approval_history()
+        return self._runtime.tracker.approval_history()
 
     def _get_tool_usage_counts(self) -> dict[str, int]:
         """A copy of the tool usage counts, safe to change."""
-        return self._tracker.tool_usage_counts()
+        return self._runtime.tracker.tool_usage_counts()
 
     def _get_workflow_state(self) -> dict[str, Any]:
         """A deep copy of the workflow state, safe to change."""
-        return self._tracker.workflow_state()
+        return self._runtime.tracker.workflow_state()
 
     def _get_token_usage(self) -> dict[str, dict[str, int]]:
-        return self._tracker.token_usage()
+        return self._runtime.tracker.token_usage()
 
     @property
     def approval_history(self) -> list[dict[str, Any]]:
-        return self._tracker.approval_history()
+        """A copy of the approval records (oldest first), safe to change."""
+        return self._runtime.tracker.approval_history()
 
     @property
     def tool_usage_counts(self) -> dict[str, int]:
-        return self._tracker.tool_usage_counts()
+        """Executed calls per tool ("LLM" counts model calls), a copy."""
+        return self._runtime.tracker.tool_usage_counts()
+
+    @property
+    def token_usage(self) -> dict[str, dict[str, int]]:
+        """``{model: {"input_tokens": n, "output_tokens": m}}``, a copy."""
+        return self._runtime.tracker.token_usage()
 
     @property
     def workflow_state(self) -> dict[str, Any]:
-        return self._tracker.workflow_state()
+        """A deep copy of the workflow state."""
+        return self._runtime.tracker.workflow_state()
 
     @property
     def conversation_history(self) -> list[dict[str, Any]]:
-        return [dict(entry) for entry in self._conversation]
+        """A copy of the messages of every run so far."""
+        return [dict(entry) for entry in self._runtime.conversation]
 
     @property
     def last_checkpoint_id(self) -> str | None:
-        return self._last_checkpoint_id
+        """The checkpoint this agent's next save continues from (None before the first)."""
+        return self._runtime.last_checkpoint_id
 
     def _append_conversation(self, entry: Mapping[str, Any]) -> None:
-        self._conversation.append(freeze(checked_json_copy(dict(entry), "conversation entry")))
+        self._runtime.append_conversation(entry)
 
     def _append_completed_action(self, entry: Mapping[str, Any]) -> None:
-        self._completed_actions.append(freeze(checked_json_copy(dict(entry), "completed action")))
+        self._runtime.append_completed_action(entry)
 
-    # --- capture and restore -----------------------------------------------------------
+    # --- capture and restore (the original's names) -------------------------------------
     def _capture_state(self, *, _for_save: bool = False) -> AgentState:
         """A snapshot of everything needed to resume; later tracking does not change it."""
-        streams = AppendOnlyView if _for_save else list  # a save reads only the new entries
-        return AgentState(
-            agent_id=self.agent_id,
-            model=self.config.model,
-            step_number=self.step_number,
-            status=self.status,
-            parent_checkpoint_id=self._last_checkpoint_id,
-            conversation_history=streams(self._conversation),
-            memory_contents=json_copy(self.memory_contents),
-            pending_actions=json_copy(self.pending_actions),
-            completed_actions=streams(self._completed_actions),
-            budget_spent_usd=self.budget_spent_usd,
-            tool_results_cache=json_copy(self.tool_results_cache),
-            metadata=json_copy(self.metadata),
-            **self._tracker.snapshot(view=_for_save),
-        )
+        return self._runtime.capture(self.agent_id, self.config.model, for_save=_for_save)
 
     def _restore_state(self, state: AgentState | Mapping[str, Any]) -> None:
         """Restore everything from a checkpoint state (an ``AgentState`` or its dict form).
 
         The state is validated first; an invalid one raises and changes nothing.
         """
-        if isinstance(state, AgentState):
-            checked = state.validated()
-        elif isinstance(state, Mapping):
-            checked = AgentState.from_dict(state)
-        else:
-            raise InvalidStateTypeError(f"state must be an AgentState or a dict, got {type(state).__name__}")
-        self._tracker.restore(
-            checked.approval_history,
-            checked.tool_usage_counts,
-            checked.token_usage,
-            checked.workflow_state,
-            checked.workflow_run_id,
-        )
-        self.agent_id = checked.agent_id
-        self.step_number = checked.step_number
-        self.status = checked.status
-        self._conversation = list(checked.conversation_history)
-        self._completed_actions = list(checked.completed_actions)
-        self.pending_actions = checked.pending_actions
-        self.memory_contents = checked.memory_contents
-        self.tool_results_cache = checked.tool_results_cache
-        self.budget_spent_usd = checked.budget_spent_usd
-        self.metadata = checked.metadata
-        self._last_checkpoint_id = checked.checkpoint_id
+        self.agent_id = self._runtime.restore(state).agent_id
 
     # --- parts the loop composes (built on first use) ---------------------------------
     @property
-    def provider(self) -> Any:
+    def provider(self) -> LLMProvider:
         """The LLM provider named by ``config.llm_provider`` (or the one given)."""
         if self._provider is None:
             from kaizen.providers import get_provider
@@ -213,11 +280,11 @@ class BaseAutonomousAgent:
         return self._provider
 
     @property
-    def tools(self) -> Any:
-        """The ``ToolRegistry``: the built-ins confined to ``config.workdir`` when it is set."""
-        if self._tools is None or isinstance(self._tools, (list, tuple)):
-            from kaizen.tools import ToolRegistry, builtin_tools
+    def tools(self) -> ToolRegistry:
+        """The ``ToolRegistry``: the tools given, or the built-ins confined to ``config.workdir``."""
+        from kaizen.tools import ToolRegistry, builtin_tools
 
+        if not isinstance(self._tools, ToolRegistry):
             given = list(self._tools or [])
             if self._tools is None and self.config.workdir:
                 given = builtin_tools(self.config.workdir, bash_timeout=self.config.bash_timeout)
@@ -225,7 +292,7 @@ class BaseAutonomousAgent:
         return self._tools
 
     @property
-    def hooks(self) -> Any:
+    def hooks(self) -> HookManager:
         """The ``HookManager`` the loop triggers (``hook_manager`` alias for the original's name)."""
         if self._hooks is None:
             from kaizen.core.autonomy.hooks import HookManager
@@ -236,7 +303,7 @@ class BaseAutonomousAgent:
     hook_manager = hooks
 
     @property
-    def approvals(self) -> Any:
+    def approvals(self) -> ApprovalPolicy:
         """The ``ApprovalPolicy`` from ``config.approval_policy`` and the approval callback."""
         if self._approvals is None:
             from kaizen.core.autonomy.permissions import ApprovalPolicy
@@ -245,51 +312,66 @@ class BaseAutonomousAgent:
         return self._approvals
 
     # --- running -------------------------------------------------------------------------
-    def run(self, resume: bool = False, **inputs: Any) -> Any:
-        """Run the agent until the model answers (or a limit stops it); returns a ``RunResult``.
+    def run(self, resume: bool = False, **inputs: Any) -> RunResult:
+        """Run the agent until the model answers (or a limit stops it).
 
-        With ``resume=True`` an interrupted run of this agent continues from its latest
-        checkpoint: completed tool calls are not executed again.
+        With ``resume=True`` (or ``config.resume_from_checkpoint``) an interrupted run of this
+        agent continues from its latest checkpoint: completed tool calls are not executed
+        again, and a completed run is returned as it is (its inputs are ignored). Without a
+        checkpoint, or with checkpoints saved outside a run, a new run starts with ``inputs``.
         """
-        from contextlib import nullcontext
-
-        from .loop import AgentLoop
-
-        loop = AgentLoop(self)
-        resuming = resume and self.state_manager.load_latest(self.agent_id) is not None
-        checked = None
-        if not resuming:
-            checked = self.signature.validate_inputs(inputs) if self.signature is not None else dict(inputs)
-            checked = checked_json_copy(checked, "inputs")
-        worker = self.config.worker_id
-        lease = self.state_manager.claim(self.agent_id, worker, self.config.lease_ttl) if worker else nullcontext()
-        with lease as held:
-            loop.lease = held
-            if checked is not None:
-                loop.start(checked)
-                return loop.execute()
-            self._resume_latest(self.agent_id)
-            status = loop.run.get("status")
-            if status == "completed":
-                # Idempotent for workers that always call run(resume=True, ...): a finished run is
-                # never run again. Start the agent's next run with run(**inputs), without resume.
-                if inputs:
-                    log.info("agent %s: run already completed; inputs ignored", self.agent_id)
-                return loop.result()
-            if status is None:  # checkpoints saved outside a run: this starts the first one
-                checked = self.signature.validate_inputs(inputs) if self.signature is not None else dict(inputs)
-                loop.start(checked_json_copy(checked, "inputs"))
-            elif status != "running":
-                loop.reopen()
+        resume = resume or self.config.resume_from_checkpoint
+        checked = None if resume else self._checked_inputs(inputs)  # bad inputs fail before any I/O
+        with self._lease() as lease:
+            loop = AgentLoop(self, lease)
+            if resume:
+                restored = self.state_manager.resume_from_latest(self.agent_id)
+                if restored is not None:
+                    self._restore_state(restored)
+                    status = loop.run.get("status")
+                    if status == "completed":
+                        # Idempotent for workers that always call run(resume=True, ...): a finished run
+                        # is never run again. Start the agent's next run with run(**inputs).
+                        if inputs:
+                            log.info("agent %s: run already completed; inputs ignored", self.agent_id)
+                        return loop.result()
+                    if status is not None:
+                        if status != "running":
+                            loop.reopen()
+                        return loop.execute()
+                checked = self._checked_inputs(inputs)  # nothing to continue: this starts a run
+            assert checked is not None
+            loop.start(checked)
             return loop.execute()
 
-    async def arun(self, resume: bool = False, **inputs: Any) -> Any:
+    def _checked_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        checked = self.signature.validate_inputs(inputs) if self.signature is not None else dict(inputs)
+        copied: dict[str, Any] = checked_json_copy(checked, "inputs")
+        return copied
+
+    @contextmanager
+    def _lease(self) -> Iterator[Lease | None]:
+        """Hold the agent's lease for the run when ``config.worker_id`` is set."""
+        worker = self.config.worker_id
+        if not worker:
+            yield None
+            return
+        try:
+            lease = self.state_manager.claim(self.agent_id, worker, self.config.lease_ttl)
+        except AgentRunningError:
+            raise
+        except LeaseHeldError as exc:
+            raise AgentRunningError.from_held(exc) from exc
+        with lease:
+            yield lease
+
+    async def arun(self, resume: bool = False, **inputs: Any) -> RunResult:
         """``run`` on a worker thread, for async callers."""
-        import asyncio
+        from kaizen.core.bridge import in_thread
 
-        return await asyncio.to_thread(lambda: self.run(resume=resume, **inputs))
+        return await in_thread(lambda: self.run(resume=resume, **inputs))
 
-    def estimate_cost(self, prices: Any = None) -> Any:
+    def estimate_cost(self, prices: Mapping[str, Any] | Prices | None = None) -> CostEstimate:
         """A ``CostEstimate`` from usage counts and token usage (prices: see ``cost.py``)."""
         from .cost import estimate_cost
 
@@ -303,38 +385,44 @@ class BaseAutonomousAgent:
         return execute_workflow(workflow, parameters, update=self.update_workflow_state, **kwargs)
 
     def add_workflow_tool(self, name: str, description: str, workflow: Any,
-                          parameters_schema: dict[str, Any] | None = None, danger: str = "safe") -> Any:
-        """Offer a Kailash workflow to the model as a tool; its runs are mirrored into the workflow state."""
+                          parameters_schema: dict[str, Any] | None = None,
+                          danger: Danger | LegacyDanger = "side_effect") -> Tool:
+        """Offer a Kailash workflow to the model as a tool; its runs are mirrored into the workflow state.
+
+        A workflow may do anything, so it is a "side_effect" tool unless declared otherwise.
+        """
         from kaizen.integrations.kailash import workflow_tool_spec
         from kaizen.tools import Tool
+        from kaizen.tools.tool import check_danger
 
         spec = workflow_tool_spec(name, description, workflow, parameters_schema, update=self.update_workflow_state)
-        return self.tools.register(Tool(spec.name, spec.description, spec.parameters_schema, danger, spec.run))
+        tool = Tool(spec.name, spec.description, spec.parameters_schema, check_danger(danger, name), spec.run)
+        return self.tools.register(tool)
 
     # --- checkpoints ---------------------------------------------------------------------
     @property
-    def state_manager(self) -> Any:
-        """The ``SyncStateManager`` for ``config.storage`` (opened on first use)."""
+    def state_manager(self) -> SyncStateManager:
+        """The ``SyncStateManager`` given, or one for ``config.storage`` (opened on first use)."""
         if self._state_manager is None:
+            from kaizen.core.autonomy.state.storage import open_store
             from kaizen.core.autonomy.state.sync_manager import SyncStateManager
 
-            self._state_manager = SyncStateManager.from_config(self.config)
-            self._state_manager.hook_manager = self.hooks
+            config = self.config
+            self._state_manager = SyncStateManager(
+                storage=open_store(config.storage, encryption_key=config.encryption_key),
+                checkpoint_frequency=config.checkpoint_frequency,
+                checkpoint_interval=config.checkpoint_interval_seconds,
+                retention_count=config.retention_count,
+                hook_manager=self.hooks,
+            )
         return self._state_manager
 
     def save_checkpoint(self) -> str:
         """Save a checkpoint now; returns its id. Only what changed since the last one is written."""
         state = self._capture_state(_for_save=True)
-        checkpoint_id = self.state_manager.save_checkpoint(state, force=True)
-        self._last_checkpoint_id = checkpoint_id
+        checkpoint_id: str = self.state_manager.save_checkpoint(state, force=True)
+        self._runtime.last_checkpoint_id = checkpoint_id
         return checkpoint_id
-
-    def _save_now(self) -> str:
-        return self.save_checkpoint()
-
-    def _save_if(self, condition: bool) -> None:
-        if condition and self._checkpointing:
-            self.save_checkpoint()
 
     def resume_from_checkpoint(self, checkpoint_id: str) -> AgentState:
         """Restore this agent from ``checkpoint_id``.
@@ -342,7 +430,7 @@ class BaseAutonomousAgent:
         Continuing from an older checkpoint than the latest one forks a new lineage,
         so the later history stays intact.
         """
-        state = self.state_manager.load_for_resume(checkpoint_id)
+        state: AgentState = self.state_manager.load_for_resume(checkpoint_id)
         self._restore_state(state)
         return state
 
@@ -365,7 +453,6 @@ class BaseAutonomousAgent:
     def _resume_latest(self, agent_id: str) -> None:
         state = self.state_manager.resume_from_latest(agent_id)
         if state is None:
-            from kaizen.core.autonomy.state.errors import CheckpointNotFoundError
-
-            raise CheckpointNotFoundError(f"agent {agent_id!r} has no checkpoint to resume from")
+            raise CheckpointNotFoundError(f"agent {agent_id!r} has no checkpoint to resume from; "
+                                          "start it with run(**inputs)")
         self._restore_state(state)

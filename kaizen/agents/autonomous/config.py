@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from kaizen.core.autonomy.permissions.policy import POLICIES, Policy
 from kaizen.core.autonomy.state.redaction import DEFAULT_SUMMARY_LIMIT
+from kaizen.core.autonomy.state.storage.base import DEFAULT_STORE_URL
 
 from .errors import ConfigError
 
-PROVIDERS = ("ollama", "openai", "anthropic", "scripted")
-APPROVAL_POLICIES = ("ask", "allow_safe", "allow_all", "deny")
-DEFAULT_STORE = "sqlite:///.kaizen/state.db"
+if TYPE_CHECKING:
+    from kaizen.core.autonomy.state.storage.base import CheckpointStore
+
+ProviderName = Literal["ollama", "openai", "anthropic", "scripted"]
+OnDenial = Literal["stop", "continue"]
+PROVIDERS: tuple[ProviderName, ...] = get_args(ProviderName)
+APPROVAL_POLICIES: tuple[Policy, ...] = POLICIES
+ON_DENIAL: tuple[OnDenial, ...] = get_args(OnDenial)
+DEFAULT_STORE = DEFAULT_STORE_URL
 
 
 @dataclass
@@ -29,10 +37,16 @@ class AutonomousConfig:
     the agent (renewed while running) so two workers never run it at once.
     ``on_denial``: "stop" ends the run with status "denied";
     "continue" tells the model and goes on.
+
+    The original's names, with its meaning: ``planning_enabled`` (default True) asks the model
+    to lay out a short plan before acting and to keep it up to date; ``resume_from_checkpoint``
+    makes every ``run`` continue the agent from its latest checkpoint when it has one
+    (``run(resume=True)``); ``checkpoint_interval_seconds`` also saves at the end of a cycle
+    once that many seconds passed since the last save (besides ``checkpoint_frequency``).
     """
 
     max_cycles: int = 20
-    llm_provider: str = "ollama"
+    llm_provider: ProviderName = "ollama"
     model: str = "llama3.2"
     temperature: float | None = None
     base_url: str | None = None
@@ -41,19 +55,22 @@ class AutonomousConfig:
     name: str | None = None
     system_prompt: str | None = None
     # checkpoints
-    storage: Any = None
+    storage: str | CheckpointStore | None = None
     checkpoint_frequency: int = 1
+    checkpoint_interval_seconds: float = 60.0
+    resume_from_checkpoint: bool = False
     checkpoint_tool_calls: bool = True
     encryption_key: str | None = None
     retention_count: int | None = None
     worker_id: str | None = None
     lease_ttl: float = 30.0
     # approvals and tools
-    approval_policy: str = "ask"
-    on_denial: str = "stop"
+    approval_policy: Policy = "ask"
+    on_denial: OnDenial = "stop"
     workdir: str | None = None
     bash_timeout: float = 30.0
     summary_limit: int = DEFAULT_SUMMARY_LIMIT
+    planning_enabled: bool = True
     # cost
     budget_limit_usd: float | None = None
     prices: dict[str, Any] = field(default_factory=dict)
@@ -75,7 +92,7 @@ class AutonomousConfig:
             raise ConfigError(
                 f"approval_policy {self.approval_policy!r} is not one of {', '.join(APPROVAL_POLICIES)}"
             )
-        if self.on_denial not in ("stop", "continue"):
+        if self.on_denial not in ON_DENIAL:
             raise ConfigError(f"on_denial must be 'stop' or 'continue', got {self.on_denial!r}")
         if isinstance(self.summary_limit, bool) or not isinstance(self.summary_limit, int) or self.summary_limit < 16:
             raise ConfigError(f"summary_limit must be an int >= 16, got {self.summary_limit!r}")
@@ -88,6 +105,14 @@ class AutonomousConfig:
             raise ConfigError(f"budget_limit_usd must be a number >= 0, got {self.budget_limit_usd!r}")
         if not isinstance(self.bash_timeout, (int, float)) or self.bash_timeout <= 0:
             raise ConfigError(f"bash_timeout must be a number > 0, got {self.bash_timeout!r}")
+        if (isinstance(self.checkpoint_interval_seconds, bool)
+                or not isinstance(self.checkpoint_interval_seconds, (int, float))
+                or not self.checkpoint_interval_seconds > 0):  # NaN fails too
+            raise ConfigError("checkpoint_interval_seconds must be a number of seconds > 0, "
+                              f"got {self.checkpoint_interval_seconds!r}")
+        for flag in ("planning_enabled", "resume_from_checkpoint", "checkpoint_tool_calls"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
 
 
 def _positive_int(value: object, name: str) -> None:

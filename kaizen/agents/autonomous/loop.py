@@ -2,13 +2,17 @@
 
 Durability rules, so that a run killed at any point resumes exactly:
 
-* every approval decision and usage count is saved (write-ahead) before its
-  tool runs, so each executed call has a durable audit record;
-* every completed call is saved with its id and result before the next one
-  starts, so a resumed run never executes it again;
+* every approval decision is saved (write-ahead) before its tool runs, so each
+  executed call has a durable audit record;
+* every completed call is saved with its id, its result and its usage count before
+  the next one starts, so a resumed run never executes it again;
 * a call that was approved but whose result was not saved when the process died
-  is re-run only if its tool is ``safe`` (read-only); a dangerous one is never
-  repeated silently: the model is told it was interrupted.
+  is re-run only if its tool is declared ``read_only`` or ``idempotent``; any other
+  tool (``side_effect``, the default) is never repeated silently: the model is told
+  it was interrupted.
+
+The loop works on a ``LoopHost`` (the agent's public surface) and its ``RunState``; it
+never imports the agent's module.
 """
 
 from __future__ import annotations
@@ -16,8 +20,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from kaizen.core.autonomy.permissions import ApprovalRequest
@@ -25,37 +28,49 @@ from kaizen.core.autonomy.state.jsonsafe import json_copy
 from kaizen.core.autonomy.state.redaction import summarize_input
 from kaizen.providers.types import LLMResponse, Message
 
+from .config import AutonomousConfig
 from .cost import Prices
 from .prompts import parse_outputs, system_prompt, user_prompt
+from .result import TERMINAL, RunResult
+from .runtime import RunState
 
 if TYPE_CHECKING:
-    from .base import BaseAutonomousAgent
+    from kaizen.core.autonomy.hooks import HookManager
+    from kaizen.core.autonomy.permissions import ApprovalPolicy
+    from kaizen.core.autonomy.state.lease import Lease
+    from kaizen.core.autonomy.state.sync_manager import SyncStateManager
+    from kaizen.providers.types import LLMProvider
+    from kaizen.signatures import Signature
+    from kaizen.tools import Tool, ToolRegistry
+
+__all__ = ["TERMINAL", "AgentLoop", "LoopHost", "RunResult"]
 
 log = logging.getLogger("kaizen.agent")
-TERMINAL = ("completed", "max_cycles", "denied", "budget_exceeded", "failed")
 _DEFAULT_OUTPUT_TOKENS = 256
 
 
-@dataclass
-class RunResult:
-    """What ``run`` returns: the signature's outputs, how the run ended, and where it is stored."""
+class LoopHost(Protocol):
+    """What the loop needs from an agent: its public parts and its ``RunState``."""
 
-    status: str
-    outputs: dict[str, Any]
-    cycles: int
-    agent_id: str
-    run_id: str
-    checkpoint_id: str | None = None
-    error: str | None = None
-    tool_calls: int = 0
-    budget_spent_usd: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def __getitem__(self, key: str) -> Any:
-        """``result["answer"]`` reads an output; ``result["status"]`` the status."""
-        if key in self.outputs:
-            return self.outputs[key]
-        return getattr(self, key)
+    @property
+    def agent_id(self) -> str: ...
+    @property
+    def config(self) -> AutonomousConfig: ...
+    @property
+    def signature(self) -> Signature | None: ...
+    @property
+    def runtime(self) -> RunState: ...
+    @property
+    def provider(self) -> LLMProvider: ...
+    @property
+    def tools(self) -> ToolRegistry: ...
+    @property
+    def hooks(self) -> HookManager: ...
+    @property
+    def approvals(self) -> ApprovalPolicy: ...
+    @property
+    def state_manager(self) -> SyncStateManager: ...
+    def save_checkpoint(self) -> str: ...
 
 
 class _Stop(Exception):
@@ -67,49 +82,58 @@ class _Stop(Exception):
 
 
 class AgentLoop:
-    """One run of one agent. All state lives on the agent, so a checkpoint captures it."""
+    """One run of one agent. All state lives in the agent's ``RunState``, so a checkpoint captures it.
 
-    def __init__(self, agent: BaseAutonomousAgent) -> None:
+    ``inputs`` given to ``start`` must already be checked (the agent validates them once).
+    """
+
+    def __init__(self, agent: LoopHost, lease: Lease | None = None) -> None:
         self.agent = agent
+        self.state = agent.runtime
         self.config = agent.config
         self.prices = Prices.parse(self.config.prices)
-        self.lease: Any = None  # set by run() when the agent holds a lease
+        self.lease = lease  # when the agent holds one: the loop stops once it is lost
 
     # --- run bookkeeping (persisted in metadata["run"]) ------------------------------------
     @property
     def run(self) -> dict[str, Any]:
-        return self.agent.metadata.setdefault("run", {})
+        return self.state.run
+
+    def _save(self, condition: bool = True) -> None:
+        if condition:
+            self.agent.save_checkpoint()
 
     def start(self, inputs: dict[str, Any]) -> None:
-        agent = self.agent
+        agent, state = self.agent, self.state
         run_id = "run_" + secrets.token_hex(6)
-        agent.metadata["run"] = {
+        state.metadata["run"] = {
             "id": run_id, "inputs": inputs, "cycle": 0, "status": "running", "outputs": None, "error": None,
             "started_at": time.time(), "provider_position": getattr(agent.provider, "position", 0), "tool_calls": 0,
         }
-        agent.status = "running"
+        state.status = "running"
         if self.config.prices:
-            agent.metadata["prices"] = self.config.prices  # so `kaizen usage` can price the run later
-        if not agent._conversation:  # a later run of the same agent continues its conversation
-            agent._append_conversation(
-                Message("system", system_prompt(agent.signature, self.config.system_prompt)).to_dict())
-        agent._append_conversation(Message("user", user_prompt(agent.signature, inputs)).to_dict())
-        agent.update_workflow_state(status="running", current_node="start", agent_run_id=run_id)
-        agent._save_if(True)  # the inputs are durable before the first model call
+            state.metadata["prices"] = self.config.prices  # so `kaizen usage` can price the run later
+        if not state.conversation:  # a later run of the same agent continues its conversation
+            prompt = system_prompt(agent.signature, self.config.system_prompt, planning=self.config.planning_enabled)
+            state.append_conversation(Message("system", prompt).to_dict())
+        state.append_conversation(Message("user", user_prompt(agent.signature, inputs)).to_dict())
+        state.tracker.update_workflow_state(status="running", current_node="start", agent_run_id=run_id)
+        self._save()  # the inputs are durable before the first model call
 
     def reopen(self) -> None:
         """Continue a run that ended early (failed, max_cycles, budget_exceeded, denied), e.g. after
         fixing the provider or raising a limit."""
         run = self.run
         run["status"], run["error"] = "running", None
-        self.agent.status = "running"
-        self.agent.update_workflow_state(status="running", error_message=None, error_type=None)
+        self.state.status = "running"
+        self.state.tracker.update_workflow_state(status="running", error_message=None, error_type=None)
 
     def execute(self) -> RunResult:
-        agent = self.agent
+        agent, state, hooks = self.agent, self.state, self.agent.hooks
+        tracker = state.tracker
         run = self.run
         started = time.monotonic() - float(run.get("elapsed", 0.0))
-        agent.hooks.trigger_sync("pre_agent_loop", {"run_id": run["id"], "inputs": run["inputs"]}, agent_id=agent.agent_id)
+        hooks.trigger_sync("pre_agent_loop", {"run_id": run["id"], "inputs": run["inputs"]}, agent_id=agent.agent_id)
         self._seek_provider()
         try:
             self._finish_pending()
@@ -123,30 +147,26 @@ class AgentLoop:
             status = stop.status
             run["error"] = str(stop)
         except KeyboardInterrupt:  # Ctrl-C: leave a clean checkpoint marked "interrupted", then stop
-            agent.hooks.trigger_sync("pre_interrupt", {"run_id": run["id"], "cycle": run["cycle"]}, agent_id=agent.agent_id)
-            run["status"] = agent.status = "interrupted"
+            hooks.trigger_sync("pre_interrupt", {"run_id": run["id"], "cycle": run["cycle"]}, agent_id=agent.agent_id)
+            run["status"] = state.status = "interrupted"
             run["elapsed"] = time.monotonic() - started
-            agent.update_workflow_state(status="interrupted")
-            if agent._checkpointing:
-                agent._save_now()
-            agent.hooks.trigger_sync("post_interrupt", {"run_id": run["id"], "cycle": run["cycle"]},
-                                agent_id=agent.agent_id)
+            tracker.update_workflow_state(status="interrupted")
+            self._save()
+            hooks.trigger_sync("post_interrupt", {"run_id": run["id"], "cycle": run["cycle"]}, agent_id=agent.agent_id)
             raise
         except Exception as exc:  # the run fails, but its state is saved for debugging and resume
             status = "failed"
             run["error"] = f"{type(exc).__name__}: {exc}"
             log.error("agent %s failed: %s", agent.agent_id, run["error"])
-            agent.update_workflow_state(status="failed", error_message=str(exc), error_type=type(exc).__name__)
-            agent.hooks.trigger_sync("error", {"error": run["error"], "error_type": type(exc).__name__},
-                                agent_id=agent.agent_id)
-        run["status"] = status
+            tracker.update_workflow_state(status="failed", error_message=str(exc), error_type=type(exc).__name__)
+            hooks.trigger_sync("error", {"error": run["error"], "error_type": type(exc).__name__},
+                               agent_id=agent.agent_id)
+        run["status"] = state.status = status
         run["elapsed"] = time.monotonic() - started
-        agent.status = status if status in ("completed", "failed") else status
-        agent.update_workflow_state(status="completed" if status == "completed" else status,
-                                    execution_time=round(run["elapsed"], 6))
-        checkpoint_id = agent._save_now() if agent._checkpointing else None
-        agent.hooks.trigger_sync("post_agent_loop", {"run_id": run["id"], "status": status, "cycles": run["cycle"]},
-                            agent_id=agent.agent_id)
+        tracker.update_workflow_state(status=status, execution_time=round(run["elapsed"], 6))
+        checkpoint_id = agent.save_checkpoint()
+        hooks.trigger_sync("post_agent_loop", {"run_id": run["id"], "status": status, "cycles": run["cycle"]},
+                           agent_id=agent.agent_id)
         return self.result(checkpoint_id)
 
     def result(self, checkpoint_id: str | None = None) -> RunResult:
@@ -154,115 +174,119 @@ class AgentLoop:
         return RunResult(
             status=run.get("status", "running"), outputs=run.get("outputs") or {}, cycles=run.get("cycle", 0),
             agent_id=self.agent.agent_id, run_id=run.get("id", ""),
-            checkpoint_id=checkpoint_id or self.agent.last_checkpoint_id, error=run.get("error"),
-            tool_calls=run.get("tool_calls", 0), budget_spent_usd=self.agent.budget_spent_usd,
+            checkpoint_id=checkpoint_id or self.state.last_checkpoint_id, error=run.get("error"),
+            tool_calls=run.get("tool_calls", 0), budget_spent_usd=self.state.budget_spent_usd,
         )
 
     # --- one cycle ----------------------------------------------------------------------
     def _cycle(self) -> bool:
         """Ask the model once and run its tool calls; True when it gave the final answer."""
-        agent, run = self.agent, self.run
+        agent, state, run = self.agent, self.state, self.run
         cycle = run["cycle"] + 1
         if self.lease is not None and self.lease.lost is not None:
             raise self.lease.lost  # another worker owns the agent now: stop before doing anything
         agent.hooks.trigger_sync("pre_cycle", {"cycle": cycle}, agent_id=agent.agent_id)
         self._check_budget(self._next_call_estimate(), "the next model call")
-        agent.update_workflow_state(status="running", current_node=f"cycle {cycle}: model")
+        state.tracker.update_workflow_state(status="running", current_node=f"cycle {cycle}: model")
         response = self._ask_model()
         run["cycle"] = cycle
-        agent.step_number = cycle
-        agent._append_conversation(response.to_message().to_dict())
+        state.step_number = cycle
+        state.append_conversation(response.to_message().to_dict())
         if not response.tool_calls:
             run["outputs"] = parse_outputs(agent.signature, response.content)
             agent.hooks.trigger_sync("post_cycle", {"cycle": cycle, "final": True}, agent_id=agent.agent_id)
             return True
         self._check_budget(0.0, "this model answer")  # a long answer can cross the limit: no tool runs then
-        agent.pending_actions = [
+        state.pending_actions = [
             {"call_id": c.id, "name": c.name, "arguments": c.arguments, "state": "planned"} for c in response.tool_calls
         ]
-        agent._save_if(self.config.checkpoint_tool_calls)
+        self._save(self.config.checkpoint_tool_calls)
         self._finish_pending()
         agent.hooks.trigger_sync("post_cycle", {"cycle": cycle, "final": False}, agent_id=agent.agent_id)
-        if cycle % self.config.checkpoint_frequency == 0:
-            agent._save_if(True)
+        # every checkpoint_frequency cycles, or once the state manager's interval has passed
+        self._save(cycle % self.config.checkpoint_frequency == 0
+                   or agent.state_manager.should_checkpoint(agent.agent_id, cycle))
         return False
 
     def _ask_model(self) -> LLMResponse:
-        agent = self.agent
-        messages = [Message.from_dict(entry) for entry in agent._conversation]
+        agent, state = self.agent, self.state
+        messages = [Message.from_dict(entry) for entry in state.conversation]
         response = agent.provider.chat(messages, agent.tools.specs(), model=self.config.model,
                                        temperature=self.config.temperature)
         position = getattr(agent.provider, "position", None)
         if position is not None:
             self.run["provider_position"] = position
-        agent.record_tool_usage("LLM")
+        state.tracker.record_tool_usage("LLM")
         usage = response.usage
-        agent._tracker.record_token_usage(self.config.model, usage.input_tokens, usage.output_tokens)
-        agent.budget_spent_usd += self._call_cost(usage.input_tokens, usage.output_tokens)
+        state.tracker.record_token_usage(self.config.model, usage.input_tokens, usage.output_tokens)
+        state.budget_spent_usd += self._call_cost(usage.input_tokens, usage.output_tokens)
         return response
 
     # --- tool calls ---------------------------------------------------------------------
     def _finish_pending(self) -> None:
         """Run (or, after a crash, settle) every tool call the model asked for and that has no result."""
-        agent = self.agent
+        state = self.state
         run_id, cycle = self.run.get("id"), self.run.get("cycle", 0)
-        done = {entry["call_id"] for entry in agent._completed_actions
+        done = {entry["call_id"] for entry in state.completed_actions
                 if entry.get("run_id") == run_id and entry.get("cycle") == cycle}
-        while agent.pending_actions:
-            call = agent.pending_actions[0]
+        while state.pending_actions:
+            call = state.pending_actions[0]
             if call["call_id"] not in done:
                 self._run_call(call)
-            agent.pending_actions = agent.pending_actions[1:]
-            agent._save_if(self.config.checkpoint_tool_calls)
+            state.pending_actions = state.pending_actions[1:]
+            self._save(self.config.checkpoint_tool_calls)
 
     def _run_call(self, call: dict[str, Any]) -> None:
-        agent, run = self.agent, self.run
+        agent, state, run = self.agent, self.state, self.run
         name, arguments, call_id = call["name"], call["arguments"], call["call_id"]
         if name not in agent.tools:
             self._complete(call, False, None, f"unknown tool {name!r}; available: {', '.join(agent.tools.names())}")
             return
         tool = agent.tools.get(name)
         rerun = call["state"] == "approved"  # approved and started before a crash; result never saved
-        if rerun and tool.danger != "safe":
+        if rerun and not tool.rerunnable:
             self._complete(call, False, None, "interrupted by a crash before its result was saved; not "
-                           "repeated because the tool is not read-only (it may or may not have taken effect)")
+                           "repeated because the tool is not declared read_only or idempotent (it is "
+                           f"{tool.danger!r}; it may or may not have taken effect)")
             return
-        if not rerun and not self._approve(call, tool.danger):
+        if not rerun and not self._approve(call, tool):
             return
         price = 0.0 if rerun else self.prices.tools.get(name, 0.0)
         self._check_budget(price, f"the {name} call")
         outcome = agent.hooks.trigger_sync("pre_tool_use", {"tool_name": name, "arguments": json_copy(arguments),
-                                                       "call_id": call_id}, agent_id=agent.agent_id)
+                                                            "call_id": call_id}, agent_id=agent.agent_id)
         if outcome.blocked:
             self._complete(call, False, None, f"blocked by a hook: {outcome.reason}")
             return
         if not rerun:
-            agent.record_tool_usage(name)
-            agent.budget_spent_usd += price
-            run["tool_calls"] = run.get("tool_calls", 0) + 1
-            agent.pending_actions = [{**call, "state": "approved"}, *agent.pending_actions[1:]]
-            # Write-ahead: the approval record and the usage count are durable before the tool runs.
-            agent._save_if(self.config.checkpoint_tool_calls)
-        agent.update_workflow_state(status="running", current_node=f"cycle {run['cycle']}: {name}")
+            state.budget_spent_usd += price  # charged up front: a crash never under-counts the spend
+            state.pending_actions = [{**call, "state": "approved"}, *state.pending_actions[1:]]
+            # Write-ahead: the approval record is durable before the tool runs.
+            self._save(self.config.checkpoint_tool_calls)
+        state.tracker.update_workflow_state(status="running", current_node=f"cycle {run['cycle']}: {name}")
         result = agent.tools.execute(name, arguments)
-        agent.hooks.trigger_sync("post_tool_use", {"tool_name": name, "call_id": call_id, "ok": result.ok,
-                                              "error": result.error}, agent_id=agent.agent_id)
+        # Recorded as soon as it ran, before any hook can interrupt, and saved in one checkpoint with
+        # its usage count: usage counts count executed calls, and a recorded call is never re-run.
+        state.tracker.record_tool_usage(name)
+        run["tool_calls"] = run.get("tool_calls", 0) + 1
         self._complete(call, result.ok, result.output, result.error)
+        agent.hooks.trigger_sync("post_tool_use", {"tool_name": name, "call_id": call_id, "ok": result.ok,
+                                                   "error": result.error}, agent_id=agent.agent_id)
 
-    def _approve(self, call: dict[str, Any], danger: str) -> bool:
-        agent = self.agent
+    def _approve(self, call: dict[str, Any], tool: Tool) -> bool:
+        agent, tracker = self.agent, self.state.tracker
         name, arguments = call["name"], call["arguments"]
         agent.hooks.trigger_sync("pre_permission_check", {"tool_name": name, "arguments": json_copy(arguments)},
-                            agent_id=agent.agent_id)
-        request = ApprovalRequest(agent.agent_id, name, json_copy(arguments), danger, call["call_id"],
-                                  summarize_input(arguments, agent.config.summary_limit))
-        decision = agent.approvals.decide(request, agent._tracker.standing_decision(name))
-        agent.record_approval(name, decision.approved, decision.action, arguments, decided_by=decision.decided_by)
+                                 agent_id=agent.agent_id)
+        request = ApprovalRequest(agent.agent_id, name, json_copy(arguments), tool.danger, call["call_id"],
+                                  summarize_input(arguments, self.config.summary_limit))
+        decision = agent.approvals.decide(request, tracker.standing_decision(name))
+        tracker.record_approval(name, decision.approved, decision.action, arguments, decided_by=decision.decided_by)
         agent.hooks.trigger_sync("approval_decided", {"tool_name": name, "approved": decision.approved,
-                                                 "action": decision.action, "decided_by": decision.decided_by},
-                            agent_id=agent.agent_id)
+                                                      "action": decision.action, "decided_by": decision.decided_by},
+                                 agent_id=agent.agent_id)
         agent.hooks.trigger_sync("post_permission_check", {"tool_name": name, "approved": decision.approved},
-                            agent_id=agent.agent_id)
+                                 agent_id=agent.agent_id)
         if decision.approved:
             return True
         reason = f"denied by {decision.decided_by}" + (f": {decision.reason}" if decision.reason else "")
@@ -272,13 +296,13 @@ class AgentLoop:
         return False
 
     def _complete(self, call: dict[str, Any], ok: bool, output: Any, error: str | None) -> None:
-        agent = self.agent
-        agent._append_completed_action({
+        self.state.append_completed_action({
             "call_id": call["call_id"], "tool": call["name"], "ok": ok, "output": output, "error": error,
             "cycle": self.run.get("cycle", 0), "run_id": self.run.get("id"),
         })
         content = _observation(ok, output, error)
-        agent._append_conversation(Message("tool", content, tool_call_id=call["call_id"], name=call["name"]).to_dict())
+        self.state.append_conversation(
+            Message("tool", content, tool_call_id=call["call_id"], name=call["name"]).to_dict())
 
     # --- provider position, budget ------------------------------------------------------
     def _seek_provider(self) -> None:
@@ -292,18 +316,20 @@ class AgentLoop:
         return self.prices.tools.get("LLM", 0.0) + token_cost
 
     def _next_call_estimate(self) -> float:
-        usage = self.agent._tracker.token_usage().get(self.config.model, {})
-        calls = self.agent._tracker.tool_usage_counts().get("LLM", 0)
+        tracker = self.state.tracker
+        usage = tracker.token_usage().get(self.config.model, {})
+        calls = tracker.tool_usage_counts().get("LLM", 0)
         expected_output = usage.get("output_tokens", 0) // calls if calls else _DEFAULT_OUTPUT_TOKENS
-        sent = sum(len(orjson.dumps(entry)) for entry in self.agent._conversation)
+        sent = sum(len(orjson.dumps(entry)) for entry in self.state.conversation)
         sent += sum(len(orjson.dumps(spec)) for spec in self.agent.tools.spec_dicts())
         return self._call_cost(-(-sent // 3), expected_output)  # ~3 bytes a token, rounded up: errs high
 
     def _check_budget(self, next_cost: float, what: str) -> None:
         limit = self.config.budget_limit_usd
-        if limit is not None and self.agent.budget_spent_usd + next_cost > limit:
+        spent = self.state.budget_spent_usd
+        if limit is not None and spent + next_cost > limit:
             raise _Stop("budget_exceeded", f"{what} (~${next_cost:.4f}) would take the spend "
-                        f"${self.agent.budget_spent_usd:.4f} past budget_limit_usd=${limit:.4f}")
+                        f"${spent:.4f} past budget_limit_usd=${limit:.4f}")
 
 
 def _observation(ok: bool, output: Any, error: str | None) -> str:

@@ -12,12 +12,20 @@ DEFAULT_INSTRUCTIONS = (
     "You are an autonomous agent. Use the available tools to complete the task step by step. "
     "When the task is done, answer without calling a tool."
 )
+PLANNING_INSTRUCTIONS = (
+    "Before your first tool call, write a short numbered plan of the steps you will take. "
+    "Follow it, and restate the plan whenever it changes."
+)
 
 
-def system_prompt(signature: Signature | None, override: str | None) -> str:
+def system_prompt(signature: Signature | None, override: str | None, *, planning: bool = False) -> str:
+    """The run's first message: ``override`` as given, or the default instructions (with the
+    planning instruction when ``planning``) plus the signature's instructions and output keys."""
     if override:
         return override
     parts = [DEFAULT_INSTRUCTIONS]
+    if planning:
+        parts.append(PLANNING_INSTRUCTIONS)
     if signature is not None:
         if signature.instructions:
             parts.append(signature.instructions)

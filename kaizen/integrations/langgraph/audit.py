@@ -11,13 +11,14 @@ whose id is the thread id, paired with the question from the task's stored
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timezone
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from langgraph.checkpoint.base import WRITES_IDX_MAP
 from langgraph.checkpoint.serde.types import INTERRUPT, RESUME
 
-from kaizen.core.autonomy.state import AgentState, StateError, StateTracker, new_checkpoint_id, utc_now
+from kaizen.core.autonomy.state import AgentState, StateError, StateTracker, new_checkpoint_id
 from kaizen.core.autonomy.state.sync_manager import SyncStateManager as _Mgr
 from kaizen.core.autonomy.state.storage import CheckpointStore
 
@@ -74,7 +75,7 @@ class DecisionLog:
                     state.parent_checkpoint_id = state.checkpoint_id
                     state.checkpoint_id = new_checkpoint_id()
                     state.step_number += 1
-                    state.timestamp = state.updated_at = utc_now()
+                    state.timestamp = state.updated_at = datetime.now(timezone.utc)
                 state.approval_history = [*state.approval_history, record]
                 state.workflow_state = {"langgraph": where}
                 self._manager.save_checkpoint(state)

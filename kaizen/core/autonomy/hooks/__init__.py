@@ -14,6 +14,9 @@ Names match Kailash Kaizen's hooks module so migrating code keeps working::
     outcome = hooks.trigger_sync("pre_tool_use", {"tool_name": "Bash", "arguments": {...}})
     if outcome.blocked:
         ...
+
+``await hooks.trigger(event, agent_id, data)`` is the original's async form (a list of
+``HookResult``); ``await hooks.atrigger(...)`` returns a ``HookOutcome`` like ``trigger_sync``.
 """
 
 from __future__ import annotations
@@ -28,10 +31,11 @@ from .errors import (
 )
 from .events import HookEvent, HookPriority
 from .manager import HookManager
-from .runner import HookHandler
+from .protocol import BaseHook, HookHandler
 from .types import HookContext, HookOutcome, HookResult
 
 __all__ = [
+    "BaseHook",
     "HookContext",
     "HookError",
     "HookEvent",

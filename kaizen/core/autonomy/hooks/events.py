@@ -59,7 +59,7 @@ class HookEvent(str, Enum):
                 if member is not None:
                     return member
         valid = ", ".join(event.value for event in cls)
-        raise InvalidHookEventError(f"unknown hook event {value!r}; valid events: {valid}")
+        raise InvalidHookEventError(f"Invalid event type {value!r} (unknown hook event); valid events: {valid}")
 
 
 class HookPriority(IntEnum):

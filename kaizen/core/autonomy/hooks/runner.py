@@ -14,7 +14,7 @@ import inspect
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,12 @@ HookHandler = Callable[[HookContext], Any]  # returns HookResult | None, or an a
 
 @dataclass(frozen=True)
 class HookRegistration:
-    """One registered hook; ``seq`` keeps registration order among equal priorities."""
+    """One registered hook; ``seq`` keeps registration order among equal priorities.
+
+    ``source`` is what the caller registered (a function or a hook object); ``handler`` the
+    callable that runs. It unpacks as ``(priority, source)``, the shape of Kailash Kaizen's
+    registry entries, so code that reads ``manager._hooks[event][0][1]`` keeps working.
+    """
 
     handle: str
     event: HookEvent
@@ -38,10 +43,20 @@ class HookRegistration:
     timeout: float | None
     seq: int
     is_async: bool
+    source: Any = None
 
     @property
     def sort_key(self) -> tuple[int, int]:
         return (int(self.priority), self.seq)
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, index: int) -> Any:
+        return (self.priority, self.source)[index]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.priority, self.source))
 
 
 def is_async_callable(func: Any) -> bool:
@@ -70,7 +85,7 @@ async def run_hook(reg: HookRegistration, context: HookContext, timeout: float |
         task.cancel()
         task.add_done_callback(_consume_outcome)
         logger.warning("%s timed out after %g s (agent %r, trace %s)", where, timeout, context.agent_id, context.trace_id)
-        return HookResult.fail(f"{where} timed out after {timeout:g} s", duration_ms=elapsed_ms)
+        return HookResult.fail(f"{where} timed out after {timeout:g} s (hook timeout)", duration_ms=elapsed_ms)
     if task.cancelled():
         logger.warning("%s was cancelled (agent %r, trace %s)", where, context.agent_id, context.trace_id)
         return HookResult.fail(f"{where} was cancelled", duration_ms=elapsed_ms)

@@ -1,11 +1,15 @@
 """Values passed to hooks (``HookContext``) and returned by them (``HookResult``).
 
+The original Kailash Kaizen's ``hooks.types`` module: ``HookEvent`` and ``HookPriority`` are
+importable from here too.
+
 ``HookOutcome`` is what a trigger hands back to the agent loop: every hook's
 result plus the first block, so a loop can write ``if outcome.blocked: ...``.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,12 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .errors import InvalidHookArgumentError
-from .events import HookEvent
-
-
-def utc_now_iso() -> str:
-    """Current time as an ISO 8601 string with an explicit UTC offset."""
-    return datetime.now(timezone.utc).isoformat()
+from .events import HookEvent, HookPriority
 
 
 def new_trace_id() -> str:
@@ -32,18 +31,28 @@ class HookContext:
 
     The hooks of one trigger share one context, so an earlier hook may add
     to ``data`` or ``metadata`` for later ones. ``data`` and ``metadata`` are
-    shallow copies of what the trigger was given.
+    shallow copies of what the trigger was given. ``timestamp`` is seconds since
+    the epoch, as in Kailash Kaizen (None means now); ``timestamp_iso`` gives it as
+    ISO 8601 text in UTC.
     """
 
     event_type: HookEvent
     agent_id: str = ""
-    timestamp: str = field(default_factory=utc_now_iso)
+    timestamp: float = field(default_factory=time.time)
     data: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
     trace_id: str = field(default_factory=new_trace_id)
 
     def __post_init__(self) -> None:
         self.event_type = HookEvent.coerce(self.event_type)
+        if self.timestamp is None:
+            self.timestamp = time.time()
+        elif isinstance(self.timestamp, bool) or not isinstance(self.timestamp, (int, float)):
+            raise InvalidHookArgumentError(
+                f"HookContext.timestamp must be seconds since the epoch (a float), got {type(self.timestamp).__name__}"
+            )
+        if self.trace_id is None:
+            self.trace_id = new_trace_id()
         if not isinstance(self.agent_id, str):
             raise InvalidHookArgumentError(
                 f"HookContext.agent_id must be a str, got {type(self.agent_id).__name__}"
@@ -60,10 +69,28 @@ class HookContext:
             elif not isinstance(value, dict):
                 setattr(self, label, dict(value))
 
+    @classmethod
+    def quiet(cls, event: HookEvent, agent_id: str, data: dict[str, Any] | None, trace_id: str | None) -> HookContext:
+        """The context of a trigger no hook listens to: built without checks (the caller made
+        them) and without a trace id unless one was given, since nothing will see it."""
+        context = cls.__new__(cls)
+        context.event_type = event
+        context.agent_id = agent_id
+        context.timestamp = time.time()
+        context.data = dict(data) if data else {}
+        context.metadata = {}
+        context.trace_id = trace_id or ""
+        return context
+
     @property
     def event(self) -> HookEvent:
         """Alias of ``event_type``."""
         return self.event_type
+
+    @property
+    def timestamp_iso(self) -> str:
+        """``timestamp`` as ISO 8601 text with an explicit UTC offset."""
+        return datetime.fromtimestamp(self.timestamp, timezone.utc).isoformat()
 
 
 @dataclass
@@ -84,7 +111,7 @@ class HookResult:
     def __post_init__(self) -> None:
         if not self.success and not self.error:
             raise InvalidHookArgumentError(
-                "an unsuccessful HookResult needs an error message (HookResult(success=False, error=...))"
+                "an unsuccessful HookResult must include error message: HookResult(success=False, error=...)"
             )
         if self.blocked and not (isinstance(self.reason, str) and self.reason.strip()):
             raise InvalidHookArgumentError(
@@ -105,6 +132,9 @@ class HookResult:
     def fail(cls, error: str, *, duration_ms: float = 0.0) -> HookResult:
         """An unsuccessful result; the manager uses it for hooks that raised or timed out."""
         return cls(success=False, error=error, duration_ms=duration_ms)
+
+
+__all__ = ["HookContext", "HookEvent", "HookOutcome", "HookPriority", "HookResult"]
 
 
 @dataclass(frozen=True)

@@ -12,22 +12,27 @@ from __future__ import annotations
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO, get_args
 
 from ...bridge import resolve
 from .errors import ApprovalCallbackError
 
-POLICIES = ("ask", "allow_safe", "allow_all", "deny")
+Policy = Literal["ask", "allow_safe", "allow_all", "deny"]
+"""Who decides tool calls: see ``ApprovalPolicy``."""
+Action = Literal["once", "all", "deny_all"]
+POLICIES: tuple[Policy, ...] = get_args(Policy)
+READ_ONLY = ("read_only", "safe")  # "safe": the earlier name of read_only
 
 
 @dataclass(frozen=True)
 class ApprovalRequest:
-    """What an approver is shown: the tool, its input and how dangerous it is."""
+    """What an approver is shown: the tool, its input and what running it does to the world
+    (``danger``: "read_only", "idempotent" or "side_effect", as the tool declares)."""
 
     agent_id: str
     tool_name: str
     tool_input: dict[str, Any]
-    danger: str = "dangerous"
+    danger: str = "side_effect"
     call_id: str | None = None
     input_summary: str = ""
 
@@ -37,7 +42,7 @@ class ApprovalDecision:
     """An approver's answer, in the spec's terms (``action``: once / all / deny_all)."""
 
     approved: bool
-    action: str = "once"
+    action: Action = "once"
     decided_by: str = "user"
     reason: str | None = None
 
@@ -85,15 +90,16 @@ class ApprovalPolicy:
     """Decides tool calls: standing decisions first, then the policy, then the approver.
 
     ``policy``: "ask" (ask the callback for every call not covered by a standing
-    decision), "allow_safe" (safe tools run without asking; dangerous ones are
+    decision), "allow_safe" (read-only tools run without asking; every other one is
     asked), "allow_all" (everything runs; still recorded), "deny" (nothing runs).
     Without a callback, "ask" denies with a reason rather than blocking forever.
+    A sync callback is called directly; an async one runs on the sync/async bridge.
     """
 
-    def __init__(self, policy: str = "ask", callback: ApprovalCallback | None = None) -> None:
+    def __init__(self, policy: Policy = "ask", callback: ApprovalCallback | None = None) -> None:
         if policy not in POLICIES:
             raise ValueError(f"approval policy {policy!r} is not one of {', '.join(POLICIES)}")
-        self.policy = policy
+        self.policy: Policy = policy
         self.callback = callback
 
     def decide(self, request: ApprovalRequest, standing: str | None) -> ApprovalDecision:
@@ -103,11 +109,16 @@ class ApprovalPolicy:
             return ApprovalDecision(True, "all", "standing", "an earlier 'approve all' covers this tool")
         if standing == "deny_all":
             return ApprovalDecision(False, "deny_all", "standing", "an earlier 'deny all' covers this tool")
-        if self.policy == "allow_all" or (self.policy == "allow_safe" and request.danger == "safe"):
+        if self.policy == "allow_all" or (self.policy == "allow_safe" and request.danger in READ_ONLY):
             return ApprovalDecision(True, "once", "policy", f"policy {self.policy}")
         if self.callback is None:
             return ApprovalDecision(False, "once", "policy", "no approver is configured for a tool that needs one")
         return as_decision(_call(self.callback, request))
+
+
+def _shown(danger: str) -> str:
+    """How the prompt names a danger level: a tool with side effects is "dangerous" to a person."""
+    return {"read_only": "read-only", "safe": "read-only", "side_effect": "dangerous"}.get(danger, danger)
 
 
 def console_approver(stream_in: TextIO | None = None, stream_out: TextIO | None = None) -> ApprovalCallback:
@@ -116,7 +127,7 @@ def console_approver(stream_in: TextIO | None = None, stream_out: TextIO | None 
     def ask(request: ApprovalRequest) -> ApprovalDecision:
         source = stream_in or sys.stdin
         out = stream_out or sys.stderr
-        out.write(f"\nAgent {request.agent_id} wants to run {request.tool_name} ({request.danger}):\n")
+        out.write(f"\nAgent {request.agent_id} wants to run {request.tool_name} ({_shown(request.danger)}):\n")
         out.write(f"  {request.input_summary}\n")
         while True:
             out.write("  [a]pprove once, approve [A]ll, [d]eny, [D]eny all > ")

@@ -20,11 +20,12 @@ from .ids import new_agent_id, new_checkpoint_id, utc_now
 from .records import APPROVAL_ACTIONS
 from .redaction import REDACTED, redact_text, summarize_input
 from .tracker import StateTracker
-from .types import STATUSES, STREAM_FIELDS, AgentState, CheckpointMetadata
+from .types import STATUSES, STREAM_FIELDS, AgentState, CheckpointMetadata, StateSnapshot
 
 # The checkpoint system on top of the core (imported last: it builds on the names above).
 from .sync_manager import SyncStateManager  # noqa: E402
 from .manager import AsyncStateManager, StateManager  # noqa: E402
+from .storage import FilesystemStorage, StorageBackend  # noqa: E402
 from .transfer import migrate  # noqa: E402
 
 __all__ = [
@@ -46,7 +47,10 @@ __all__ = [
     "StateDivergedError",
     "StateError",
     "StateFormatError",
+    "FilesystemStorage",
     "StateManager",
+    "StateSnapshot",
+    "StorageBackend",
     "SyncStateManager",
     "StateTracker",
     "StorageError",
@@ -59,3 +63,4 @@ __all__ = [
     "thaw",
     "utc_now",
 ]
+

@@ -15,8 +15,10 @@ class FrozenDict(dict):  # type: ignore[type-arg]
     """A ``dict`` that refuses in-place changes.
 
     It stays a real ``dict`` so ``json.dumps``, ``orjson``, ``==`` with plain
-    dicts and ``isinstance(x, dict)`` keep working; ``dict(x)`` or ``x.copy()``
-    gives a mutable copy.
+    dicts and ``isinstance(x, dict)`` keep working. ``dict(x)``, ``x.copy()``,
+    ``copy.copy(x)`` and ``copy.deepcopy(x)`` give plain, mutable copies (the deep
+    one all the way down): a copy is the caller's to change. ``pickle`` works for
+    sending states between processes; the project never stores or loads it.
     """
 
     __slots__ = ()
@@ -27,14 +29,21 @@ class FrozenDict(dict):  # type: ignore[type-arg]
             "use dict(record) for a mutable copy"
         )
 
-    __setitem__ = __delitem__ = __ior__ = _refuse  # type: ignore[assignment]
-    clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
 
     def __hash__(self) -> int:  # type: ignore[override]
         return hash(tuple(sorted(self.items(), key=lambda item: item[0])))
 
-    def __reduce__(self) -> NoReturn:
-        raise TypeError("FrozenDict is persisted as JSON only")
+    def __copy__(self) -> dict[Any, Any]:
+        return dict(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[Any, Any]:
+        return thaw(self)  # type: ignore[no-any-return]
+
+    def __reduce__(self) -> tuple[type[FrozenDict], tuple[dict[Any, Any]]]:
+        # In-memory transport only (e.g. to a worker process): we never store or load pickle.
+        return (FrozenDict, (dict(self),))
 
 
 class FrozenList(list):  # type: ignore[type-arg]
@@ -42,16 +51,20 @@ class FrozenList(list):  # type: ignore[type-arg]
 
     __slots__ = ()
     _refuse = FrozenDict._refuse
-    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse  # type: ignore[assignment]
-    append = extend = insert = pop = remove = clear = sort = reverse = _refuse  # type: ignore[assignment]
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+    append = extend = insert = pop = remove = clear = sort = reverse = _refuse
 
     def __hash__(self) -> int:  # type: ignore[override]
         return hash(tuple(self))
 
-    def __reduce__(self) -> NoReturn:
-        raise TypeError("FrozenList is persisted as JSON only")
+    def __copy__(self) -> list[Any]:
+        return list(self)
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
+        return thaw(self)  # type: ignore[no-any-return]
 
+    def __reduce__(self) -> tuple[type[FrozenList], tuple[list[Any]]]:
+        return (FrozenList, (list(self),))
 
 
 def freeze(value: Any) -> Any:

@@ -13,20 +13,23 @@ import time
 import warnings
 from collections import OrderedDict
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from .errors import (
-    CheckpointCorruptError, CheckpointNotFoundError, EncryptionKeyError, InvalidStateValueError, StorageError,
+    CheckpointConflictError, CheckpointCorruptError, CheckpointNotFoundError, DamagedCheckpointError, EncryptionKeyError,
+    InvalidStateValueError, StateFormatError, StorageError,
 )
-from .history_cache import HistoryCache, KnownEntries, frozen_entries
+from .history_reader import HistoryReader
 from .ids import check_id, new_checkpoint_id, new_lineage_id
 from .storage import CheckpointStore, open_store
-from .storage.encrypted import MAGIC as SEALED
-from .storage.base import STREAMS, CheckpointRow, LineageRow
-from .storage.rows import plan_fork, plan_save, state_from_parts, verify_chain, verify_row, verify_stream
+from .storage.base import STREAMS, CheckpointRow, is_sealed
+from .storage.rows import plan_fork, plan_save, verify_row
 from .types import AgentState, CheckpointMetadata
+
+if TYPE_CHECKING:
+    from .audit import AuditReport
 
 log = logging.getLogger("kaizen.state")
 _CACHE_SIZE = 256
@@ -43,6 +46,16 @@ class SyncStateManager:
     call, catches damage); "chain" also recomputes the SHA-256 hash chain of every
     entry, which catches deliberate edits too (``verify_audit`` always does).
     """
+
+    def __new__(cls, storage: Any = None, *args: Any, **kwargs: Any) -> SyncStateManager:
+        """A user's own backend written to the original's ``StorageBackend`` protocol gets the
+        full-state manager (``plugin.py``); our stores get this one."""
+        if cls is SyncStateManager and storage is not None:
+            from .plugin import PluginStateManager, is_plugin_backend
+
+            if is_plugin_backend(storage):
+                return super().__new__(PluginStateManager)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -72,8 +85,7 @@ class SyncStateManager:
         self.max_age = max_age
         self.hook_manager = hook_manager
         self._rows: OrderedDict[str, CheckpointRow] = OrderedDict()
-        self._lineages: dict[str, LineageRow] = {}
-        self._history = HistoryCache()
+        self.history = HistoryReader(self.storage, verify)
         self._last_save: dict[str, tuple[int, float]] = {}
         self._saves_since_retention: dict[str, int] = {}
 
@@ -105,46 +117,102 @@ class SyncStateManager:
         return current_step - last_step >= self.checkpoint_frequency or now - last_time >= self.checkpoint_interval
 
     def save_checkpoint(self, state: AgentState, force: bool = False) -> str:
-        """Save ``state`` on top of its parent checkpoint and return its id.
+        """Save ``state`` on top of the checkpoint its histories continue and return its id.
 
-        Writes only the history entries added since the parent, in one transaction.
-        Raises ``CheckpointConflictError`` if another writer already continued from
-        the same parent. (``force`` is accepted for compatibility: every call saves.)
+        Writes only the history entries added since that checkpoint, in one transaction. The
+        parent is found by content, not only by ``parent_checkpoint_id``: a state whose
+        histories extend the agent's latest checkpoint (captured by the agent, built by hand,
+        restored; with a stale or missing parent pointer) is saved on top of it. Raises
+        ``CheckpointConflictError`` if another writer continued differently from the same
+        checkpoint; nothing stored is ever overwritten. (``force`` is accepted for
+        compatibility: every call saves.)
         """
         parent = self._parent_row(state)
         lineage_id = parent.lineage_id if parent is not None else new_lineage_id()
         plan = plan_save(state, parent, lineage_id)
-        self._trigger("pre_checkpoint_save", state.agent_id, checkpoint_id=state.checkpoint_id,
-                      step_number=state.step_number)
-        self.storage.save(plan)
+        if self._hooked("pre_checkpoint_save"):
+            self._trigger("pre_checkpoint_save", state, checkpoint_id=state.checkpoint_id,
+                          step_number=state.step_number)
+        for _ in range(20):
+            try:
+                self.storage.write(plan)
+                break
+            except CheckpointConflictError as conflict:
+                newer = self._continued_head(state, parent, conflict)
+                if newer is None:
+                    raise
+                parent = newer
+                plan = plan_save(state, parent, parent.lineage_id)
+        else:
+            raise StorageError(f"agent {state.agent_id!r} keeps changing while saving: another worker is running it")
         self._remember(plan.row)
+        self.history.remember_saved(parent, plan.row, plan.records)
         self._last_save[state.agent_id] = (state.step_number, time.time())
-        self._trigger("post_checkpoint_save", state.agent_id, checkpoint_id=state.checkpoint_id,
-                      step_number=state.step_number, size_bytes=plan.row.size_bytes,
-                      new_records=len(plan.records))
+        if self._hooked("post_checkpoint_save"):
+            self._trigger("post_checkpoint_save", state, checkpoint_id=state.checkpoint_id,
+                          step_number=state.step_number, size_bytes=plan.row.size_bytes,
+                          new_records=len(plan.records))
         self._maybe_apply_retention(state.agent_id)
         return state.checkpoint_id
 
     def _parent_row(self, state: AgentState) -> CheckpointRow | None:
+        """The checkpoint ``state`` is saved on: its parent pointer's when readable, else the
+        agent's latest checkpoint if the state's histories extend it (None: a first save)."""
         parent_id = state.parent_checkpoint_id
-        if parent_id is None:
-            return None
-        try:
-            parent = self._row(parent_id)
-        except CheckpointNotFoundError:
-            if self.storage.latest_checkpoint(state.agent_id) is None:
-                return None  # restored from a state that was never saved here: start the history
+        if parent_id is not None:
+            try:
+                parent = self._row(parent_id)
+            except CheckpointNotFoundError:
+                parent = None
+            if parent is not None:
+                _require_readable(parent)
+                if parent.agent_id != state.agent_id:
+                    raise InvalidStateValueError(
+                        f"cannot save a state of agent {state.agent_id!r} on top of checkpoint {parent_id!r} "
+                        f"of agent {parent.agent_id!r}; use fork(..., new_agent_id=...) to branch into a new agent"
+                    )
+                return parent
+        latest = self.storage.latest_checkpoint(state.agent_id)
+        if latest is None:
+            return None  # a first save (or a state restored from another store): start the history
+        self._remember(latest)
+        if self._extends(state, latest, None):
+            return latest
+        if parent_id is not None:
             raise CheckpointNotFoundError(
                 f"cannot save {state.checkpoint_id!r}: its parent checkpoint {parent_id!r} is not in "
-                f"{self.storage.url}; resume the agent from its latest checkpoint first"
-            ) from None
-        _require_readable(parent)
-        if parent.agent_id != state.agent_id:
-            raise InvalidStateValueError(
-                f"cannot save a state of agent {state.agent_id!r} on top of checkpoint {parent_id!r} "
-                f"of agent {parent.agent_id!r}; use fork(..., new_agent_id=...) to branch into a new agent"
+                f"{self.storage.url} and its histories do not continue the agent's latest checkpoint "
+                f"{latest.checkpoint_id}; resume the agent from its latest checkpoint first"
             )
-        return parent
+        raise CheckpointConflictError(state.agent_id, None, latest.checkpoint_id)
+
+    def _continued_head(
+        self, state: AgentState, parent: CheckpointRow | None, conflict: CheckpointConflictError
+    ) -> CheckpointRow | None:
+        """After a conflict: the head that was saved meanwhile, if ``state`` continues it."""
+        head_id = conflict.actual_head
+        if head_id is None or head_id == (parent.checkpoint_id if parent is not None else None):
+            return None
+        head = self._row(head_id)
+        if head.agent_id != state.agent_id or (parent is not None and head.lineage_id != parent.lineage_id):
+            return None
+        return head if self._extends(state, head, parent) else None
+
+    def _extends(self, state: AgentState, row: CheckpointRow, anchor: CheckpointRow | None) -> bool:
+        """Whether every history of ``state`` begins with exactly what ``row`` (verified) covers.
+
+        A state re-saved under the id of a stored checkpoint never extends it: that would
+        overwrite it."""
+        _require_readable(row)
+        verify_row(row)
+        if row.checkpoint_id == state.checkpoint_id:
+            raise InvalidStateValueError(
+                f"checkpoint {state.checkpoint_id!r} of agent {state.agent_id!r} is already saved; a new "
+                "checkpoint needs a new checkpoint_id (capture the state again, or "
+                "dataclasses.replace(state, checkpoint_id=new_checkpoint_id()))"
+            )
+        return _counters_continue(state, row) and all(
+            self.history.extends(getattr(state, stream), row, stream, anchor) for stream in STREAMS)
 
     # --- loading --------------------------------------------------------------------------
     def load_checkpoint(self, checkpoint_id: str) -> AgentState:
@@ -152,63 +220,65 @@ class SyncStateManager:
         check_id(checkpoint_id, "checkpoint_id")
         row = self._row(checkpoint_id)
         _require_readable(row)
-        verify_row(row)
-        if self.verify == "chain":
-            for stream in STREAMS:
-                verify_chain(row, stream, self._segments_records(row, stream))
-        return state_from_parts(row, {stream: self._entries(row, stream) for stream in STREAMS})
-
-    def _entries(self, row: CheckpointRow, stream: str) -> list[Any]:
-        """A stream's entries for ``row``: the prefix this manager already verified, plus the rest."""
-        head = row.heads[stream]
-        known = self._history.get(row.lineage_id, stream)
-        if known is None or known.count > head.count or self.verify == "chain":
-            known = KnownEntries(0, 0, [])
-        count, joined = self._stream(row, stream, known.count)
-        verify_stream(row, stream, count, joined, known=known.count, known_crc=known.crc)
-        try:
-            parsed = orjson.loads(b"[" + joined + b"]") if count else []
-        except orjson.JSONDecodeError as exc:
-            raise CheckpointCorruptError(row.checkpoint_id, f"unreadable {stream} ({exc})") from None
-        entries = known.entries + frozen_entries(stream, parsed) if count else known.entries
-        self._history.put(row.lineage_id, stream, KnownEntries(head.count, head.crc, entries))
-        return list(entries)
+        return self.history.read_state(row)
 
     def load_latest(self, agent_id: str) -> AgentState | None:
-        """The newest intact checkpoint of ``agent_id`` (None if it has none).
+        """The newest intact checkpoint of ``agent_id`` (None if it has none), for reading.
 
-        A damaged newest checkpoint is skipped with a warning naming it.
+        A damaged newest checkpoint is skipped with a warning naming it (continuing the agent
+        is another matter: ``resume_from_latest`` refuses).
         """
         found = self._latest_intact(agent_id)
-        return found[0] if found else None
+        if found is None:
+            return None
+        state, damaged = found
+        for problem in damaged:
+            self._warn_corrupt(problem)
+        return state
 
-    def _latest_intact(self, agent_id: str) -> tuple[AgentState, bool] | None:
-        """(state, whether damaged newer checkpoints were skipped)."""
+    def _latest_intact(self, agent_id: str) -> tuple[AgentState, list[CheckpointCorruptError]] | None:
+        """(the newest intact state, the damaged checkpoints newer than it, newest first)."""
         check_id(agent_id, "agent_id")
         latest = self.storage.latest_checkpoint(agent_id)
         if latest is None:
             return None
+        damaged: list[CheckpointCorruptError] = []
         try:
-            return self.load_checkpoint(latest.checkpoint_id), False
+            return self.load_checkpoint(latest.checkpoint_id), damaged
         except CheckpointCorruptError as exc:
-            self._warn_corrupt(exc)
-        for row in self.storage.list_checkpoints(agent_id):
+            damaged.append(exc)
+        for row in self.storage.list_rows(agent_id):
             if row.checkpoint_id == latest.checkpoint_id:
                 continue
             try:
-                return self.load_checkpoint(row.checkpoint_id), True
+                return self.load_checkpoint(row.checkpoint_id), damaged
             except CheckpointCorruptError as exc:
-                self._warn_corrupt(exc)
-        raise CheckpointCorruptError(latest.checkpoint_id, f"no intact checkpoint of agent {agent_id!r} is left")
+                damaged.append(exc)
+        for problem in damaged:
+            self._warn_corrupt(problem)
+        raise DamagedCheckpointError(agent_id, damaged, None)
 
     def _warn_corrupt(self, exc: CheckpointCorruptError) -> None:
         message = f"{exc}; falling back to an older checkpoint"
         log.warning(message)
         warnings.warn(message, RuntimeWarning, stacklevel=3)
 
+    def find_damage(self, agent_id: str) -> list[CheckpointCorruptError]:
+        """Every damaged checkpoint of ``agent_id`` (empty list: intact), for read commands to warn.
+
+        Checks every checkpoint's checksum and every stream it covers, reading each stored
+        entry once; a lineage head that cannot be read at all is reported too.
+        """
+        from .audit import find_damage
+
+        return find_damage(self.storage, check_id(agent_id, "agent_id"), _require_readable)
+
     def load_for_resume(self, checkpoint_id: str) -> AgentState:
         """Load ``checkpoint_id`` to continue from it: a checkpoint that is not its lineage's
-        head is forked first, so continuing never conflicts with (or rewrites) later history."""
+        head is forked first, so continuing never conflicts with (or rewrites) later history.
+
+        This is how to continue deliberately from a chosen checkpoint, e.g. the newest intact
+        one that ``DamagedCheckpointError`` names."""
         row = self._row(checkpoint_id)
         lineage = self.storage.read_lineage(row.lineage_id)
         if lineage.head_checkpoint_id == checkpoint_id:
@@ -217,23 +287,37 @@ class SyncStateManager:
         return self.fork(checkpoint_id)
 
     def resume_from_latest(self, agent_id: str) -> AgentState | None:
-        """The state to continue ``agent_id`` from.
+        """The state to continue ``agent_id`` from (None: it has no checkpoint).
 
-        If another writer saves while we load, the newer checkpoint is loaded instead
-        (never a fork of a stale one); only a damaged newest checkpoint leads to a fork
-        of the newest intact one.
+        If another writer saves while we load, the newer checkpoint is loaded instead (never a
+        fork of a stale one). A damaged newest checkpoint (or lineage head that cannot be read)
+        raises ``DamagedCheckpointError`` naming it and the newest intact checkpoint: continuing
+        behind damage would repeat what already happened, so the user picks where to continue
+        (``load_for_resume(checkpoint_id)`` or ``fork``).
         """
         for _ in range(20):
             found = self._latest_intact(agent_id)
             if found is None:
                 return None
-            state, skipped_damaged = found
-            if skipped_damaged:
-                return self.load_for_resume(state.checkpoint_id)
-            lineage = self.storage.read_lineage(self._row(state.checkpoint_id).lineage_id)
-            if lineage.head_checkpoint_id == state.checkpoint_id:
+            state, damaged = found
+            if damaged:
+                raise DamagedCheckpointError(agent_id, damaged, state.checkpoint_id)
+            head_id = self.storage.read_lineage(self._row(state.checkpoint_id).lineage_id).head_checkpoint_id
+            if head_id == state.checkpoint_id:
                 return state
+            if head_id is not None and (problem := self._unreadable(head_id)) is not None:
+                raise DamagedCheckpointError(agent_id, [problem], state.checkpoint_id)
         raise StorageError(f"agent {agent_id!r} keeps changing while resuming: another worker is running it")
+
+    def _unreadable(self, checkpoint_id: str) -> CheckpointCorruptError | None:
+        """Why ``checkpoint_id`` (a lineage head the listing did not return) cannot be loaded, if it cannot."""
+        try:
+            self.load_checkpoint(checkpoint_id)
+        except CheckpointCorruptError as exc:
+            return exc
+        except (CheckpointNotFoundError, StateFormatError) as exc:
+            return CheckpointCorruptError(checkpoint_id, f"its lineage's head cannot be read ({exc})")
+        return None
 
     def fork(self, checkpoint_id: str, new_agent_id: str | None = None) -> AgentState:
         """Start a new lineage at ``checkpoint_id`` (optionally as a new agent) and load it.
@@ -247,7 +331,7 @@ class SyncStateManager:
         if new_agent_id is not None and self.storage.latest_checkpoint(agent_id) is not None:
             raise InvalidStateValueError(f"agent {agent_id!r} already exists; pick a new agent id for the fork")
         plan = plan_fork(source, new_checkpoint_id(), new_lineage_id(), agent_id)
-        self.storage.save(plan)
+        self.storage.write(plan)
         self._remember(plan.row)
         return self.load_checkpoint(plan.row.checkpoint_id)
 
@@ -264,7 +348,7 @@ class SyncStateManager:
         agents = [check_id(agent_id, "agent_id")] if agent_id is not None else self.storage.list_agents()
         out: list[CheckpointMetadata] = []
         for agent in agents:
-            out.extend(_metadata(row) for row in self.storage.list_checkpoints(agent, limit, before_text))
+            out.extend(_metadata(row) for row in self.storage.list_rows(agent, limit, before_text))
         if agent_id is None:
             out.sort(key=lambda meta: _timestamp_text(meta.timestamp) or "", reverse=True)
         return out if limit is None else out[:limit]
@@ -320,7 +404,7 @@ class SyncStateManager:
         """
         if keep_last is not None and (isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1):
             raise InvalidStateValueError(f"keep_last must be an int >= 1, got {keep_last!r}")
-        rows = self.storage.list_checkpoints(check_id(agent_id, "agent_id"))
+        rows = self.storage.list_rows(check_id(agent_id, "agent_id"))
         protected = self._protected(agent_id)
         if rows:
             protected.add(rows[0].checkpoint_id)
@@ -333,7 +417,7 @@ class SyncStateManager:
             if row.checkpoint_id in protected:
                 continue
             too_many = keep_last is not None and index >= keep_last
-            too_old = cutoff is not None and _timestamp_text(row.timestamp) < cutoff
+            too_old = cutoff is not None and (_timestamp_text(row.timestamp) or "") < cutoff
             if too_many or too_old:
                 doomed.append(row.checkpoint_id)
         if doomed:
@@ -365,29 +449,36 @@ class SyncStateManager:
                              if lin.base_checkpoint_id)
         return protected
 
-    def claim(self, agent_id: str, worker_id: str | None = None, ttl: float = 30.0, keepalive: bool = True):
+    def claim(self, agent_id: str, worker_id: str | None = None, ttl: float = 30.0, keepalive: bool = True) -> Any:
         """Give this worker an expiring lease on ``agent_id`` (renewed in the background while
         held); ``LeaseHeldError`` says who holds it and until when."""
         from .lease import claim
 
         return claim(self.storage, agent_id, worker_id, ttl, keepalive)
 
-    def verify_audit(self, agent_id: str):  # -> AuditReport
+    def verify_audit(self, agent_id: str) -> AuditReport:
         """Check ``agent_id``'s approval history against its hash chain and checkpoints."""
         from .audit import verify_audit
 
         return verify_audit(self.storage, check_id(agent_id, "agent_id"))
 
     # --- export, import, migrate -------------------------------------------------------
-    def export_agent(self, agent_id: str) -> dict[str, Any]:
+    def export_agent(self, agent_id: str, allow_damaged: bool = False) -> dict[str, Any]:
+        """The agent's whole history as a JSON-ready document (with a digest and its lineage heads).
+
+        A damaged agent raises ``CheckpointCorruptError`` unless ``allow_damaged``; the document
+        then lists the damaged checkpoints under ``"damaged"``."""
         from .transfer import export_agent
 
-        return export_agent(self.storage, agent_id)
+        return export_agent(self.storage, agent_id, allow_damaged, _require_readable)
 
-    def import_agent(self, document: Any) -> str:
+    def import_agent(self, document: Any, allow_damaged: bool = False) -> str:
+        """Write an export into this store after checking all of it; ``StateFormatError`` names what
+        does not match (nothing is written then). A document listing damaged checkpoints needs
+        ``allow_damaged``."""
         from .transfer import import_agent
 
-        return import_agent(self.storage, document)
+        return import_agent(self.storage, document, allow_damaged)
 
     # --- internals ------------------------------------------------------------------------
     def _row(self, checkpoint_id: str) -> CheckpointRow:
@@ -406,68 +497,60 @@ class SyncStateManager:
     def _forget(self, agent_id: str) -> None:
         for checkpoint_id in [c for c, row in self._rows.items() if row.agent_id == agent_id]:
             del self._rows[checkpoint_id]
-        gone = {l for l, lin in self._lineages.items() if lin.agent_id == agent_id}
-        gone |= {lin.lineage_id for lin in self.storage.list_lineages(agent_id)}
-        for lineage_id in gone & set(self._lineages):
-            del self._lineages[lineage_id]
-        self._history.forget(gone)
+        self.history.forget_agent(agent_id, {lin.lineage_id for lin in self.storage.list_lineages(agent_id)})
 
-    def _lineage(self, lineage_id: str) -> LineageRow:
-        # Only the base fields are used here, and those never change: caching is safe.
-        lineage = self._lineages.get(lineage_id)
-        if lineage is None:
-            lineage = self._lineages[lineage_id] = self.storage.read_lineage(lineage_id)
-        return lineage
+    def _hooked(self, event: str) -> bool:
+        """Whether anyone listens to ``event``: payloads are built only then."""
+        hooks = self.hook_manager
+        if hooks is None:
+            return False
+        registered = getattr(hooks, "registered", None)
+        if registered is None:
+            return True
+        try:
+            return bool(registered(event))
+        except Exception:  # a hook manager of another shape: let trigger decide
+            return True
 
-    def _segments_records(self, row: CheckpointRow, stream: str) -> list[Any]:
-        return [record for lineage_id, start, end in self._segments(row, stream)
-                for record in self.storage.read_records(lineage_id, stream, start, end)]
-
-    def _stream(self, row: CheckpointRow, stream: str, skip: int = 0) -> tuple[int, bytes]:
-        """A stream's entries from ``skip`` up to the row's count, gathered along the lineage's
-        forks, as (how many, their data joined by commas)."""
-        total, parts = 0, []
-        for lineage_id, start, end in self._segments(row, stream):
-            if end <= skip:
-                continue
-            count, joined = self.storage.read_stream(lineage_id, stream, max(start, skip), end)
-            total += count
-            if count:
-                parts.append(joined)
-        return total, b",".join(parts)
-
-    def _segments(self, row: CheckpointRow, stream: str) -> list[tuple[str, int, int]]:
-        """(lineage, start, stop) pieces of a stream's first ``count`` entries, oldest first."""
-        stop = row.heads[stream].count if stream in row.heads else 0
-        segments: list[tuple[str, int, int]] = []
-        lineage = self._lineage(row.lineage_id)
-        while True:
-            start = lineage.base_counts.get(stream, 0)
-            if stop > start:
-                segments.append((lineage.lineage_id, start, stop))
-            if lineage.base_lineage_id is None:
-                break
-            stop = min(stop, start)
-            lineage = self._lineage(lineage.base_lineage_id)
-        return segments[::-1]
-
-    def _trigger(self, event: str, agent_id: str, **data: Any) -> None:
+    def _trigger(self, event: str, state: AgentState, **data: Any) -> None:
+        """Checkpoint hooks get the original's payload fields (agent_id, status, ISO timestamp) too."""
         if self.hook_manager is not None:
-            self.hook_manager.trigger_sync(event, data, agent_id=agent_id)
+            payload = {"agent_id": state.agent_id, "status": state.status,
+                       "timestamp": _timestamp_text(state.timestamp), **data}
+            self.hook_manager.trigger_sync(event, payload, agent_id=state.agent_id)
 
 
 def _require_readable(row: CheckpointRow) -> None:
     """A sealed row read without the key: stop before anything is loaded or written on top of it."""
-    if row.body.startswith(SEALED):
+    if is_sealed(row.body):
         raise EncryptionKeyError(f"checkpoint {row.checkpoint_id!r} is encrypted: set KAIZEN_ENCRYPTION_KEY (or "
                                  "encryption_key) to the key it was written with")
+
+
+def _counters_continue(state: AgentState, row: CheckpointRow) -> bool:
+    """Whether the state's counters (step, spend, tool and token counts) are at least ``row``'s: a
+    writer whose counts went back did not continue ``row``, it diverged from an earlier checkpoint."""
+    if state.step_number < row.step_number:
+        return False
+    try:
+        body = orjson.loads(row.body)
+        if float(state.budget_spent_usd) < float(body.get("budget_spent_usd", 0.0)):
+            return False
+        counts = state.tool_usage_counts
+        if any(counts.get(tool, 0) < n for tool, n in body.get("tool_usage_counts", {}).items()):
+            return False
+        tokens = state.token_usage
+        return not any(tokens.get(model, {}).get(kind, 0) < n
+                       for model, usage in body.get("token_usage", {}).items() for kind, n in usage.items())
+    except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
+        return False
 
 
 def _metadata(row: CheckpointRow) -> CheckpointMetadata:
     return CheckpointMetadata(
         checkpoint_id=row.checkpoint_id,
         agent_id=row.agent_id,
-        timestamp=row.timestamp,
+        timestamp=datetime.fromisoformat(row.timestamp),
         step_number=row.step_number,
         status=row.status,
         size_bytes=row.size_bytes,
@@ -484,7 +567,7 @@ def _timestamp_text(value: str | datetime | None) -> str | None:
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
-            raise InvalidStateValueError(f"before {value[:60]!r} is not an ISO 8601 timestamp") from None
+            raise InvalidStateValueError(f"before {str(value)[:60]!r} is not an ISO 8601 timestamp") from None
     if not isinstance(value, datetime):
         raise InvalidStateValueError(f"before must be an ISO timestamp or datetime, got {type(value).__name__}")
     if value.tzinfo is None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
 from typing import Any
 
 from .errors import InvalidStateTypeError, InvalidStateValueError, StateError, StateFormatError
 from .frozen import FrozenDict, freeze, thaw
-from .ids import check_id, check_timestamp, new_checkpoint_id, utc_now
+from .ids import check_id, check_timestamp, new_checkpoint_id
 from .jsonsafe import checked_json_copy
 from .records import check_approval_record, check_tool_name
 
@@ -24,23 +25,27 @@ STATUSES = ("running", "completed", "failed", "interrupted", "max_cycles", "deni
 STREAM_FIELDS = ("approval_history", "conversation_history", "completed_actions")
 
 
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
 @dataclass
 class AgentState:
     """Everything needed to resume an agent exactly where it stopped.
 
-    ``approval_history``, ``conversation_history`` and ``completed_actions`` hold
-    immutable entries (``FrozenDict``): a captured state shares them with the
-    live agent, which never changes an entry once written.
+    Fields are in the original Kailash Kaizen's order, so ``AgentState("ckpt_x", "a1")`` reads
+    as there (``token_usage``, ours, comes last). ``timestamp``/``updated_at`` are ``datetime``
+    (ISO 8601 text is accepted and parsed). ``approval_history``, ``conversation_history`` and
+    ``completed_actions`` hold immutable entries (``FrozenDict``): a captured state shares them
+    with the live agent, which never changes an entry once written.
     """
 
-    agent_id: str = ""
     checkpoint_id: str = field(default_factory=new_checkpoint_id)
+    agent_id: str = ""
     model: str = ""
-    timestamp: str = field(default_factory=utc_now)
-    updated_at: str = field(default_factory=utc_now)
+    timestamp: datetime = field(default_factory=_now)
+    updated_at: datetime | None = field(default_factory=_now)
     step_number: int = 0
-    status: str = "running"
-    parent_checkpoint_id: str | None = None
     conversation_history: list[dict[str, Any]] = field(default_factory=list)
     memory_contents: dict[str, Any] = field(default_factory=dict)
     pending_actions: list[Any] = field(default_factory=list)
@@ -49,16 +54,30 @@ class AgentState:
     approval_history: list[dict[str, Any]] = field(default_factory=list)
     tool_usage_counts: dict[str, int] = field(default_factory=dict)
     tool_results_cache: dict[str, Any] = field(default_factory=dict)
-    token_usage: dict[str, dict[str, int]] = field(default_factory=dict)
+    active_specialists: list[str] = field(default_factory=list)
+    specialist_invocations: list[dict[str, Any]] = field(default_factory=list)
     workflow_run_id: str | None = None
     workflow_state: dict[str, Any] = field(default_factory=dict)
+    control_protocol_state: dict[str, Any] = field(default_factory=dict)
+    registered_hooks: list[dict[str, Any]] = field(default_factory=list)
+    hook_event_history: list[dict[str, Any]] = field(default_factory=list)
+    parent_checkpoint_id: str | None = None
+    status: str = "running"
     metadata: dict[str, Any] = field(default_factory=dict)
+    token_usage: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Stored states carry ISO text; callers of the original pass datetimes: hold datetimes.
+        self.timestamp = _as_datetime(self.timestamp)  # type: ignore[assignment]
+        if self.updated_at is not None:
+            self.updated_at = _as_datetime(self.updated_at)  # type: ignore[assignment]
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON data (mutable copies), with ``schema_version``."""
+        """Plain JSON data (mutable copies; timestamps as ISO 8601 text), with ``schema_version``."""
         data: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
-        for f in fields(self):
-            data[f.name] = thaw(getattr(self, f.name))
+        for name in _DOCUMENT_ORDER:
+            value = getattr(self, name)
+            data[name] = value.isoformat() if isinstance(value, datetime) else thaw(value)
         return data
 
     @classmethod
@@ -82,7 +101,26 @@ class AgentState:
         return AgentState.from_dict(self.to_dict())
 
 
+def _as_datetime(value: object) -> object:
+    """ISO text becomes a ``datetime``; anything else is left for validation to name."""
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return value
+
+
 _FIELD_NAMES = tuple(f.name for f in fields(AgentState))
+# The JSON document reads identity first, then histories, then the rest (not the field order).
+_DOCUMENT_ORDER = (
+    "agent_id", "checkpoint_id", "model", "timestamp", "updated_at", "step_number", "status",
+    "parent_checkpoint_id", "conversation_history", "memory_contents", "pending_actions", "completed_actions",
+    "budget_spent_usd", "approval_history", "tool_usage_counts", "tool_results_cache", "token_usage",
+    "workflow_run_id", "workflow_state", "metadata", "active_specialists", "specialist_invocations",
+    "control_protocol_state", "registered_hooks", "hook_event_history",
+)
+assert sorted(_DOCUMENT_ORDER) == sorted(_FIELD_NAMES), "every AgentState field needs a place in the document"
 
 
 def _check_document(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -146,13 +184,15 @@ def _money(value: object, name: str) -> float:
 def _json_object(value: object, name: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise InvalidStateTypeError(f"{name} must be an object, got {type(value).__name__}")
-    return checked_json_copy(dict(value), name)
+    copied: dict[str, Any] = checked_json_copy(dict(value), name)
+    return copied
 
 
 def _json_list(value: object, name: str) -> list[Any]:
     if not isinstance(value, (list, tuple)):
         raise InvalidStateTypeError(f"{name} must be a list, got {type(value).__name__}")
-    return checked_json_copy(list(value), name)
+    copied: list[Any] = checked_json_copy(list(value), name)
+    return copied
 
 
 def _entries(value: object, name: str) -> list[FrozenDict]:
@@ -187,12 +227,38 @@ def _token_usage(value: object, name: str) -> dict[str, dict[str, int]]:
     return out
 
 
+def _moment(value: object, name: str) -> str:
+    """A timestamp as stored: ISO 8601 text (a ``datetime`` is written with ``isoformat``)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return check_timestamp(value, name)
+
+
+def _optional_moment(value: object, name: str) -> str | None:
+    return None if value is None else _moment(value, name)
+
+
+def _names(value: object, name: str) -> list[str]:
+    items = _json_list(value, name)
+    for index, item in enumerate(items):
+        _str(item, f"{name}[{index}]")
+    return items
+
+
+def _objects(value: object, name: str) -> list[dict[str, Any]]:
+    items = _json_list(value, name)
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise InvalidStateTypeError(f"{name}[{index}] must be an object, got {type(item).__name__}")
+    return items
+
+
 _CHECKS: dict[str, Any] = {
     "agent_id": check_id,
     "checkpoint_id": check_id,
     "model": _str,
-    "timestamp": check_timestamp,
-    "updated_at": check_timestamp,
+    "timestamp": _moment,
+    "updated_at": _optional_moment,
     "step_number": _count,
     "status": _status,
     "parent_checkpoint_id": _optional_id,
@@ -208,19 +274,83 @@ _CHECKS: dict[str, Any] = {
     "workflow_run_id": _optional_str,
     "workflow_state": _json_object,
     "metadata": _json_object,
+    "active_specialists": _names,
+    "specialist_invocations": _objects,
+    "control_protocol_state": _json_object,
+    "registered_hooks": _objects,
+    "hook_event_history": _objects,
 }
 assert set(_CHECKS) == set(_FIELD_NAMES), "every AgentState field needs a check"
 
 
 @dataclass(frozen=True)
 class CheckpointMetadata:
-    """A checkpoint's listing entry: what ``list_checkpoints`` returns, newest first."""
+    """A checkpoint's listing entry: what ``list_checkpoints`` returns, newest first.
+
+    ``timestamp`` is a ``datetime`` (ISO text is accepted); ``lineage_id`` is ours (empty for
+    entries built by hand or by a plug-in backend).
+    """
 
     checkpoint_id: str
     agent_id: str
-    timestamp: str
+    timestamp: datetime
     step_number: int
     status: str
     size_bytes: int
-    parent_checkpoint_id: str | None
+    parent_checkpoint_id: str | None = None
     lineage_id: str = ""
+
+    def __post_init__(self) -> None:
+        moment = _as_datetime(self.timestamp)
+        if not isinstance(moment, datetime):
+            raise InvalidStateValueError(
+                f"timestamp of checkpoint {self.checkpoint_id!r} must be a datetime or ISO 8601 text, "
+                f"got {str(self.timestamp)[:60]!r}"
+            )
+        object.__setattr__(self, "timestamp", moment)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON data; ``timestamp`` as ISO 8601 text."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["timestamp"] = self.timestamp.isoformat()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CheckpointMetadata:
+        """Read ``to_dict``'s output (or the original's, which has no ``lineage_id``)."""
+        if not isinstance(data, Mapping):
+            raise StateFormatError(f"checkpoint metadata must be an object, got {type(data).__name__}")
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(str(key) for key in data if key not in names)
+        if unknown:
+            raise StateFormatError(f"checkpoint metadata has unknown field(s) {', '.join(unknown)[:200]}")
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise StateFormatError(f"not valid checkpoint metadata: {exc}") from None
+
+
+@dataclass
+class StateSnapshot:
+    """A copy of a state taken for inspection or debugging (``StateManager.create_snapshot``);
+    changing the live state later does not change it."""
+
+    state: AgentState
+    created_at: datetime = field(default_factory=_now)
+    snapshot_reason: str = "manual"
+
+    def get_summary(self) -> dict[str, Any]:
+        """The few numbers a person looks at first."""
+        state = self.state
+        return {
+            "checkpoint_id": state.checkpoint_id,
+            "agent_id": state.agent_id,
+            "step_number": state.step_number,
+            "status": state.status,
+            "conversation_turns": len(state.conversation_history),
+            "pending_actions": len(state.pending_actions),
+            "completed_actions": len(state.completed_actions),
+            "budget_spent_usd": state.budget_spent_usd,
+            "snapshot_reason": self.snapshot_reason,
+            "created_at": self.created_at.isoformat(),
+        }

@@ -4,7 +4,7 @@ A backend is a dumb, durable row store. It does not know about ``AgentState``;
 ``rows.py`` turns states into rows and back, and ``SyncStateManager`` resolves
 lineages and applies policy. What a backend must guarantee:
 
-* ``save`` is atomic (all rows of a plan or none) and checks that the plan's
+* ``write`` is atomic (all rows of a plan or none) and checks that the plan's
   parent is still its lineage's head, raising ``CheckpointConflictError`` if not;
 * rows, once written, never change (only the lineage head pointer moves);
 * reads return exactly the bytes that were written.
@@ -15,9 +15,61 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from ..errors import InvalidStateValueError, LeaseHeldError, ReadOnlyStoreError
+
+# Where a store lives when nobody says (the CLI's ``--store`` default, ``open_store(None)``).
+DEFAULT_STORE_URL = "sqlite:///.kaizen/state.db"
+
 # Append-only streams of an agent's state; each entry is stored once.
 STREAMS = ("approval_history", "conversation_history", "completed_actions")
+# How stores that keep streams in one table or file number them (persisted: never reorder).
+STREAM_NUMBERS = {stream: number for number, stream in enumerate(STREAMS)}
 GENESIS_HASH = "0" * 64
+
+# The first bytes of a sealed (encrypted) body or record. Canonical JSON never starts with a NUL
+# byte, so anyone holding a row can tell "encrypted" from "damaged" without the key.
+SEALED_MARKER = b"\x00kz1"
+
+
+def is_sealed(data: bytes) -> bool:
+    """True for a body or record stored encrypted (see ``encrypted.py``)."""
+    return data.startswith(SEALED_MARKER)
+
+
+def stream_number(stream: str) -> int:
+    """The stored number of ``stream``; refuses a name that is not one of ``STREAMS``."""
+    try:
+        return STREAM_NUMBERS[stream]
+    except KeyError:
+        raise InvalidStateValueError(f"stream {stream!r} is not one of {', '.join(STREAMS)}") from None
+
+
+def check_lease_free(agent_id: str, held: LeaseRow | None, worker_id: str, now: float) -> None:
+    """Raise ``LeaseHeldError`` if another worker holds an unexpired lease on the agent."""
+    if held is not None and held.worker_id != worker_id and held.expires_at > now:
+        raise LeaseHeldError(agent_id, held.worker_id, held.expires_at)
+
+
+def refuse_write(url: str, what: str) -> ReadOnlyStoreError:
+    """The error for a write attempted on a store opened read-only."""
+    return ReadOnlyStoreError(f"cannot {what}: the store {url} was opened read-only; "
+                              "open it without read_only=True to change it")
+
+
+def joined_stream(records: list[RecordRow]) -> tuple[int, bytes]:
+    """``read_stream``'s answer from ``read_records``' records."""
+    return len(records), b",".join([record.data for record in records])
+
+
+class StreamFromRecords:
+    """``read_stream`` for stores whose records are already in hand (memory, files, encryption):
+    the records' data joined by commas."""
+
+    def read_records(self, lineage_id: str, stream: str, start: int, stop: int) -> list[RecordRow]:
+        raise NotImplementedError
+
+    def read_stream(self, lineage_id: str, stream: str, start: int, stop: int) -> tuple[int, bytes]:
+        return joined_stream(self.read_records(lineage_id, stream, start, stop))
 
 
 @dataclass(frozen=True)
@@ -109,7 +161,11 @@ class SavePlan:
 
 @runtime_checkable
 class CheckpointStore(Protocol):
-    """The protocol every backend implements (memory, filesystem, SQLite, PostgreSQL)."""
+    """The protocol every backend implements (memory, filesystem, SQLite, PostgreSQL).
+
+    Our stores also carry ``read_only`` (True: every write raises ``ReadOnlyStoreError``) and the
+    original's async ``StorageBackend`` methods (``state_backend.py``); neither is required here.
+    """
 
     url: str
 
@@ -118,7 +174,7 @@ class CheckpointStore(Protocol):
 
     def close(self) -> None: ...
 
-    def save(self, plan: SavePlan) -> None:
+    def write(self, plan: SavePlan) -> None:
         """Write the plan atomically; ``CheckpointConflictError`` if the parent is no longer the head."""
 
     def read_checkpoint(self, checkpoint_id: str) -> CheckpointRow:
@@ -135,7 +191,7 @@ class CheckpointStore(Protocol):
     def latest_checkpoint(self, agent_id: str) -> CheckpointRow | None:
         """The agent's most recently saved checkpoint, or None."""
 
-    def list_checkpoints(
+    def list_rows(
         self, agent_id: str, limit: int | None = None, before: str | None = None
     ) -> list[CheckpointRow]:
         """Newest first; ``before`` (ISO timestamp) keeps those saved strictly earlier."""

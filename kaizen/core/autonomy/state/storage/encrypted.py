@@ -22,9 +22,13 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import CheckpointCorruptError, EncryptionKeyError, StorageError
-from .base import CheckpointRow, CheckpointStore, LeaseRow, LineageRow, RecordRow, SavePlan
+from .base import (
+    SEALED_MARKER, STREAMS, CheckpointRow, CheckpointStore, LeaseRow, LineageRow, RecordRow, SavePlan,
+    StreamFromRecords, is_sealed,
+)
+from .state_backend import StateBackendMixin
 
-MAGIC = b"\x00kz1"
+MAGIC = SEALED_MARKER  # the name this module has always exported
 KEY_ENV = "KAIZEN_ENCRYPTION_KEY"
 _NONCE = 12
 
@@ -50,10 +54,6 @@ def parse_key(key: str | bytes) -> bytes:
 def key_from_env() -> bytes | None:
     value = os.environ.get(KEY_ENV)
     return parse_key(value) if value else None
-
-
-def is_sealed(data: bytes) -> bool:
-    return data.startswith(MAGIC)
 
 
 class Sealer:
@@ -97,12 +97,13 @@ def _record_aad(agent_id: str, record: RecordRow) -> bytes:
     return f"kaizen-record\0{agent_id}\0{record.lineage_id}\0{record.stream}\0{record.seq}".encode()
 
 
-class EncryptedStorage:
+class EncryptedStorage(StreamFromRecords, StateBackendMixin):
     """A store whose checkpoint bodies and history records are encrypted at rest."""
 
     def __init__(self, inner: CheckpointStore, key: str | bytes) -> None:
         self.inner = inner
         self.url = inner.url
+        self.read_only: bool = getattr(inner, "read_only", False)
         self.sealer = Sealer(key)
         self._lineage_agents: dict[str, str] = {}
 
@@ -130,9 +131,9 @@ class EncryptedStorage:
     def close(self) -> None:
         self.inner.close()
 
-    def save(self, plan: SavePlan) -> None:
+    def write(self, plan: SavePlan) -> None:
         agent = plan.row.agent_id
-        self.inner.save(replace(plan, row=self._seal_row(plan.row),
+        self.inner.write(replace(plan, row=self._seal_row(plan.row),
                                 records=[self._seal_record(agent, r) for r in plan.records]))
 
     def import_rows(self, lineages: list[LineageRow], records: list[RecordRow], rows: list[CheckpointRow]) -> None:
@@ -153,8 +154,8 @@ class EncryptedStorage:
         row = self.inner.latest_checkpoint(agent_id)
         return None if row is None else self._open_row(row)
 
-    def list_checkpoints(self, agent_id: str, limit: int | None = None, before: str | None = None) -> list[CheckpointRow]:
-        return [self._open_row(row) for row in self.inner.list_checkpoints(agent_id, limit, before)]
+    def list_rows(self, agent_id: str, limit: int | None = None, before: str | None = None) -> list[CheckpointRow]:
+        return [self._open_row(row) for row in self.inner.list_rows(agent_id, limit, before)]
 
     def read_records(self, lineage_id: str, stream: str, start: int, stop: int) -> list[RecordRow]:
         agent = self._lineage_agent(lineage_id)
@@ -164,9 +165,10 @@ class EncryptedStorage:
             out.append(replace(record, data=self.sealer.open(record.data, _record_aad(agent, record), what, lineage_id)))
         return out
 
-    def read_stream(self, lineage_id: str, stream: str, start: int, stop: int) -> tuple[int, bytes]:
-        records = self.read_records(lineage_id, stream, start, stop)
-        return len(records), b",".join([r.data for r in records])
+    def list_damaged(self, agent_id: str) -> list[str]:
+        """The inner store's damaged entries, if it can have any (the filesystem store)."""
+        damaged: list[str] = getattr(self.inner, "list_damaged", lambda _agent: [])(agent_id)
+        return damaged
 
     def read_lineage(self, lineage_id: str) -> LineageRow:
         return self.inner.read_lineage(lineage_id)
@@ -208,12 +210,10 @@ def rotate_key(inner: CheckpointStore, agent_id: str, old_key: str | bytes, new_
                            "re-encrypting it alone would make theirs unreadable; rotate by export and import, "
                            "or delete the forks first")
     records: list[RecordRow] = []
-    from .base import STREAMS
-
     for lineage in lineages:
         for stream in STREAMS:
             start = lineage.base_counts.get(stream, 0)
             records += source.read_records(lineage.lineage_id, stream, start, 2**62)
-    rows = [source.read_checkpoint(row.checkpoint_id) for row in reversed(inner.list_checkpoints(agent_id))]
+    rows = [source.read_checkpoint(row.checkpoint_id) for row in reversed(inner.list_rows(agent_id))]
     target.replace_agent(agent_id, lineages, records, rows)
     return len(records)

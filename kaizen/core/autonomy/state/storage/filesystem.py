@@ -12,6 +12,15 @@ Layout (directories 0700, files 0600; every name made from an id is a checked id
                                                   per stream a [seq, offset] mark every INDEX_EVERY records
     <base>/<agent_id>/records/<lineage_id>.rec    append-only [stream u8][seq u64][len u32][hash 32B][data]
 
+With ``compress=True`` documents are written gzip-compressed and each record's data zlib-compressed
+when that makes it smaller (the record header's stream byte then has its top bit set). Both forms are
+self-describing, so any store object reads both, whatever its own ``compress`` setting.
+
+A checkpoint document that cannot be read (zero-length or garbled: what a disk that lied about fsync
+leaves after a power loss) is skipped when listing, with a ``DamagedEntryWarning`` naming it; the
+checkpoints beside it stay listable and loadable, and ``list_damaged`` names every such entry.
+``read_only=True`` creates nothing (no directory, no lock file) and refuses every write.
+
 Every document goes to a temp file in its directory, is fsynced, renamed over, and the directory
 fsynced. A save holds the agent's exclusive flock, truncates the records file to the committed length
 (dropping what a crashed save appended), appends and fsyncs, writes the checkpoint document at order
@@ -31,11 +40,14 @@ from __future__ import annotations
 import base64
 import bisect
 import fcntl
+import gzip
 import os
 import secrets
 import shutil
 import struct
 import time
+import warnings
+import zlib
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import fields
@@ -45,15 +57,21 @@ from typing import Any
 import orjson
 
 from ..errors import (
-    CheckpointConflictError, CheckpointNotFoundError, InvalidStateValueError, LeaseHeldError, StorageError,
+    CheckpointConflictError, CheckpointCorruptError, CheckpointNotFoundError, DamagedEntryWarning,
+    InvalidStateValueError, NotAKaizenStoreError, StorageError, StoreNotFoundError,
 )
 from ..ids import check_id
-from .base import STREAMS, CheckpointRow, LeaseRow, LineageRow, RecordRow, SavePlan, heads_from_json, heads_to_json
+from .base import (
+    CheckpointRow, LeaseRow, LineageRow, RecordRow, SavePlan, StreamFromRecords, check_lease_free, heads_from_json,
+    heads_to_json, refuse_write, stream_number,
+)
+from .state_backend import StateBackendMixin
 
 FORMAT_VERSION = 1
 INDEX_EVERY = 1024  # records of a stream between two [seq, offset] marks
 _HEADER = struct.Struct("<BQI32s")
-_STREAM_NO = {stream: number for number, stream in enumerate(STREAMS)}
+_COMPRESSED = 0x80  # set in a record header's stream byte: its data is zlib-compressed
+_GZIP = b"\x1f\x8b"
 _ROW_PLAIN = [f.name for f in fields(CheckpointRow) if f.name not in ("heads", "body")]
 _LINEAGE_FIELDS = [f.name for f in fields(LineageRow)]
 Doc = dict[str, Any]
@@ -91,22 +109,35 @@ def _write_file(path: Path, data: bytes) -> None:
 
 
 def _read_json(path: Path) -> Any:
+    """The document at ``path`` (plain or gzip JSON), None if there is none; ``StorageError`` if damaged."""
     try:
-        return orjson.loads(path.read_bytes())
+        raw = path.read_bytes()
     except FileNotFoundError:
         return None
-    except orjson.JSONDecodeError as exc:
-        raise StorageError(f"{path} is damaged: {exc}") from exc
+    try:
+        if raw.startswith(_GZIP):
+            raw = gzip.decompress(raw)
+        doc = orjson.loads(raw)
+    except (orjson.JSONDecodeError, OSError, EOFError, zlib.error) as exc:
+        raise StorageError(f"{path} is damaged ({'empty file' if not raw else exc})") from None
+    if not isinstance(doc, dict):
+        raise StorageError(f"{path} is damaged (not a JSON object)")
+    return doc
 
 
-def _row_doc(row: CheckpointRow, order: int) -> bytes:
+def _encode(doc: Doc, compress: bool) -> bytes:
+    data = orjson.dumps(doc)
+    return gzip.compress(data, mtime=0) if compress else data
+
+
+def _row_doc(row: CheckpointRow, order: int) -> Doc:
     doc = {name: getattr(row, name) for name in _ROW_PLAIN}
     try:  # canonical JSON stays readable; anything else (a sealed body) is base64
         doc["body"] = row.body.decode()
     except UnicodeDecodeError:
         doc["body64"] = base64.b64encode(row.body).decode()
     doc.update(order=order, heads=heads_to_json(row.heads))
-    return orjson.dumps(doc)
+    return doc
 
 
 def _row_from(doc: Doc) -> CheckpointRow:
@@ -127,39 +158,38 @@ def _lineage_row(doc: Doc) -> LineageRow:
     return LineageRow(**{name: doc[name] for name in _LINEAGE_FIELDS})
 
 
-def _stream_no(stream: str) -> int:
-    if stream not in _STREAM_NO:
-        raise InvalidStateValueError(f"stream {stream!r} is not one of {', '.join(STREAMS)}")
-    return _STREAM_NO[stream]
-
-
-class FilesystemStorage:
+class FilesystemStorage(StreamFromRecords, StateBackendMixin):
     """Checkpoints as files under ``base_dir``; threads and processes may share the directory.
 
+    ``compress=True`` stores documents and records compressed (see the module docstring).
     ``encrypt=True`` with ``encryption_key`` (the original's keywords) gives the same store
     encrypted at rest (an ``EncryptedStorage`` around it).
     """
 
     def __new__(cls, base_dir: str | os.PathLike[str] = ".kaizen/checkpoints", compress: bool = False,
-                encrypt: bool = False, encryption_key: str | bytes | None = None) -> Any:
-        if compress:
-            raise StorageError("compress is not supported: each record is stored once, so files stay small")
+                encrypt: bool = False, encryption_key: str | bytes | None = None, *, read_only: bool = False) -> Any:
         if encrypt:
             if not encryption_key:
                 raise StorageError("encrypt=True needs encryption_key (make one with `kaizen keys generate`)")
             from .encrypted import EncryptedStorage
 
-            return EncryptedStorage(cls(base_dir), encryption_key)
+            return EncryptedStorage(cls(base_dir, compress, read_only=read_only), encryption_key)
         return super().__new__(cls)
 
     def __init__(self, base_dir: str | os.PathLike[str] = ".kaizen/checkpoints", compress: bool = False,
-                 encrypt: bool = False, encryption_key: str | bytes | None = None) -> None:
+                 encrypt: bool = False, encryption_key: str | bytes | None = None, *, read_only: bool = False) -> None:
         self.base_dir = Path(base_dir)
+        self.compress = bool(compress)
+        self.read_only = read_only
         self.url = f"file://{self.base_dir}"
         self._root = Path(os.path.realpath(self.base_dir))
         self._ready = False
 
     def setup(self) -> None:
+        if self.read_only:
+            self._check_format()
+            self._ready = True
+            return
         try:
             os.makedirs(self.base_dir, mode=0o700, exist_ok=True)
             self._root = Path(os.path.realpath(self.base_dir))
@@ -179,6 +209,38 @@ class FilesystemStorage:
             raise StorageError(f"cannot set up the filesystem store {self.base_dir}: {exc}") from exc
         self._ready = True
 
+    def _check_format(self) -> None:
+        """Read-only opening: the directory must exist and be a kaizen store this release reads."""
+        if not self.base_dir.is_dir():
+            raise StoreNotFoundError(f"no kaizen store at {self.base_dir}: the directory does not exist (opened "
+                                     "read-only, so it is not created; check the path or --store)")
+        self._root = Path(os.path.realpath(self.base_dir))
+        try:
+            version = (_read_json(self._root / "_format.json") or {}).get("version")
+        except StorageError:
+            version = None
+        if version is None:
+            raise NotAKaizenStoreError(f"{self.base_dir} is not a kaizen store (no readable _format.json); "
+                                       "it was left untouched")
+        if version > FORMAT_VERSION:
+            raise StorageError(f"{self.base_dir} has store format {version}, newer than {FORMAT_VERSION}")
+
+    def _damaged(self, path: Path, detail: str, damaged: list[str] | None) -> None:
+        """Report an entry that cannot be read: into ``damaged`` if given, else as a warning."""
+        message = f"{path} is damaged ({detail}): skipped; the intact checkpoints beside it are still served"
+        if damaged is not None:
+            damaged.append(message)
+        else:
+            warnings.warn(message, DamagedEntryWarning, stacklevel=4)
+
+    def list_damaged(self, agent_id: str) -> list[str]:
+        """One line per committed entry of the agent that cannot be read (empty: none found)."""
+        damaged: list[str] = []
+        with self._locked(agent_id, exclusive=False) as agent_dir:
+            self._lineages(agent_dir, damaged)
+            for _ in self._rows(agent_dir, damaged):
+                pass
+        return damaged
     def close(self) -> None:
         return None
 
@@ -201,14 +263,20 @@ class FilesystemStorage:
 
     @contextmanager
     def _locked(self, agent_id: str, exclusive: bool = True) -> Iterator[Path]:
-        """Hold the agent's flock (shared for reads) and yield its directory; OSError -> StorageError."""
+        """Hold the agent's flock (shared for reads) and yield its directory; OSError -> StorageError.
+        Exclusive means a write: refused on a read-only store."""
+        if exclusive and self.read_only:
+            raise refuse_write(self.url, f"change agent {agent_id!r}")
         agent_dir = self._p(agent_id, agent_id=agent_id)
         lock = self._p("_locks", f"{agent_id}.lock", agent_id=agent_id)
         fd = None
         try:
-            if exclusive or lock.exists():  # a reader of an agent never written needs no lock file
+            if exclusive:
                 fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-                fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            elif lock.exists():  # a reader of an agent never written needs no lock file, and makes none
+                fd = os.open(lock, os.O_RDONLY)
+                fcntl.flock(fd, fcntl.LOCK_SH)
             if exclusive and (old := self._root / f".replaced-{agent_id}").exists():  # a swap was cut short
                 if agent_dir.exists():
                     self._discard(old)
@@ -235,37 +303,62 @@ class FilesystemStorage:
             return check_id(agent_id, "indexed agent_id"), int(order or 0)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError) as exc:
-            raise StorageError(f"index entry {path} is unreadable: {exc}") from exc
+        except (OSError, ValueError) as exc:  # a hint only: the documents are scanned instead
+            self._damaged(path, str(exc), None)
+            return None
 
     # --- helpers for callers holding the agent's flock -------------------------------------
-    def _lineages(self, agent_dir: Path) -> dict[str, Doc]:
+    def _lineages(self, agent_dir: Path, damaged: list[str] | None = None) -> dict[str, Doc]:
+        """The agent's readable lineage documents by lineage id (damaged ones are reported and left out)."""
         try:
             names = [n for n in os.listdir(agent_dir / "lineages") if not n.startswith(".")]
         except (FileNotFoundError, NotADirectoryError):
             return {}
-        docs = [_read_json(agent_dir / "lineages" / name) for name in names]
-        return {doc["lineage_id"]: doc for doc in docs if doc is not None}
+        docs: dict[str, Doc] = {}
+        for name in names:
+            try:
+                doc = _read_json(agent_dir / "lineages" / name)
+                if doc is not None:
+                    docs[str(doc["lineage_id"])] = doc
+            except (StorageError, KeyError) as exc:
+                self._damaged(agent_dir / "lineages" / name, str(exc), damaged)
+        return docs
 
-    def _row_at(self, agent_dir: Path, order: int, lineages: dict[str, Doc | None]) -> CheckpointRow | None:
-        """The checkpoint at ``order`` if committed; ``lineages`` caches the lineage docs read."""
+    def _committed_row(self, agent_dir: Path, order: int, lineages: dict[str, Doc | None]) -> CheckpointRow | None:
+        """The checkpoint at ``order`` if committed, None if absent or uncommitted; ``StorageError`` if its
+        document (or its lineage's) cannot be read. ``lineages`` caches the lineage docs read."""
         doc = _read_json(agent_dir / "checkpoints" / f"{order:012d}.json")
         if doc is None:
             return None
-        if doc["lineage_id"] not in lineages:
-            lineages[doc["lineage_id"]] = _read_json(self._file(agent_dir, "lineages", doc["lineage_id"]))
-        lineage = lineages[doc["lineage_id"]]
+        try:
+            lineage_id = check_id(doc["lineage_id"], "lineage_id")
+        except (KeyError, ValueError) as exc:
+            raise StorageError(f"checkpoint document {order} names no valid lineage ({exc})") from None
+        if lineage_id not in lineages:
+            lineages[lineage_id] = _read_json(self._file(agent_dir, "lineages", lineage_id))
+        lineage = lineages[lineage_id]
         return _row_from(doc) if lineage is not None and order <= lineage["head_order"] else None
 
-    def _rows(self, agent_dir: Path) -> Iterator[tuple[int, CheckpointRow]]:
-        """The agent's committed checkpoints with their orders, newest first by save order."""
+    def _row_at(self, agent_dir: Path, order: int, lineages: dict[str, Doc | None],
+                damaged: list[str] | None = None) -> CheckpointRow | None:
+        """``_committed_row``, with a damaged document reported and skipped (None)."""
+        try:
+            return self._committed_row(agent_dir, order, lineages)
+        except StorageError as exc:
+            committed = max((d["head_order"] for d in self._lineages(agent_dir).values()), default=0)
+            if order <= committed:  # above every head it is a crashed save's leftover: never listed
+                self._damaged(agent_dir / "checkpoints" / f"{order:012d}.json", str(exc), damaged)
+            return None
+
+    def _rows(self, agent_dir: Path, damaged: list[str] | None = None) -> Iterator[tuple[int, CheckpointRow]]:
+        """The agent's committed, readable checkpoints with their orders, newest first by save order."""
         try:
             names = os.listdir(agent_dir / "checkpoints")
         except (FileNotFoundError, NotADirectoryError):
             return
         lineages: dict[str, Doc | None] = {}
         for order in sorted((int(n[:-5]) for n in names if n[:-5].isdigit()), reverse=True):
-            if (row := self._row_at(agent_dir, order, lineages)) is not None:
+            if (row := self._row_at(agent_dir, order, lineages, damaged)) is not None:
                 yield order, row
 
     def _find(self, checkpoint_id: str, agent_id: str | None = None) -> tuple[int, CheckpointRow] | None:
@@ -308,7 +401,10 @@ class FilesystemStorage:
                 raise StorageError(f"{where} already exists")
             try:
                 digest = bytes.fromhex(record.hash) if len(record.hash) == 64 else b""
-                header = _HEADER.pack(_stream_no(stream), record.seq, len(record.data), digest)
+                data, flag = record.data, 0
+                if self.compress and len(packed := zlib.compress(data)) < len(data):
+                    data, flag = packed, _COMPRESSED
+                header = _HEADER.pack(stream_number(stream) | flag, record.seq, len(data), digest)
             except (ValueError, struct.error):
                 raise StorageError(f"{where} cannot be stored: its hash must be SHA-256 hex") from None
             if len(digest) != 32:
@@ -316,7 +412,7 @@ class FilesystemStorage:
             if doc["n"].get(stream, 0) % INDEX_EVERY == 0:
                 doc["marks"].setdefault(stream, []).append([record.seq, start + len(buf)])
             doc["n"][stream], doc["last"][stream] = doc["n"].get(stream, 0) + 1, record.seq
-            buf += header + record.data
+            buf += header + data
         path = self._file(agent_dir, "records", doc["lineage_id"])
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -330,7 +426,7 @@ class FilesystemStorage:
         return dict(doc, length=start + len(buf))
 
     # --- writes ----------------------------------------------------------------------------
-    def save(self, plan: SavePlan) -> None:
+    def write(self, plan: SavePlan) -> None:
         row, new = plan.row, plan.new_lineage
         check_id(row.checkpoint_id, "checkpoint_id")
         check_id(row.lineage_id, "lineage_id")
@@ -345,11 +441,11 @@ class FilesystemStorage:
                     raise StorageError(f"lineage {new.lineage_id!r} already exists in the store")
                 doc = _new_lineage_doc(new, 1 + max((d["ordinal"] for d in lineages.values()), default=0), 0)
             else:
-                doc = lineages.get(row.lineage_id)
-                head = doc["head_checkpoint_id"] if doc else None
-                if doc is None or head != plan.expected_head:
+                current = lineages.get(row.lineage_id)
+                head = current["head_checkpoint_id"] if current else None
+                if current is None or head != plan.expected_head:
                     raise CheckpointConflictError(row.agent_id, plan.expected_head, head)
-                doc = dict(doc, head_checkpoint_id=row.checkpoint_id)
+                doc = dict(current, head_checkpoint_id=row.checkpoint_id)
             if self._find(row.checkpoint_id) is not None:
                 raise StorageError(f"checkpoint {row.checkpoint_id!r} already exists in the store")
             order = 1 + max((d["head_order"] for d in lineages.values()), default=0)
@@ -361,8 +457,9 @@ class FilesystemStorage:
             if new is not None:
                 _write_file(self._p("_index", "l", new.lineage_id), row.agent_id.encode())
             doc = self._append(agent_dir, doc, plan.records)
-            _write_file(agent_dir / "checkpoints" / f"{order:012d}.json", _row_doc(row, order))
-            _write_file(self._file(agent_dir, "lineages", row.lineage_id), orjson.dumps(dict(doc, head_order=order)))
+            _write_file(agent_dir / "checkpoints" / f"{order:012d}.json", _encode(_row_doc(row, order), self.compress))
+            _write_file(self._file(agent_dir, "lineages", row.lineage_id),
+                        _encode(dict(doc, head_order=order), self.compress))
 
     def import_rows(self, lineages: list[LineageRow], records: list[RecordRow], rows: list[CheckpointRow]) -> None:
         """Atomic per agent (see the module docstring); rows keep their list order as save order. Like
@@ -387,7 +484,7 @@ class FilesystemStorage:
                 raise StorageError(f"records refer to lineage {lineage_id!r}, which is neither given nor stored")
             owners[lineage_id] = where[0]
         with ExitStack() as stack:
-            agents = sorted((set(owners.values()) | {row.agent_id for row in rows} | {replacing}) - {None})
+            agents = sorted(set(owners.values()) | {row.agent_id for row in rows} | ({replacing} if replacing else set()))
             dirs = {agent: stack.enter_context(self._locked(agent)) for agent in agents}
             taken = [f"lineage {lin.lineage_id!r}" for lin in lineages
                      if self._lineage_taken(lin.lineage_id, replacing)]
@@ -423,10 +520,10 @@ class FilesystemStorage:
                 own = sorted((r for r in records if r.lineage_id == lineage_id), key=lambda r: (r.stream, r.seq))
                 doc = self._append(tmp, doc, own)  # on a kept lineage: past its committed length
                 doc = dict(doc, head_order=top + len(rows))  # every kept checkpoint is at most top
-                _write_file(self._file(tmp, "lineages", lineage_id), orjson.dumps(doc))
+                _write_file(self._file(tmp, "lineages", lineage_id), _encode(doc, self.compress))
             for order, row in enumerate(rows, top + 1):
                 _write_file(self._p("_index", "c", row.checkpoint_id), f"{agent_id} {order}".encode())
-                _write_file(tmp / "checkpoints" / f"{order:012d}.json", _row_doc(row, order))
+                _write_file(tmp / "checkpoints" / f"{order:012d}.json", _encode(_row_doc(row, order), self.compress))
             for sub in ("checkpoints", "records"):
                 _fsync_dir(tmp / sub)
             old = self._root / f".replaced-{agent_id}"
@@ -472,8 +569,8 @@ class FilesystemStorage:
         with self._locked(agent_id):
             path, now = self._p("_leases", f"{agent_id}.json", agent_id=agent_id), time.time()
             held = _read_json(path)
-            if held is not None and held["worker_id"] != worker_id and held["expires_at"] > now:
-                raise LeaseHeldError(agent_id, held["worker_id"], held["expires_at"])
+            check_lease_free(agent_id, None if held is None else LeaseRow(agent_id, held["worker_id"],
+                                                                          held["expires_at"]), worker_id, now)
             _write_file(path, orjson.dumps({"agent_id": agent_id, "worker_id": worker_id, "expires_at": now + ttl}))
             return LeaseRow(agent_id, worker_id, now + ttl)
 
@@ -489,7 +586,13 @@ class FilesystemStorage:
     # --- reads -----------------------------------------------------------------------------
     def read_checkpoint(self, checkpoint_id: str) -> CheckpointRow:
         if (where := self._index("c", checkpoint_id)) is not None:
-            with self._locked(where[0], exclusive=False):
+            with self._locked(where[0], exclusive=False) as agent_dir:
+                try:
+                    row = self._committed_row(agent_dir, where[1], {})
+                except StorageError as exc:  # the index says it is here: damaged, not missing
+                    raise CheckpointCorruptError(checkpoint_id, f"its document cannot be read: {exc}") from None
+                if row is not None and row.checkpoint_id == checkpoint_id:
+                    return row
                 if (found := self._find(checkpoint_id, where[0])) is not None:
                     return found[1]
         raise CheckpointNotFoundError(f"checkpoint {checkpoint_id!r} not found in {self.url}")
@@ -504,7 +607,7 @@ class FilesystemStorage:
     def read_records(self, lineage_id: str, stream: str, start: int, stop: int) -> list[RecordRow]:
         """Reads only the bytes between the [seq, offset] marks around ``[start, stop)`` (one mark per
         ``INDEX_EVERY`` records of the stream), never past the committed length."""
-        number, where = _stream_no(stream), self._index("l", lineage_id)
+        number, where = stream_number(stream), self._index("l", lineage_id)
         if where is None or start >= stop:
             return []
         with self._locked(where[0], exclusive=False) as agent_dir:
@@ -522,21 +625,19 @@ class FilesystemStorage:
         while pos + _HEADER.size <= len(chunk):
             entry_stream, seq, length, digest = _HEADER.unpack_from(chunk, pos)
             pos += _HEADER.size
-            if entry_stream == number and start <= seq < stop:
-                found.append(RecordRow(lineage_id, stream, seq, chunk[pos:pos + length], digest.hex()))
+            if entry_stream & ~_COMPRESSED == number and start <= seq < stop:
+                data = chunk[pos:pos + length]
+                if entry_stream & _COMPRESSED:
+                    data = _inflate(data)
+                found.append(RecordRow(lineage_id, stream, seq, data, digest.hex()))
             pos += length
         return found
-
-    def read_stream(self, lineage_id: str, stream: str, start: int, stop: int) -> tuple[int, bytes]:
-        records = self.read_records(lineage_id, stream, start, stop)
-        return len(records), b",".join([r.data for r in records])
 
     def latest_checkpoint(self, agent_id: str) -> CheckpointRow | None:
         with self._locked(agent_id, exclusive=False) as agent_dir:
             return next((row for _, row in self._rows(agent_dir)), None)
 
-    def list_checkpoints(self, agent_id: str, limit: int | None = None,
-                         before: str | None = None) -> list[CheckpointRow]:
+    def list_rows(self, agent_id: str, limit: int | None = None, before: str | None = None) -> list[CheckpointRow]:
         found: list[CheckpointRow] = []
         with self._locked(agent_id, exclusive=False) as agent_dir:
             for _, row in self._rows(agent_dir):
@@ -562,3 +663,10 @@ class FilesystemStorage:
             if self.latest_checkpoint(name) is not None:
                 agents.append(name)
         return agents
+
+
+def _inflate(data: bytes) -> bytes:
+    try:
+        return zlib.decompress(data)
+    except zlib.error:  # handed on as stored: the checkpoint's CRC and hash chain name the damage
+        return data

@@ -4,18 +4,22 @@ except that everything is gone when the process ends."""
 from __future__ import annotations
 
 import threading
-
 import time
+from dataclasses import replace
 
-from ..errors import CheckpointConflictError, CheckpointNotFoundError, LeaseHeldError, StorageError
-from .base import CheckpointRow, LeaseRow, LineageRow, RecordRow, SavePlan
+from ..errors import CheckpointConflictError, CheckpointNotFoundError, StorageError
+from .base import (
+    CheckpointRow, LeaseRow, LineageRow, RecordRow, SavePlan, StreamFromRecords, check_lease_free, refuse_write,
+)
+from .state_backend import StateBackendMixin
 
 
-class MemoryStorage:
-    """Rows in dicts, guarded by one lock."""
+class MemoryStorage(StreamFromRecords, StateBackendMixin):
+    """Rows in dicts, guarded by one lock. ``read_only=True`` gives an empty store that refuses writes."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, read_only: bool = False) -> None:
         self.url = "memory://"
+        self.read_only = read_only
         self._lock = threading.RLock()
         self._rows: dict[str, CheckpointRow] = {}  # insertion order = save order
         self._lineages: dict[str, LineageRow] = {}
@@ -29,8 +33,13 @@ class MemoryStorage:
         return None
 
     # --- writes --------------------------------------------------------------------------
-    def save(self, plan: SavePlan) -> None:
+    def _writable(self, what: str) -> None:
+        if self.read_only:
+            raise refuse_write(self.url, what)
+
+    def write(self, plan: SavePlan) -> None:
         row = plan.row
+        self._writable(f"save checkpoint {row.checkpoint_id!r}")
         with self._lock:
             if row.checkpoint_id in self._rows:
                 raise StorageError(f"checkpoint {row.checkpoint_id!r} already exists")
@@ -45,7 +54,7 @@ class MemoryStorage:
                 head = lineage.head_checkpoint_id if lineage else None
                 if lineage is None or head != plan.expected_head:
                     raise CheckpointConflictError(row.agent_id, plan.expected_head, head)
-                self._lineages[row.lineage_id] = _with_head(lineage, row.checkpoint_id)
+                self._lineages[row.lineage_id] = replace(lineage, head_checkpoint_id=row.checkpoint_id)
             for record in plan.records:
                 self._records.setdefault((record.lineage_id, record.stream), []).append(record)
             self._rows[row.checkpoint_id] = row
@@ -55,6 +64,7 @@ class MemoryStorage:
         return base.get(stream, 0)
 
     def import_rows(self, lineages: list[LineageRow], records: list[RecordRow], rows: list[CheckpointRow]) -> None:
+        self._writable(f"import {len(rows)} checkpoints")
         with self._lock:
             for lineage in lineages:
                 if lineage.lineage_id in self._lineages:
@@ -71,6 +81,7 @@ class MemoryStorage:
 
     def replace_agent(self, agent_id: str, lineages: list[LineageRow], records: list[RecordRow],
                       rows: list[CheckpointRow]) -> None:
+        self._writable(f"rewrite agent {agent_id!r}")
         with self._lock:
             saved = (dict(self._rows), dict(self._lineages), dict(self._records))
             self.delete_agent(agent_id)
@@ -81,6 +92,7 @@ class MemoryStorage:
                 raise
 
     def delete_checkpoints(self, agent_id: str, checkpoint_ids: list[str]) -> int:
+        self._writable(f"delete checkpoints of agent {agent_id!r}")
         with self._lock:
             doomed = [c for c in checkpoint_ids if c in self._rows and self._rows[c].agent_id == agent_id]
             for checkpoint_id in doomed:
@@ -88,6 +100,7 @@ class MemoryStorage:
             return len(doomed)
 
     def delete_agent(self, agent_id: str) -> int:
+        self._writable(f"delete agent {agent_id!r}")
         with self._lock:
             doomed = [c for c, row in self._rows.items() if row.agent_id == agent_id]
             for checkpoint_id in doomed:
@@ -99,15 +112,15 @@ class MemoryStorage:
             return len(doomed)
 
     def acquire_lease(self, agent_id: str, worker_id: str, ttl: float) -> LeaseRow:
+        self._writable(f"take the lease on agent {agent_id!r}")
         now = time.time()
         with self._lock:
-            held = self._leases.get(agent_id)
-            if held is not None and held.worker_id != worker_id and held.expires_at > now:
-                raise LeaseHeldError(agent_id, held.worker_id, held.expires_at)
+            check_lease_free(agent_id, self._leases.get(agent_id), worker_id, now)
             lease = self._leases[agent_id] = LeaseRow(agent_id, worker_id, now + ttl)
             return lease
 
     def release_lease(self, agent_id: str, worker_id: str) -> bool:
+        self._writable(f"release the lease on agent {agent_id!r}")
         with self._lock:
             held = self._leases.get(agent_id)
             if held is None or held.worker_id != worker_id:
@@ -134,10 +147,6 @@ class MemoryStorage:
             first = self._first_seq(lineage_id, stream)
             return stored[max(start - first, 0) : max(stop - first, 0)]
 
-    def read_stream(self, lineage_id: str, stream: str, start: int, stop: int) -> tuple[int, bytes]:
-        records = self.read_records(lineage_id, stream, start, stop)
-        return len(records), b",".join([r.data for r in records])
-
     def latest_checkpoint(self, agent_id: str) -> CheckpointRow | None:
         with self._lock:
             for row in reversed(self._rows.values()):
@@ -145,7 +154,7 @@ class MemoryStorage:
                     return row
         return None
 
-    def list_checkpoints(self, agent_id: str, limit: int | None = None, before: str | None = None) -> list[CheckpointRow]:
+    def list_rows(self, agent_id: str, limit: int | None = None, before: str | None = None) -> list[CheckpointRow]:
         with self._lock:
             rows = [r for r in reversed(self._rows.values()) if r.agent_id == agent_id]
         if before is not None:
@@ -160,8 +169,3 @@ class MemoryStorage:
         with self._lock:
             return sorted({row.agent_id for row in self._rows.values()})
 
-
-def _with_head(lineage: LineageRow, head: str) -> LineageRow:
-    from dataclasses import replace
-
-    return replace(lineage, head_checkpoint_id=head)

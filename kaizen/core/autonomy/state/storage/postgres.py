@@ -24,12 +24,18 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool
 
-from ..errors import CheckpointConflictError, CheckpointNotFoundError, LeaseHeldError, StorageError
-from .base import STREAMS, CheckpointRow, LeaseRow, LineageRow, RecordRow, SavePlan
-from .sqlite import lineage_from, lineage_values, row_from, row_values
+from ..errors import (
+    CheckpointConflictError, CheckpointNotFoundError, LeaseHeldError, NotAKaizenStoreError, StorageError,
+    StoreNotFoundError,
+)
+from .base import STREAM_NUMBERS, CheckpointRow, LeaseRow, LineageRow, RecordRow, SavePlan, refuse_write
+from .sql_common import (
+    CHECKPOINT_COLUMNS, LINEAGE_COLUMNS, SqlShapes, delete_agent_rows, lineage_from, lineage_values, record_values,
+    records_from, row_from, row_values,
+)
+from .state_backend import StateBackendMixin
 
 SCHEMA_VERSION = 2
-_STREAM_NO = {stream: number for number, stream in enumerate(STREAMS)}
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 IDLE_CHECK_SECONDS = 5.0
 _COPY_THRESHOLD = 64  # records per save above which COPY beats a pipelined executemany
@@ -48,6 +54,7 @@ CREATE_MIGRATIONS = (
     "(version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
 )
 SELECT_VERSION = "SELECT coalesce(max(version), 0) FROM schema_migrations"
+SELECT_MIGRATIONS_TABLE = "SELECT to_regclass('schema_migrations') IS NOT NULL"
 INSERT_MIGRATION = "INSERT INTO schema_migrations (version) VALUES (%s)"
 MIGRATIONS = (
     # Ids and timestamps compare byte-wise (COLLATE "C"), as in Python and SQLite.
@@ -100,23 +107,14 @@ assert len(MIGRATIONS) == SCHEMA_VERSION
 _DUPLICATES = {"checkpoints_id_unique": "checkpoint", "lineages_id_unique": "lineage", "records_unique": "record"}
 
 # --- statements ---------------------------------------------------------------------------
-CHECKPOINT_COLUMNS = (
-    "checkpoint_id, agent_id, lineage_id, parent_checkpoint_id, step_number, timestamp, status, "
-    "heads, body, checksum, size_bytes"
-)
-INSERT_CHECKPOINT = f"INSERT INTO checkpoints ({CHECKPOINT_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
-INSERT_LINEAGE = (
-    "INSERT INTO lineages (lineage_id, agent_id, base_lineage_id, base_checkpoint_id, base_counts, "
-    "head_checkpoint_id, created_at) VALUES (%s,%s,%s,%s,%s,%s,%s) RETURNING lid"
-)
-INSERT_RECORD = "INSERT INTO records (lid, stream, seq, data, hash) VALUES (%s,%s,%s,%s,%s)"
+SQL = SqlShapes.for_placeholder("%s")
+INSERT_LINEAGE = f"INSERT INTO lineages ({LINEAGE_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s) RETURNING lid"
 COPY_RECORDS = "COPY records (lid, stream, seq, data, hash) FROM STDIN (FORMAT BINARY)"
 COPY_TYPES = ("integer", "smallint", "integer", "bytea", "bytea")
 MOVE_HEAD = (
     "UPDATE lineages SET head_checkpoint_id = %s "
     "WHERE lineage_id = %s AND head_checkpoint_id IS NOT DISTINCT FROM %s RETURNING lid"
 )
-SELECT_HEAD = "SELECT head_checkpoint_id FROM lineages WHERE lineage_id = %s"
 # The common save in ONE statement (one round trip, atomic in autocommit): move the head if it is
 # still the parent, add the new records and the checkpoint row. No row back: someone else moved it.
 APPEND = """
@@ -136,20 +134,9 @@ RETURNING 1
 """
 APPEND_SQL = APPEND.replace("{columns}", CHECKPOINT_COLUMNS)
 SELECT_LATEST_ID = "SELECT checkpoint_id FROM checkpoints WHERE agent_id = %s ORDER BY seq DESC LIMIT 1"
-SELECT_CHECKPOINT = f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE checkpoint_id = %s"
-SELECT_LATEST = f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE agent_id = %s ORDER BY seq DESC LIMIT 1"
 SELECT_LIST = (
     f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE agent_id = %(agent)s "
     "AND (%(before)s::text IS NULL OR timestamp < %(before)s::text) ORDER BY seq DESC LIMIT %(limit)s"
-)
-LINEAGE_COLUMNS = (
-    "lineage_id, agent_id, base_lineage_id, base_checkpoint_id, base_counts, head_checkpoint_id, created_at"
-)
-SELECT_LINEAGE = f"SELECT {LINEAGE_COLUMNS} FROM lineages WHERE lineage_id = %s"
-SELECT_LINEAGES = f"SELECT {LINEAGE_COLUMNS} FROM lineages WHERE agent_id = %s ORDER BY lid"
-SELECT_RECORDS = (
-    "SELECT r.seq, r.data, r.hash FROM records r JOIN lineages l ON l.lid = r.lid "
-    "WHERE l.lineage_id = %s AND r.stream = %s AND r.seq >= %s AND r.seq < %s ORDER BY r.seq"
 )
 # Take the lease if it is free, ours, or expired; otherwise change nothing and return no row.
 ACQUIRE_LEASE = (
@@ -159,17 +146,11 @@ ACQUIRE_LEASE = (
     "WHERE l.worker_id = excluded.worker_id OR l.expires_at < extract(epoch from clock_timestamp()) "
     "RETURNING expires_at"
 )
-SELECT_LEASE = "SELECT worker_id, expires_at FROM leases WHERE agent_id = %s"
-DELETE_LEASE = "DELETE FROM leases WHERE agent_id = %s AND worker_id = %s"
 SELECT_STREAM = (
     "SELECT count(*), string_agg(r.data, ','::bytea ORDER BY r.seq) FROM records r JOIN lineages l ON l.lid = r.lid "
     "WHERE l.lineage_id = %s AND r.stream = %s AND r.seq >= %s AND r.seq < %s"
 )
-SELECT_AGENTS = "SELECT DISTINCT agent_id FROM checkpoints ORDER BY agent_id"
 DELETE_CHECKPOINTS = "DELETE FROM checkpoints WHERE agent_id = %s AND checkpoint_id = ANY(%s)"
-DELETE_AGENT_RECORDS = "DELETE FROM records WHERE lid IN (SELECT lid FROM lineages WHERE agent_id = %s)"
-DELETE_AGENT_LINEAGES = "DELETE FROM lineages WHERE agent_id = %s"
-DELETE_AGENT_CHECKPOINTS = "DELETE FROM checkpoints WHERE agent_id = %s"
 
 
 def redact_dsn(dsn: str) -> str:
@@ -183,17 +164,22 @@ def redact_dsn(dsn: str) -> str:
         query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "password"])
         return parts._replace(netloc=netloc, query=query).geturl()
     try:
-        return make_conninfo(**{k: v for k, v in conninfo_to_dict(dsn).items() if k != "password"})
+        return make_conninfo("", **{k: v for k, v in conninfo_to_dict(dsn).items() if k != "password"})
     except psycopg.Error:
         return re.sub(r"password\s*=\s*('(\\.|[^'])*'|\S+)", "password=***", dsn)
 
 
-class PostgresStorage:
-    """Checkpoints in a PostgreSQL schema, through a small connection pool."""
+class PostgresStorage(StateBackendMixin):
+    """Checkpoints in a PostgreSQL schema, through a small connection pool.
+
+    ``read_only=True``: every session runs with ``default_transaction_read_only``, ``setup`` checks
+    the schema instead of creating or migrating it, and every write raises ``ReadOnlyStoreError``.
+    """
 
     def __init__(self, dsn: str, *, schema: str = "kaizen", min_size: int = 1, max_size: int = 4,
-                 connect_timeout: float = 10.0) -> None:
+                 connect_timeout: float = 10.0, read_only: bool = False) -> None:
         self.url = redact_dsn(dsn)
+        self.read_only = read_only
         if not isinstance(schema, str) or not _SCHEMA_NAME.match(schema):
             raise StorageError(
                 f"PostgreSQL schema name {schema!r} is not valid for {self.url}: use 1-63 lower-case letters, "
@@ -208,6 +194,9 @@ class PostgresStorage:
         self.max_size = max_size
         self.connect_timeout = connect_timeout
         options = f"{params.get('options', '')} -c search_path={schema}".strip()
+        if read_only:
+            options += " -c default_transaction_read_only=on"
+        self._dbname = str(params.get("dbname") or params.get("user") or "")
         self.dsn = dsn
         self._kwargs: dict[str, Any] = {
             "autocommit": True, "options": options, "connect_timeout": max(1, round(connect_timeout)),
@@ -226,6 +215,11 @@ class PostgresStorage:
             try:  # one direct attempt first: it fails fast and says why
                 psycopg.connect(self.dsn, **self._kwargs).close()
             except psycopg.Error as exc:
+                if f'database "{self._dbname}" does not exist' in str(exc):
+                    raise StoreNotFoundError(
+                        f"no kaizen store at {self.url}: the database {self._dbname!r} does not exist; create it "
+                        f"with `createdb {self._dbname}` (or point the store URL at an existing database)"
+                    ) from None
                 raise StorageError(f"cannot connect to {self._where}: {_reason(exc)} -- {START_HINT}") from None
             # check_connection: a connection broken by a server restart is replaced, not handed out
             self._pool = ConnectionPool(
@@ -260,6 +254,8 @@ class PostgresStorage:
 
     @contextmanager
     def _write(self, what: str) -> Iterator[psycopg.Connection[Any]]:
+        if self.read_only:
+            raise refuse_write(self.url, what)
         if not self._ready:
             self.setup()
         with self._connect(what) as conn, conn.transaction():
@@ -277,12 +273,16 @@ class PostgresStorage:
         return int.from_bytes(digest, "big", signed=True)
 
     def setup(self) -> None:
+        if self.read_only:
+            self._check_schema()
+            self._ready = True
+            return
         with self._connect("schema setup") as conn, conn.transaction():
             conn.execute(LOCK, (self._lock_key("setup"),))
             if conn.execute(SELECT_SCHEMA, (self.schema,)).fetchone() is None:
                 conn.execute(sql.SQL(CREATE_SCHEMA).format(sql.Identifier(self.schema)))
             conn.execute(CREATE_MIGRATIONS)
-            version = conn.execute(SELECT_VERSION).fetchone()[0]
+            version = _first(conn.execute(SELECT_VERSION).fetchone())[0]
             if version > SCHEMA_VERSION:
                 raise StorageError(
                     f"{self._where} has store schema {version}, newer than this kaizen-state's {SCHEMA_VERSION}"
@@ -292,6 +292,23 @@ class PostgresStorage:
                 conn.execute(INSERT_MIGRATION, (number,))
         self._ready = True
 
+    def _check_schema(self) -> None:
+        """Read-only opening: the schema must exist and hold kaizen tables this release can read."""
+        with self._connect("schema check") as conn:
+            if conn.execute(SELECT_SCHEMA, (self.schema,)).fetchone() is None:
+                raise StoreNotFoundError(
+                    f"no kaizen store in {self._where}: the schema {self.schema!r} does not exist (opened "
+                    "read-only, so it is not created; check ?schema= in the store URL)")
+            if not _first(conn.execute(SELECT_MIGRATIONS_TABLE).fetchone())[0]:
+                raise NotAKaizenStoreError(f"{self._where} is not a kaizen store: the schema holds no kaizen "
+                                           "tables; it was left untouched")
+            version = _first(conn.execute(SELECT_VERSION).fetchone())[0]
+        if version < 1:
+            raise NotAKaizenStoreError(f"{self._where} is not a kaizen store: no kaizen migration was applied")
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"{self._where} has store schema {version}, newer than this kaizen-state's {SCHEMA_VERSION}")
+
     def close(self) -> None:
         with self._pool_lock:
             pool, self._pool = self._pool, None
@@ -300,8 +317,10 @@ class PostgresStorage:
         self._ready = False
 
     # --- writes --------------------------------------------------------------------------
-    def save(self, plan: SavePlan) -> None:
+    def write(self, plan: SavePlan) -> None:
         row = plan.row
+        if self.read_only:
+            raise refuse_write(self.url, f"save checkpoint {row.checkpoint_id!r}")
         if plan.new_lineage is None:
             self._append(plan)
             return
@@ -312,21 +331,21 @@ class PostgresStorage:
                     latest = conn.execute(SELECT_LATEST_ID, (row.agent_id,)).fetchone()
                     if latest is not None:
                         raise CheckpointConflictError(row.agent_id, None, latest[0])
-                lid = conn.execute(INSERT_LINEAGE, lineage_values(plan.new_lineage)).fetchone()[0]
+                lid = _first(conn.execute(INSERT_LINEAGE, lineage_values(plan.new_lineage)).fetchone())[0]
             else:
                 moved = conn.execute(MOVE_HEAD, (row.checkpoint_id, row.lineage_id, plan.expected_head)).fetchone()
                 if moved is None:
-                    head = conn.execute(SELECT_HEAD, (row.lineage_id,)).fetchone()
+                    head = conn.execute(SQL.select_head, (row.lineage_id,)).fetchone()
                     raise CheckpointConflictError(row.agent_id, plan.expected_head, head[0] if head else None)
                 lid = moved[0]
             _insert_records(conn, [(lid, r) for r in plan.records])
-            conn.execute(INSERT_CHECKPOINT, row_values(row))
+            conn.execute(SQL.insert_checkpoint, row_values(row))
 
     def _append(self, plan: SavePlan) -> None:
         row = plan.row
         params: dict[str, Any] = {
             "id": row.checkpoint_id, "lineage": row.lineage_id, "expected": plan.expected_head,
-            "streams": [_STREAM_NO[r.stream] for r in plan.records], "seqs": [r.seq for r in plan.records],
+            "streams": [STREAM_NUMBERS[r.stream] for r in plan.records], "seqs": [r.seq for r in plan.records],
             "datas": [r.data for r in plan.records], "hashes": [bytes.fromhex(r.hash) for r in plan.records],
         }
         params.update({f"c{i}": value for i, value in enumerate(row_values(row))})
@@ -335,7 +354,7 @@ class PostgresStorage:
         with self._connect(f"save of checkpoint {row.checkpoint_id!r}") as conn:
             saved = conn.execute(APPEND_SQL, params).fetchone()
             if saved is None:
-                head = conn.execute(SELECT_HEAD, (row.lineage_id,)).fetchone()
+                head = conn.execute(SQL.select_head, (row.lineage_id,)).fetchone()
                 raise CheckpointConflictError(row.agent_id, plan.expected_head, head[0] if head else None)
 
     def import_rows(self, lineages: list[LineageRow], records: list[RecordRow], rows: list[CheckpointRow]) -> None:
@@ -346,7 +365,7 @@ class PostgresStorage:
                       rows: list[CheckpointRow]) -> None:
         with self._write(f"rewrite of agent {agent_id!r}") as conn:
             conn.execute(LOCK, (self._lock_key("agent", agent_id),))
-            _delete_agent(conn, agent_id)
+            delete_agent_rows(conn, SQL, agent_id)
             self._insert_history(conn, lineages, records, rows)
 
     def _insert_history(self, conn: psycopg.Connection[Any], lineages: list[LineageRow], records: list[RecordRow],
@@ -354,10 +373,11 @@ class PostgresStorage:
         agents = sorted({lin.agent_id for lin in lineages} | {row.agent_id for row in rows})
         for agent_id in agents:  # sorted: two imports never wait on each other in a cycle
             conn.execute(LOCK, (self._lock_key("agent", agent_id),))
-        lids = {lin.lineage_id: conn.execute(INSERT_LINEAGE, lineage_values(lin)).fetchone()[0] for lin in lineages}
+        lids = {lin.lineage_id: _first(conn.execute(INSERT_LINEAGE, lineage_values(lin)).fetchone())[0]
+                for lin in lineages}
         _insert_records(conn, [(lids[r.lineage_id], r) for r in records])
         with conn.cursor() as cur:
-            cur.executemany(INSERT_CHECKPOINT, [row_values(row) for row in rows])
+            cur.executemany(SQL.insert_checkpoint, [row_values(row) for row in rows])
 
     def delete_checkpoints(self, agent_id: str, checkpoint_ids: list[str]) -> int:
         with self._write(f"delete of checkpoints of agent {agent_id!r}") as conn:
@@ -365,7 +385,7 @@ class PostgresStorage:
 
     def delete_agent(self, agent_id: str) -> int:
         with self._write(f"delete of agent {agent_id!r}") as conn:
-            return _delete_agent(conn, agent_id)
+            return delete_agent_rows(conn, SQL, agent_id)
 
     def acquire_lease(self, agent_id: str, worker_id: str, ttl: float) -> LeaseRow:
         for _ in range(3):  # the holder may release between our two statements: try again
@@ -373,62 +393,63 @@ class PostgresStorage:
                 taken = conn.execute(ACQUIRE_LEASE, {"agent": agent_id, "worker": worker_id, "ttl": ttl}).fetchone()
                 if taken is not None:
                     return LeaseRow(agent_id, worker_id, taken[0])
-                held = conn.execute(SELECT_LEASE, (agent_id,)).fetchone()
+                held = conn.execute(SQL.select_lease, (agent_id,)).fetchone()
             if held is not None:
                 raise LeaseHeldError(agent_id, held[0], held[1])
         raise StorageError(f"{self._where}: the lease on agent {agent_id!r} keeps changing hands")
 
     def release_lease(self, agent_id: str, worker_id: str) -> bool:
         with self._write(f"lease release of agent {agent_id!r}") as conn:
-            return conn.execute(DELETE_LEASE, (agent_id, worker_id)).rowcount == 1
+            return conn.execute(SQL.delete_lease, (agent_id, worker_id)).rowcount == 1
 
     # --- reads ---------------------------------------------------------------------------
     def read_checkpoint(self, checkpoint_id: str) -> CheckpointRow:
-        rows = self._read(f"read of checkpoint {checkpoint_id!r}", SELECT_CHECKPOINT, (checkpoint_id,))
+        rows = self._read(f"read of checkpoint {checkpoint_id!r}", SQL.select_checkpoint, (checkpoint_id,))
         if not rows:
             raise CheckpointNotFoundError(f"checkpoint {checkpoint_id!r} not found in {self._where}")
         return row_from(rows[0])
 
     def read_lineage(self, lineage_id: str) -> LineageRow:
-        rows = self._read(f"read of lineage {lineage_id!r}", SELECT_LINEAGE, (lineage_id,))
+        rows = self._read(f"read of lineage {lineage_id!r}", SQL.select_lineage, (lineage_id,))
         if not rows:
             raise CheckpointNotFoundError(f"lineage {lineage_id!r} not found in {self._where}")
         return lineage_from(rows[0])
 
     def read_records(self, lineage_id: str, stream: str, start: int, stop: int) -> list[RecordRow]:
         what = f"read of {stream} records of lineage {lineage_id!r}"
-        rows = self._read(what, SELECT_RECORDS, (lineage_id, _STREAM_NO[stream], start, stop))
-        return [RecordRow(lineage_id, stream, seq, bytes(data), bytes(digest).hex()) for seq, data, digest in rows]
+        return records_from(lineage_id, stream,
+                            self._read(what, SQL.select_records, (lineage_id, STREAM_NUMBERS[stream], start, stop)))
 
     def read_stream(self, lineage_id: str, stream: str, start: int, stop: int) -> tuple[int, bytes]:
         if not self._ready:
             self.setup()
         with self._connect(f"read of {stream} records of lineage {lineage_id!r}") as conn:
             with conn.cursor(binary=True) as cur:  # bytea as raw bytes, not hex text twice the size
-                count, joined = cur.execute(SELECT_STREAM, (lineage_id, _STREAM_NO[stream], start, stop)).fetchone()
+                count, joined = _first(cur.execute(SELECT_STREAM, (lineage_id, STREAM_NUMBERS[stream], start, stop)).fetchone())
         return count, bytes(joined) if joined is not None else b""
 
     def latest_checkpoint(self, agent_id: str) -> CheckpointRow | None:
-        rows = self._read(f"read of agent {agent_id!r}'s latest checkpoint", SELECT_LATEST, (agent_id,))
+        rows = self._read(f"read of agent {agent_id!r}'s latest checkpoint", SQL.select_latest, (agent_id,))
         return row_from(rows[0]) if rows else None
 
-    def list_checkpoints(self, agent_id: str, limit: int | None = None, before: str | None = None) -> list[CheckpointRow]:
+    def list_rows(self, agent_id: str, limit: int | None = None, before: str | None = None) -> list[CheckpointRow]:
         params = {"agent": agent_id, "before": before, "limit": None if limit is None else int(limit)}
         rows = self._read(f"list of agent {agent_id!r}'s checkpoints", SELECT_LIST, params)
         return [row_from(r) for r in rows]
 
     def list_lineages(self, agent_id: str) -> list[LineageRow]:
-        rows = self._read(f"list of agent {agent_id!r}'s lineages", SELECT_LINEAGES, (agent_id,))
+        rows = self._read(f"list of agent {agent_id!r}'s lineages", SQL.select_lineages, (agent_id,))
         return [lineage_from(r) for r in rows]
 
     def list_agents(self) -> list[str]:
-        return [r[0] for r in self._read("list of agents", SELECT_AGENTS, ())]
+        return [r[0] for r in self._read("list of agents", SQL.select_agents, ())]
 
 
-def _delete_agent(conn: psycopg.Connection[Any], agent_id: str) -> int:
-    conn.execute(DELETE_AGENT_RECORDS, (agent_id,))
-    conn.execute(DELETE_AGENT_LINEAGES, (agent_id,))
-    return conn.execute(DELETE_AGENT_CHECKPOINTS, (agent_id,)).rowcount
+def _first(row: tuple[Any, ...] | None) -> tuple[Any, ...]:
+    """The row a statement always returns (an aggregate, ``RETURNING``)."""
+    if row is None:
+        raise StorageError("PostgreSQL returned no row where one is always expected")
+    return row
 
 
 def _reason(exc: BaseException) -> str:
@@ -437,7 +458,7 @@ def _reason(exc: BaseException) -> str:
 
 
 def _insert_records(conn: psycopg.Connection[Any], records: list[tuple[int, RecordRow]]) -> None:
-    values = [(lid, _STREAM_NO[r.stream], r.seq, r.data, bytes.fromhex(r.hash)) for lid, r in records]
+    values = [record_values(lid, r) for lid, r in records]
     if len(values) >= _COPY_THRESHOLD:
         with conn.cursor() as cur, cur.copy(COPY_RECORDS) as copy:
             copy.set_types(list(COPY_TYPES))
@@ -445,4 +466,4 @@ def _insert_records(conn: psycopg.Connection[Any], records: list[tuple[int, Reco
                 copy.write_row(value)
     elif values:
         with conn.cursor() as cur:
-            cur.executemany(INSERT_RECORD, values)
+            cur.executemany(SQL.insert_record, values)

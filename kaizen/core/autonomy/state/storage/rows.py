@@ -27,6 +27,8 @@ ROW_FIELDS = ("checkpoint_id", "agent_id", "parent_checkpoint_id", "step_number"
 BODY_FIELDS = (
     "model", "updated_at", "memory_contents", "pending_actions", "budget_spent_usd", "tool_usage_counts",
     "tool_results_cache", "token_usage", "workflow_run_id", "workflow_state", "metadata",
+    "active_specialists", "specialist_invocations", "control_protocol_state", "registered_hooks",
+    "hook_event_history",
 )
 _ROW_OVERHEAD = 200  # ids, numbers and checksum of a checkpoint row, roughly
 

@@ -15,15 +15,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from ..errors import CheckpointConflictError, CheckpointNotFoundError, LeaseHeldError, StorageError
+from ..errors import CheckpointConflictError, CheckpointNotFoundError, NotAKaizenStoreError, StorageError
+from ..errors import StoreNotFoundError
 from .base import (
-    STREAMS, CheckpointRow, LeaseRow, LineageRow, RecordRow, SavePlan, StreamHead, heads_from_json, heads_to_json,
+    STREAM_NUMBERS, CheckpointRow, LeaseRow, LineageRow, RecordRow, SavePlan, check_lease_free, refuse_write,
 )
+from .sql_common import (
+    CHECKPOINT_COLUMNS, KAIZEN_TABLES, LINEAGE_COLUMNS, SqlShapes, as_bytes, delete_agent_rows, lineage_from,
+    lineage_values, record_values, records_from, row_from, row_values,
+)
+from .state_backend import StateBackendMixin
 
 SCHEMA_VERSION = 2
-_STREAM_NO = {stream: number for number, stream in enumerate(STREAMS)}
 
 CREATE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS lineages (
@@ -68,39 +71,16 @@ CREATE TABLE IF NOT EXISTS leases (
     expires_at REAL NOT NULL
 )
 """
-SELECT_LEASE = "SELECT worker_id, expires_at FROM leases WHERE agent_id = ?"
 UPSERT_LEASE = (
     "INSERT INTO leases (agent_id, worker_id, expires_at) VALUES (?,?,?) "
     "ON CONFLICT(agent_id) DO UPDATE SET worker_id = excluded.worker_id, expires_at = excluded.expires_at"
 )
-DELETE_LEASE = "DELETE FROM leases WHERE agent_id = ? AND worker_id = ?"
-CHECKPOINT_COLUMNS = (
-    "checkpoint_id, agent_id, lineage_id, parent_checkpoint_id, step_number, timestamp, status, "
-    "heads, body, checksum, size_bytes"
-)
-INSERT_CHECKPOINT = f"INSERT INTO checkpoints ({CHECKPOINT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
-INSERT_LINEAGE = (
-    "INSERT INTO lineages (lineage_id, agent_id, base_lineage_id, base_checkpoint_id, base_counts, "
-    "head_checkpoint_id, created_at) VALUES (?,?,?,?,?,?,?)"
-)
-INSERT_RECORD = "INSERT INTO records (lid, stream, seq, data, hash) VALUES (?,?,?,?,?)"
+INSERT_LINEAGE = f"INSERT INTO lineages ({LINEAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?)"
 MOVE_HEAD = (
     "UPDATE lineages SET head_checkpoint_id = ? WHERE lineage_id = ? AND head_checkpoint_id IS ? RETURNING lid"
 )
 SELECT_LID = "SELECT lid FROM lineages WHERE lineage_id = ?"
-SELECT_HEAD = "SELECT head_checkpoint_id FROM lineages WHERE lineage_id = ?"
-SELECT_CHECKPOINT = f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE checkpoint_id = ?"
-SELECT_LATEST = f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE agent_id = ? ORDER BY seq DESC LIMIT 1"
 SELECT_LIST = f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE agent_id = ? AND timestamp < ? ORDER BY seq DESC"
-LINEAGE_COLUMNS = (
-    "lineage_id, agent_id, base_lineage_id, base_checkpoint_id, base_counts, head_checkpoint_id, created_at"
-)
-SELECT_LINEAGE = f"SELECT {LINEAGE_COLUMNS} FROM lineages WHERE lineage_id = ?"
-SELECT_LINEAGES = f"SELECT {LINEAGE_COLUMNS} FROM lineages WHERE agent_id = ? ORDER BY lid"
-SELECT_RECORDS = (
-    "SELECT r.seq, r.data, r.hash FROM records r JOIN lineages l ON l.lid = r.lid "
-    "WHERE l.lineage_id = ? AND r.stream = ? AND r.seq >= ? AND r.seq < ? ORDER BY r.seq"
-)
 # One row for a whole history: the aggregate reads the ordered subquery in order (SQLite does not
 # flatten an ORDER BY subquery into an aggregate), and the caller checks count and CRC anyway.
 SELECT_STREAM = (
@@ -108,64 +88,28 @@ SELECT_STREAM = (
     "SELECT r.data AS data FROM records r JOIN lineages l ON l.lid = r.lid "
     "WHERE l.lineage_id = ? AND r.stream = ? AND r.seq >= ? AND r.seq < ? ORDER BY r.seq)"
 )
-SELECT_AGENTS = "SELECT DISTINCT agent_id FROM checkpoints ORDER BY agent_id"
+SELECT_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table'"
 DELETE_CHECKPOINT = "DELETE FROM checkpoints WHERE agent_id = ? AND checkpoint_id = ?"
-DELETE_AGENT_RECORDS = "DELETE FROM records WHERE lid IN (SELECT lid FROM lineages WHERE agent_id = ?)"
-DELETE_AGENT_LINEAGES = "DELETE FROM lineages WHERE agent_id = ?"
-DELETE_AGENT_CHECKPOINTS = "DELETE FROM checkpoints WHERE agent_id = ?"
+SQL = SqlShapes.for_placeholder("?")
 _FAR_FUTURE = "9999"
 
 
-def as_bytes(value: Any) -> bytes:
-    """Column bytes as written; a value someone rewrote as text still reaches the integrity checks."""
-    return value.encode() if isinstance(value, str) else bytes(value)
+class SQLiteStorage(StateBackendMixin):
+    """Checkpoints in one SQLite file (default ``.kaizen/state.db``).
 
-
-def encode_heads(heads: dict[str, StreamHead]) -> bytes:
-    return orjson.dumps(heads_to_json(heads))
-
-
-def decode_heads(raw: bytes | str) -> dict[str, StreamHead]:
-    return heads_from_json(orjson.loads(raw))
-
-
-def row_values(row: CheckpointRow) -> tuple[Any, ...]:
-    return (
-        row.checkpoint_id, row.agent_id, row.lineage_id, row.parent_checkpoint_id, row.step_number,
-        row.timestamp, row.status, encode_heads(row.heads), row.body, row.checksum, row.size_bytes,
-    )
-
-
-def row_from(values: tuple[Any, ...]) -> CheckpointRow:
-    (checkpoint_id, agent_id, lineage_id, parent, step, timestamp, status, heads, body, checksum, size) = values
-    return CheckpointRow(
-        checkpoint_id, agent_id, lineage_id, parent, step, timestamp, status,
-        decode_heads(heads), as_bytes(body), checksum, size,
-    )
-
-
-def lineage_values(lineage: LineageRow) -> tuple[Any, ...]:
-    return (
-        lineage.lineage_id, lineage.agent_id, lineage.base_lineage_id, lineage.base_checkpoint_id,
-        orjson.dumps(lineage.base_counts).decode(), lineage.head_checkpoint_id, lineage.created_at,
-    )
-
-
-def lineage_from(values: tuple[Any, ...]) -> LineageRow:
-    lineage_id, agent_id, base_lineage, base_checkpoint, base_counts, head, created_at = values
-    return LineageRow(lineage_id, agent_id, base_lineage, base_checkpoint, orjson.loads(base_counts), head, created_at)
-
-
-class SQLiteStorage:
-    """Checkpoints in one SQLite file (default ``.kaizen/state.db``)."""
+    ``read_only=True`` opens the file as a ``mode=ro`` URI (plus ``immutable=1`` when its directory
+    is not writable, so no ``-wal``/``-shm`` file is needed): nothing is created, migrated or
+    switched to WAL, and every write raises ``ReadOnlyStoreError``.
+    """
 
     def __init__(self, path: str | os.PathLike[str] = ".kaizen/state.db", *, synchronous: str = "FULL",
-                 busy_timeout_ms: int = 60_000) -> None:
+                 busy_timeout_ms: int = 60_000, read_only: bool = False) -> None:
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise StorageError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, got {synchronous!r}")
         self.path = Path(path)
         self.synchronous = synchronous.upper()
         self.busy_timeout_ms = busy_timeout_ms
+        self.read_only = read_only
         self.url = f"sqlite:///{self.path}"
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
@@ -177,6 +121,13 @@ class SQLiteStorage:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             return conn
+        conn = self._open_read_only() if self.read_only else self._open_for_writing()
+        self._local.conn = conn
+        with self._connections_lock:
+            self._connections.append(conn)
+        return conn
+
+    def _open_for_writing(self) -> sqlite3.Connection:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             if not self.path.exists():
@@ -190,12 +141,27 @@ class SQLiteStorage:
             conn.execute("PRAGMA foreign_keys = ON")
         except (OSError, sqlite3.Error) as exc:
             raise StorageError(f"cannot open SQLite store {self.path}: {exc}") from exc
-        self._local.conn = conn
-        with self._connections_lock:
-            self._connections.append(conn)
         return conn
 
-    def _write(self) -> _Transaction:
+    def _open_read_only(self) -> sqlite3.Connection:
+        if not self.path.is_file():
+            raise StoreNotFoundError(f"no kaizen store at {self.path}: the file does not exist (opened read-only, "
+                                     "so it is not created; check the path or --store)")
+        location = Path(os.path.abspath(self.path))
+        uri = f"{location.as_uri()}?mode=ro"
+        if not os.access(location.parent, os.W_OK):  # no -wal/-shm can be made beside it
+            uri += "&immutable=1"
+        try:
+            conn = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout_ms / 1000, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open SQLite store {self.path} read-only: {exc}") from exc
+        return conn
+
+    def _write(self, what: str) -> _Transaction:
+        if self.read_only:
+            raise refuse_write(self.url, what)
         if not self._ready:
             self.setup()
         return _Transaction(self._connect(), self.path)
@@ -210,6 +176,10 @@ class SQLiteStorage:
 
     def setup(self) -> None:
         conn = self._connect()
+        if self.read_only:
+            self._check_schema(conn)
+            self._ready = True
+            return
         if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
             self._ready = True  # the common case: no write transaction just to open a store
             return
@@ -229,6 +199,21 @@ class SQLiteStorage:
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._ready = True
 
+    def _check_schema(self, conn: sqlite3.Connection) -> None:
+        """Read-only opening: the file must already hold a kaizen schema this release can read."""
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = {row[0] for row in conn.execute(SELECT_TABLES)}
+        except sqlite3.DatabaseError as exc:  # "file is not a database"
+            raise NotAKaizenStoreError(f"{self.path} is not a kaizen store ({exc}); it was left untouched") from None
+        if version < 1 or not set(KAIZEN_TABLES) <= tables:
+            raise NotAKaizenStoreError(
+                f"{self.path} is not a kaizen store: it holds no kaizen schema (tables: "
+                f"{', '.join(sorted(tables)) or 'none'}); it was left untouched. Check --store")
+        if version > SCHEMA_VERSION:
+            raise StorageError(f"{self.path} has store schema {version}, newer than this kaizen-state's "
+                               f"{SCHEMA_VERSION}: upgrade kaizen-state")
+
     def close(self) -> None:
         with self._connections_lock:
             for conn in self._connections:
@@ -238,92 +223,89 @@ class SQLiteStorage:
         self._ready = False
 
     # --- writes --------------------------------------------------------------------------
-    def save(self, plan: SavePlan) -> None:
+    def write(self, plan: SavePlan) -> None:
         row = plan.row
-        with self._write() as conn:
+        with self._write(f"save checkpoint {row.checkpoint_id!r}") as conn:
             if plan.new_lineage is not None:
                 if not plan.is_fork:
-                    latest = conn.execute(SELECT_LATEST, (row.agent_id,)).fetchone()
+                    latest = conn.execute(SQL.select_latest, (row.agent_id,)).fetchone()
                     if latest is not None:
                         raise CheckpointConflictError(row.agent_id, None, latest[0])
-                lid = conn.execute(INSERT_LINEAGE, lineage_values(plan.new_lineage)).lastrowid
+                lid = int(conn.execute(INSERT_LINEAGE, lineage_values(plan.new_lineage)).lastrowid or 0)
             else:
                 moved = conn.execute(MOVE_HEAD, (row.checkpoint_id, row.lineage_id, plan.expected_head)).fetchone()
                 if moved is None:
-                    head = conn.execute(SELECT_HEAD, (row.lineage_id,)).fetchone()
+                    head = conn.execute(SQL.select_head, (row.lineage_id,)).fetchone()
                     raise CheckpointConflictError(row.agent_id, plan.expected_head, head[0] if head else None)
                 lid = moved[0]
             if plan.records:
-                conn.executemany(INSERT_RECORD, [
-                    (lid, _STREAM_NO[r.stream], r.seq, r.data, bytes.fromhex(r.hash)) for r in plan.records
-                ])
+                conn.executemany(SQL.insert_record, [record_values(lid, r) for r in plan.records])
             _insert_checkpoint(conn, row)
 
     def import_rows(self, lineages: list[LineageRow], records: list[RecordRow], rows: list[CheckpointRow]) -> None:
-        with self._write() as conn:
+        with self._write(f"import {len(rows)} checkpoints") as conn:
             _insert_history(conn, lineages, records, rows)
 
     def replace_agent(self, agent_id: str, lineages: list[LineageRow], records: list[RecordRow],
                       rows: list[CheckpointRow]) -> None:
-        with self._write() as conn:
-            _delete_agent(conn, agent_id)
+        with self._write(f"rewrite agent {agent_id!r}") as conn:
+            delete_agent_rows(conn, SQL, agent_id)
             _insert_history(conn, lineages, records, rows)
 
     def delete_checkpoints(self, agent_id: str, checkpoint_ids: list[str]) -> int:
-        with self._write() as conn:
+        with self._write(f"delete checkpoints of agent {agent_id!r}") as conn:
             return sum(conn.execute(DELETE_CHECKPOINT, (agent_id, c)).rowcount for c in checkpoint_ids)
 
     def delete_agent(self, agent_id: str) -> int:
-        with self._write() as conn:
-            return _delete_agent(conn, agent_id)
+        with self._write(f"delete agent {agent_id!r}") as conn:
+            return delete_agent_rows(conn, SQL, agent_id)
 
     def acquire_lease(self, agent_id: str, worker_id: str, ttl: float) -> LeaseRow:
-        with self._write() as conn:
+        with self._write(f"take the lease on agent {agent_id!r}") as conn:
             now = time.time()
-            held = conn.execute(SELECT_LEASE, (agent_id,)).fetchone()
-            if held is not None and held[0] != worker_id and held[1] > now:
-                raise LeaseHeldError(agent_id, held[0], held[1])
+            held = conn.execute(SQL.select_lease, (agent_id,)).fetchone()
+            check_lease_free(agent_id, None if held is None else LeaseRow(agent_id, *held), worker_id, now)
             conn.execute(UPSERT_LEASE, (agent_id, worker_id, now + ttl))
             return LeaseRow(agent_id, worker_id, now + ttl)
 
     def release_lease(self, agent_id: str, worker_id: str) -> bool:
-        with self._write() as conn:
-            return conn.execute(DELETE_LEASE, (agent_id, worker_id)).rowcount == 1
+        with self._write(f"release the lease on agent {agent_id!r}") as conn:
+            return conn.execute(SQL.delete_lease, (agent_id, worker_id)).rowcount == 1
 
     # --- reads ---------------------------------------------------------------------------
     def read_checkpoint(self, checkpoint_id: str) -> CheckpointRow:
-        rows = self._read(SELECT_CHECKPOINT, (checkpoint_id,))
+        rows = self._read(SQL.select_checkpoint, (checkpoint_id,))
         if not rows:
             raise CheckpointNotFoundError(f"checkpoint {checkpoint_id!r} not found in {self.url}")
         return row_from(rows[0])
 
     def read_lineage(self, lineage_id: str) -> LineageRow:
-        rows = self._read(SELECT_LINEAGE, (lineage_id,))
+        rows = self._read(SQL.select_lineage, (lineage_id,))
         if not rows:
             raise CheckpointNotFoundError(f"lineage {lineage_id!r} not found in {self.url}")
         return lineage_from(rows[0])
 
     def read_records(self, lineage_id: str, stream: str, start: int, stop: int) -> list[RecordRow]:
-        rows = self._read(SELECT_RECORDS, (lineage_id, _STREAM_NO[stream], start, stop))
-        return [RecordRow(lineage_id, stream, seq, as_bytes(data), as_bytes(digest).hex()) for seq, data, digest in rows]
+        return records_from(lineage_id, stream, self._read(SQL.select_records,
+                                                           (lineage_id, STREAM_NUMBERS[stream], start, stop)))
 
     def read_stream(self, lineage_id: str, stream: str, start: int, stop: int) -> tuple[int, bytes]:
-        count, joined = self._read(SELECT_STREAM, (lineage_id, _STREAM_NO[stream], start, stop))[0]
+        count, joined = self._read(SELECT_STREAM, (lineage_id, STREAM_NUMBERS[stream], start, stop))[0]
         return count, as_bytes(joined) if joined is not None else b""
 
     def latest_checkpoint(self, agent_id: str) -> CheckpointRow | None:
-        rows = self._read(SELECT_LATEST, (agent_id,))
+        rows = self._read(SQL.select_latest, (agent_id,))
         return row_from(rows[0]) if rows else None
 
-    def list_checkpoints(self, agent_id: str, limit: int | None = None, before: str | None = None) -> list[CheckpointRow]:
+    def list_rows(self, agent_id: str, limit: int | None = None, before: str | None = None) -> list[CheckpointRow]:
         sql = SELECT_LIST + ("" if limit is None else f" LIMIT {int(limit)}")
         return [row_from(r) for r in self._read(sql, (agent_id, before or _FAR_FUTURE))]
 
     def list_lineages(self, agent_id: str) -> list[LineageRow]:
-        return [lineage_from(r) for r in self._read(SELECT_LINEAGES, (agent_id,))]
+        return [lineage_from(r) for r in self._read(SQL.select_lineages, (agent_id,))]
 
     def list_agents(self) -> list[str]:
-        return [r[0] for r in self._read(SELECT_AGENTS, ())]
+        return [r[0] for r in self._read(SQL.select_agents, ())]
 
 
 class _Transaction:
@@ -361,21 +343,13 @@ def _insert_history(conn: sqlite3.Connection, lineages: list[LineageRow], record
     for record in records:
         if record.lineage_id not in lids:
             lids[record.lineage_id] = conn.execute(SELECT_LID, (record.lineage_id,)).fetchone()[0]
-    conn.executemany(INSERT_RECORD, [
-        (lids[r.lineage_id], _STREAM_NO[r.stream], r.seq, r.data, bytes.fromhex(r.hash)) for r in records
-    ])
+    conn.executemany(SQL.insert_record, [record_values(lids[r.lineage_id], r) for r in records])
     for row in rows:
         _insert_checkpoint(conn, row)
 
 
-def _delete_agent(conn: sqlite3.Connection, agent_id: str) -> int:
-    conn.execute(DELETE_AGENT_RECORDS, (agent_id,))
-    conn.execute(DELETE_AGENT_LINEAGES, (agent_id,))
-    return conn.execute(DELETE_AGENT_CHECKPOINTS, (agent_id,)).rowcount
-
-
 def _insert_checkpoint(conn: sqlite3.Connection, row: CheckpointRow) -> None:
-    _insert_unique(conn, INSERT_CHECKPOINT, row_values(row), f"checkpoint {row.checkpoint_id!r}")
+    _insert_unique(conn, SQL.insert_checkpoint, row_values(row), f"checkpoint {row.checkpoint_id!r}")
 
 
 def _insert_unique(conn: sqlite3.Connection, sql: str, values: tuple[Any, ...], what: str) -> None:

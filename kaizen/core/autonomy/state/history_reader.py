@@ -1,0 +1,204 @@
+"""Reading a checkpoint's append-only histories from a store, verified, with the verified prefix kept.
+
+Stored history entries never change: the first ``n`` entries of a lineage's stream
+are the same for every checkpoint of that lineage that covers at least ``n``. A
+reader that loads an agent again (a worker resuming, a dashboard polling) fetches
+only the entries past what it has, checks them against the checkpoint's running
+CRC-32 continued from the known prefix, and parses only them. Cached entries are
+immutable (``FrozenDict``), so handing them to several states is safe.
+
+A checkpoint's stream is gathered along its lineage's forks: a fork's lineage holds
+only its own entries and shares those below its ``base_counts`` with its base.
+``SyncStateManager`` composes one ``HistoryReader`` and keeps the policy itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .errors import CheckpointCorruptError
+from .frozen import FrozenDict, freeze
+from .storage.base import STREAMS, CheckpointRow, CheckpointStore, LineageRow, RecordRow, StreamHead
+from .storage.rows import canonical, state_from_parts, verify_chain, verify_row, verify_stream
+from .types import AgentState
+
+Segment = tuple[str, int, int]  # (lineage id, first seq, stop seq)
+
+
+@dataclass(frozen=True)
+class KnownEntries:
+    """The verified first ``count`` entries of a lineage's stream and their running CRC-32."""
+
+    count: int
+    crc: int
+    entries: list[Any]
+
+
+def frozen_entries(stream: str, parsed: list[Any]) -> list[Any]:
+    """Approval records are flat (checked on the way in), so one dict copy freezes them."""
+    if stream == "approval_history":
+        return list(map(FrozenDict, parsed))
+    return [freeze(entry) for entry in parsed]
+
+
+class HistoryCache:
+    """A small LRU of (lineage, stream) -> the verified prefix a reader already holds."""
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._known: OrderedDict[tuple[str, str], KnownEntries] = OrderedDict()
+
+    def get(self, lineage_id: str, stream: str) -> KnownEntries | None:
+        known = self._known.get((lineage_id, stream))
+        if known is not None:
+            self._known.move_to_end((lineage_id, stream))
+        return known
+
+    def put(self, lineage_id: str, stream: str, known: KnownEntries) -> None:
+        current = self._known.get((lineage_id, stream))
+        if current is not None and current.count > known.count:
+            return  # an older checkpoint was loaded: keep the longer prefix
+        self._known[(lineage_id, stream)] = known
+        self._known.move_to_end((lineage_id, stream))
+        while len(self._known) > self.size:
+            self._known.popitem(last=False)
+
+    def forget(self, lineage_ids: set[str]) -> None:
+        for key in [k for k in self._known if k[0] in lineage_ids]:
+            del self._known[key]
+
+
+class HistoryReader:
+    """Loads verified states from ``store`` and remembers the verified history prefixes.
+
+    ``verify="chain"`` recomputes every entry's SHA-256 chain on each load (and so
+    never reuses a cached prefix); ``"crc"`` checks counts and the running CRC-32.
+    """
+
+    def __init__(self, store: CheckpointStore, verify: str = "crc", cache_size: int = 64) -> None:
+        self.store = store
+        self.verify = verify
+        self._cache = HistoryCache(cache_size)
+        self._lineages: dict[str, LineageRow] = {}
+
+    def read_state(self, row: CheckpointRow) -> AgentState:
+        """The ``AgentState`` of ``row``, after checking its checksum and every stream."""
+        verify_row(row)
+        if self.verify == "chain":
+            for stream in STREAMS:
+                verify_chain(row, stream, self.segment_records(row, stream))
+        return state_from_parts(row, {stream: self.entries(row, stream) for stream in STREAMS})
+
+    def entries(self, row: CheckpointRow, stream: str) -> list[Any]:
+        """A stream's entries for ``row``: the prefix already verified, plus the rest."""
+        head = row.heads[stream]
+        known = self._cache.get(row.lineage_id, stream)
+        if known is None or known.count > head.count or self.verify == "chain":
+            known = KnownEntries(0, 0, [])
+        count, joined = self.stream(row, stream, known.count)
+        verify_stream(row, stream, count, joined, known=known.count, known_crc=known.crc)
+        try:
+            parsed = orjson.loads(b"[" + joined + b"]") if count else []
+        except orjson.JSONDecodeError as exc:
+            raise CheckpointCorruptError(row.checkpoint_id, f"unreadable {stream} ({exc})") from None
+        entries = known.entries + frozen_entries(stream, parsed) if count else known.entries
+        self._cache.put(row.lineage_id, stream, KnownEntries(head.count, head.crc, entries))
+        return list(entries)
+
+    def remember_saved(self, parent: CheckpointRow | None, row: CheckpointRow, records: Sequence[RecordRow]) -> None:
+        """After a save: the new row's verified prefix is the parent's (when known) plus the
+        entries just written, read back from their stored bytes so they are frozen as on a load."""
+        written: dict[str, list[bytes]] = {stream: [] for stream in STREAMS}
+        for record in records:
+            written[record.stream].append(record.data)
+        for stream in STREAMS:
+            base = 0
+            prefix: list[Any] = []
+            if parent is not None:
+                known = self._cache.get(parent.lineage_id, stream)
+                base = parent.heads[stream].count
+                if parent.lineage_id != row.lineage_id or known is None or known.count < base:
+                    continue
+                prefix = known.entries[:base]
+            data = written[stream]
+            added = frozen_entries(stream, orjson.loads(b"[" + b",".join(data) + b"]")) if data else []
+            head = row.heads[stream]
+            self._cache.put(row.lineage_id, stream, KnownEntries(head.count, head.crc, prefix + added))
+
+    def extends(self, entries: Sequence[Any], row: CheckpointRow, stream: str,
+                anchor: CheckpointRow | None = None) -> bool:
+        """Whether ``entries`` begin with exactly the ``stream`` entries ``row`` covers.
+
+        Cost is what lies past a trusted prefix: the verified prefix this reader holds
+        (compared by identity first), else ``anchor`` (a checkpoint of the same lineage the
+        entries were taken from, trusted as their save would trust it), else the whole prefix
+        hashed against the row's chain head. Nothing is read from the store.
+        """
+        head = row.heads[stream]
+        if len(entries) < head.count:
+            return False
+        known = self._cache.get(row.lineage_id, stream)
+        if known is not None and known.count >= head.count:
+            return bool(entries[: head.count] == known.entries[: head.count])
+        start = StreamHead(0)
+        if anchor is not None and anchor.lineage_id == row.lineage_id and anchor.heads[stream].count <= head.count:
+            start = anchor.heads[stream]
+        digest = bytes.fromhex(start.head_hash)
+        try:
+            for seq in range(start.count, head.count):
+                digest = hashlib.sha256(digest + canonical(entries[seq])).digest()
+        except TypeError:  # not JSON: it cannot match anything stored (the save says why)
+            return False
+        return digest.hex() == head.head_hash
+
+    def forget_agent(self, agent_id: str, lineage_ids: set[str]) -> None:
+        """Drop what is held of ``agent_id``'s lineages (and of ``lineage_ids``): it was deleted."""
+        gone = lineage_ids | {lid for lid, lineage in self._lineages.items() if lineage.agent_id == agent_id}
+        for lineage_id in gone & set(self._lineages):
+            del self._lineages[lineage_id]
+        self._cache.forget(gone)
+
+    def lineage(self, lineage_id: str) -> LineageRow:
+        # Only the base fields are used here, and those never change: caching is safe.
+        lineage = self._lineages.get(lineage_id)
+        if lineage is None:
+            lineage = self._lineages[lineage_id] = self.store.read_lineage(lineage_id)
+        return lineage
+
+    def segment_records(self, row: CheckpointRow, stream: str) -> list[RecordRow]:
+        return [record for lineage_id, start, end in self.segments(row, stream)
+                for record in self.store.read_records(lineage_id, stream, start, end)]
+
+    def stream(self, row: CheckpointRow, stream: str, skip: int = 0) -> tuple[int, bytes]:
+        """A stream's entries from ``skip`` up to the row's count, gathered along the lineage's
+        forks, as (how many, their data joined by commas)."""
+        total, parts = 0, []
+        for lineage_id, start, end in self.segments(row, stream):
+            if end <= skip:
+                continue
+            count, joined = self.store.read_stream(lineage_id, stream, max(start, skip), end)
+            total += count
+            if count:
+                parts.append(joined)
+        return total, b",".join(parts)
+
+    def segments(self, row: CheckpointRow, stream: str) -> list[Segment]:
+        """(lineage, start, stop) pieces of a stream's first ``count`` entries, oldest first."""
+        stop = row.heads[stream].count if stream in row.heads else 0
+        segments: list[Segment] = []
+        lineage = self.lineage(row.lineage_id)
+        while True:
+            start = lineage.base_counts.get(stream, 0)
+            if stop > start:
+                segments.append((lineage.lineage_id, start, stop))
+            if lineage.base_lineage_id is None:
+                break
+            stop = min(stop, start)
+            lineage = self.lineage(lineage.base_lineage_id)
+        return segments[::-1]

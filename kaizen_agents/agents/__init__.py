@@ -1,0 +1,1 @@
+"""``kaizen_agents.agents``: see ``kaizen_agents.agents.autonomous``."""
