@@ -25,7 +25,7 @@ from .interrupts import SaveSafeInterrupts
 from .options import STORE_OPTION, WORKER_OPTION, YES_OPTION, shown, store_suffix
 from .progress import Progress, print_summary
 from .stores import (
-    CheckpointCorruptError, StateError, find_damage, open_manager, require_agent, resolve_checkpoint,
+    CheckpointCorruptError, StateError, open_manager, require_agent, resolve_checkpoint,
 )
 
 KEEP_WORKDIR_OPTION = click.option("--keep-workdir", is_flag=True,
@@ -152,7 +152,7 @@ def starting_checkpoint(manager: SyncStateManager, agent_id: str, reference: str
 
 def refusal(manager: SyncStateManager, agent_id: str, damage: CheckpointCorruptError) -> str:
     """Why a damaged agent is not resumed, and the deliberate ways on."""
-    damaged = {exc.checkpoint_id for exc in find_damage(manager, agent_id)} | {damage.checkpoint_id}
+    damaged = {exc.checkpoint_id for exc in manager.find_damage(agent_id)} | {damage.checkpoint_id}
     intact = [meta for meta in manager.list_checkpoints(agent_id) if meta.checkpoint_id not in damaged]
     text = (f"agent {agent_id!r} is not resumed: its newest checkpoint {damage.checkpoint_id} is damaged "
             f"({damage.detail}); continuing from an older one could repeat tool calls already done. ")

@@ -30,7 +30,7 @@ from .errors import CliError, warn
 __all__ = [
     "DEFAULT_STORE_URL", "CheckpointCorruptError", "CheckpointNotFoundError", "DamagedCheckpointError",
     "LeaseHeldError", "NotAKaizenStoreError", "ReadOnlyStoreError", "StateError", "StoreNotFoundError",
-    "StorageError", "find_damage", "open_manager", "require_agent", "resolve_checkpoint",
+    "StorageError", "open_manager", "require_agent", "resolve_checkpoint",
     "warn_if_damaged",
 ]
 
@@ -72,14 +72,9 @@ def require_agent(manager: SyncStateManager, agent_id: str) -> None:
         raise CliError(f"agent {agent_id!r} not found in {manager.storage.url}{hint}")
 
 
-def find_damage(manager: SyncStateManager, agent_id: str) -> list[CheckpointCorruptError]:
-    """The damaged checkpoints of ``agent_id`` (empty: intact)."""
-    return manager.find_damage(agent_id)
-
-
 def warn_if_damaged(manager: SyncStateManager, agent_id: str) -> list[CheckpointCorruptError]:
     """Warn on stderr when what a read command shows of ``agent_id`` is not intact."""
-    damage = find_damage(manager, agent_id)
+    damage = manager.find_damage(agent_id)
     unreadable = unreadable_entries(manager, agent_id)
     if damage:
         quiet_fallback_warnings()
