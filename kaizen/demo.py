@@ -15,15 +15,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from kaizen.agents.autonomous.base import AutonomousConfig, BaseAutonomousAgent
+from kaizen.agents.autonomous.base import BaseAutonomousAgent
+from kaizen.agents.autonomous.config import AutonomousConfig
+from kaizen.core.autonomy.hooks import HookManager
 from kaizen.core.autonomy.permissions import APPROVE_ALL, ApprovalCallback
+from kaizen.core.autonomy.state.sync_manager import SyncStateManager
 from kaizen.providers import ScriptedProvider
 from kaizen.signatures import InputField, OutputField, Signature
 from kaizen.tools import ToolRegistry, builtin_tools
 
 DEMO_MODEL = "demo-scripted"
 DEMO_PRICES = {
-    "tools": {"LLM": 0.002, "Bash": 0.0005, "word_stats": 0.0001},
+    "tools": {"LLM": 0.002, "Bash": 0.0005, "word_stats": 0.0001, "Write": 0.0, "Read": 0.0},
     "models": {DEMO_MODEL: {"input_per_million": 0.15, "output_per_million": 0.60}},
 }
 NOTES = (
@@ -36,8 +39,9 @@ NOTES = (
 class ReportTask(Signature):
     """Take notes in the workspace, measure them, and write a short report."""
 
-    task: str = InputField(description="What to report on")
-    summary: str = OutputField(description="One-line summary of the report")
+    # the fields are declared as the signature API documents them (a descriptor in a str slot)
+    task: str = InputField(description="What to report on")  # type: ignore[assignment]
+    summary: str = OutputField(description="One-line summary of the report")  # type: ignore[assignment]
 
 
 def has_kailash() -> bool:
@@ -76,15 +80,14 @@ def word_stats_workflow() -> Any:
     return builder
 
 
-def add_demo_tools(agent: BaseAutonomousAgent, workdir: Path, with_workflow: bool) -> None:
-    agent._tools = ToolRegistry(builtin_tools(workdir))
-    if with_workflow:
-        logging.getLogger("kailash").setLevel(logging.ERROR)
-        agent.add_workflow_tool(
-            "word_stats", "Count the words of a text with a Kailash workflow", word_stats_workflow(),
-            {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
-            danger="read_only",
-        )
+def add_workflow_step(agent: BaseAutonomousAgent) -> None:
+    """Offer the Kailash word-count workflow to the demo agent as the ``word_stats`` tool."""
+    logging.getLogger("kailash").setLevel(logging.ERROR)
+    agent.add_workflow_tool(
+        "word_stats", "Count the words of a text with a Kailash workflow", word_stats_workflow(),
+        {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
+        danger="read_only",
+    )
 
 
 def auto_approver() -> ApprovalCallback:
@@ -94,19 +97,33 @@ def auto_approver() -> ApprovalCallback:
 
 def build_demo_agent(store: str | None, workdir: Path | None = None, agent_id: str | None = None,
                      approval_callback: ApprovalCallback | None = None,
-                     with_workflow: bool | None = None) -> BaseAutonomousAgent:
-    """The demo agent; with the same ``agent_id``/``workdir`` it is also how a demo run is resumed."""
+                     with_workflow: bool | None = None, *, worker_id: str | None = None,
+                     temporary_workdir: bool | None = None) -> BaseAutonomousAgent:
+    """The demo agent; with the same ``agent_id``/``workdir`` it is also how a demo run is resumed.
+
+    ``worker_id``: the agent holds a lease while it runs, so a second process cannot run it
+    at the same time. Without ``workdir`` a temporary one is made (``metadata["cli"]`` says so).
+    """
     with_workflow = has_kailash() if with_workflow is None else with_workflow
+    if temporary_workdir is None:
+        temporary_workdir = workdir is None
     workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="kaizen-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     config = AutonomousConfig(
         llm_provider="scripted", model=DEMO_MODEL, max_cycles=10, storage=store, workdir=str(workdir),
-        approval_policy="allow_safe", prices=DEMO_PRICES, checkpoint_frequency=1,
+        approval_policy="allow_safe", prices=DEMO_PRICES, checkpoint_frequency=1, worker_id=worker_id,
     )
+    hooks = HookManager()
+    manager = SyncStateManager.from_config(config)
+    manager.hook_manager = hooks  # checkpoint events reach the demo's progress output
     agent = BaseAutonomousAgent(
         config, ReportTask(), agent_id=agent_id or f"demo-{secrets.token_hex(4)}",
-        provider=ScriptedProvider(demo_script(with_workflow)), approval_callback=approval_callback,
+        state_manager=manager,
+        provider=ScriptedProvider(demo_script(with_workflow)), tools=ToolRegistry(builtin_tools(workdir)),
+        hook_manager=hooks, approval_callback=approval_callback,
     )
-    add_demo_tools(agent, workdir, with_workflow)
-    agent.metadata["cli"] = {"kind": "demo", "workdir": str(workdir), "with_workflow": with_workflow}
+    if with_workflow:
+        add_workflow_step(agent)
+    agent.metadata["cli"] = {"kind": "demo", "workdir": str(workdir), "with_workflow": with_workflow,
+                             "temporary_workdir": temporary_workdir}
     return agent

@@ -27,6 +27,11 @@ def table_rows(output: str) -> list[list[str]]:
     return [[c.strip() for c in line.split("│")[1:-1]] for line in output.splitlines() if line.startswith("│")]
 
 
+def utc_time(timestamp: str) -> str:
+    """How the audit table shows a stored time: date, time and zone."""
+    return datetime.fromisoformat(timestamp).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 # --- audit formats ------------------------------------------------------------------------------
 def test_audit_table(demo_store):
     store, agent = demo_store["store"], demo_store["agent"]
@@ -37,7 +42,7 @@ def test_audit_table(demo_store):
     assert header == ["time", "tool", "decision", "action", "by", "input"]
     rows = table_rows(out)
     assert [(r[0], r[1], r[2], r[3], r[4]) for r in rows] == [
-        (h["timestamp"][11:19], h["tool_name"], "approved" if h["approved"] else "denied", h["action"],
+        (utc_time(h["timestamp"]), h["tool_name"], "approved" if h["approved"] else "denied", h["action"],
          h["decided_by"]) for h in history]
     assert [r[5] for r in rows if r[1] == "Read"] == ["{'path': 'notes.md'}"]
     assert [r[5] for r in rows if r[1] == "Bash"] == ["{'command': 'wc -l notes.md && ls'}"]
@@ -195,7 +200,9 @@ def test_audit_table_shows_brackets_in_tool_input_literally(tmp_path, sqlite_sto
 
 # --- usage ---------------------------------------------------------------------------------------
 def usage_table(output: str) -> dict[str, int]:
-    return {r[0]: int(r[1]) for r in table_rows(output)}
+    """Calls per tool, from the first table (the second one is tokens per model)."""
+    tools = output.split("Tokens")[0]
+    return {r[0]: int(r[1]) for r in table_rows(tools)}
 
 
 def test_usage_with_the_runs_prices(demo_store):
@@ -204,13 +211,19 @@ def test_usage_with_the_runs_prices(demo_store):
     out = ok("usage", agent, "--store", store).stdout
     assert f"Usage of {agent}" in out
     assert usage_table(out) == dict(state.tool_usage_counts)
-    calls = [int(r[1]) for r in table_rows(out)]
+    calls = list(usage_table(out).values())
     assert calls == sorted(calls, reverse=True)
     tokens = state.token_usage["demo-scripted"]
-    assert f"tokens (demo-scripted): {tokens['input_tokens']} in, {tokens['output_tokens']} out" in out
     prices = state.metadata["prices"]
-    expected = (sum(state.tool_usage_counts.get(t, 0) * p for t, p in prices["tools"].items())
-                + tokens["input_tokens"] * 0.15 / 1e6 + tokens["output_tokens"] * 0.60 / 1e6)
+    model_cost = tokens["input_tokens"] * 0.15 / 1e6 + tokens["output_tokens"] * 0.60 / 1e6
+    # a breakdown: each tool's price and cost, each model's tokens and cost
+    rows = {row[0]: row for row in table_rows(out)}
+    assert rows["demo-scripted"] == ["demo-scripted", str(tokens["input_tokens"]), str(tokens["output_tokens"]),
+                                     f"${model_cost:.4f}"]
+    for tool, count in state.tool_usage_counts.items():
+        price = prices["tools"].get(tool)
+        assert rows[tool][2:] == (["-", "unpriced"] if price is None else [f"${price:.4f}", f"${count * price:.4f}"])
+    expected = sum(state.tool_usage_counts.get(t, 0) * p for t, p in prices["tools"].items()) + model_cost
     assert f"Estimated cost: ${expected:.4f} (the run's prices)" in out
     # the same figure the demo summary printed
     assert f"Estimated cost: ${expected:.4f} (demo prices)" in demo_store["output"]
@@ -241,7 +254,21 @@ def test_usage_without_prices(tmp_path, sqlite_store):
     agent._provider = ScriptedProvider(["nothing to do"])
     assert agent.run(task="x").status == "completed"
     out = ok("usage", "unpriced", "--store", sqlite_store).stdout
-    assert "Estimated cost: $0.0000 (no prices (pass --prices FILE.toml))" in out
+    assert "Estimated cost: unknown (no prices: pass --prices FILE.toml)" in out
+    assert {row[0]: row[3] for row in table_rows(out)} == {"LLM": "unpriced", "demo-scripted": "unpriced"}
+
+
+def test_usage_warns_about_prices_that_match_nothing(demo_store, tmp_path):
+    store, agent = demo_store["store"], demo_store["agent"]
+    prices = tmp_path / "other.toml"
+    prices.write_text("[tools]\nSearch = 0.5\n\n[models.gpt-4o]\ninput_per_million = 1.0\n")
+    result = ok("usage", agent, "--prices", prices, "--store", store)
+    assert f"Estimated cost: $0.0000 ({prices})" in result.stdout
+    warning = result.stderr.strip()
+    assert warning.startswith(f"warning: {prices} has no price for ") and "\n" not in warning
+    for tool in latest(store, agent).tool_usage_counts:
+        assert f"tool {tool}" in warning
+    assert "model demo-scripted" in warning
 
 
 def test_usage_bad_prices_files(demo_store, tmp_path):

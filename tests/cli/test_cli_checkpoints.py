@@ -213,8 +213,15 @@ def test_delete_whole_agent_asks_first(fresh_demo):
 def test_prune_keep_last(fresh_demo):
     store = fresh_demo
     before = checkpoint_ids(store, "victim")
-    out = ok("checkpoints", "prune", "victim", "--keep-last", "3", "--store", store).stdout
-    assert out.strip() == f"deleted {len(before) - 3} checkpoints of victim; history records are kept"
+    dry = ok("checkpoints", "prune", "victim", "--keep-last", "3", "--dry-run", "--store", store).stdout
+    assert dry.split() == [*before[3:], "would", "delete", str(len(before) - 3), "checkpoints", "of", "victim",
+                           "(--dry-run:", "nothing", "deleted)"]
+    assert checkpoint_ids(store, "victim") == before
+    out = ok("checkpoints", "prune", "victim", "--keep-last", "3", "--store", store).stdout.splitlines()
+    assert out[0] == f"deleted {len(before) - 3} checkpoints of victim; history records are kept"
+    size = re.fullmatch(r"(.+): ([\d,]+) -> ([\d,]+) bytes", out[1])  # the file shrinks (SQLite VACUUM)
+    assert size and size.group(1).endswith("state.db")
+    assert int(size.group(3).replace(",", "")) < int(size.group(2).replace(",", ""))
     assert checkpoint_ids(store, "victim") == before[:3]
     # history records are kept: the newest checkpoint still has the whole audit trail
     assert len(latest(store, "victim").approval_history) == 4

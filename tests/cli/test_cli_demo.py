@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import json
 import re
 import shlex
@@ -75,7 +77,7 @@ def test_demo_stores_a_completed_run(demo_store):
     assert state.status == "completed"
     assert state.metadata["run"]["status"] == "completed"
     assert state.metadata["cli"] == {"kind": "demo", "workdir": str(demo_store["workdir"]),
-                                     "with_workflow": demo_store["with_workflow"]}
+                                     "with_workflow": demo_store["with_workflow"], "temporary_workdir": False}
     expected = DEMO_TOOLS_WITH_WORKFLOW if demo_store["with_workflow"] else DEMO_TOOLS_NO_WORKFLOW
     assert dict(state.tool_usage_counts) == expected
     assert [r["tool_name"] for r in state.approval_history] == [
@@ -137,7 +139,13 @@ def test_demo_default_workspace_is_a_new_temp_dir(tmp_path, sqlite_store, monkey
     assert re.fullmatch(r"demo-[0-9a-f]{8}", agent)
     workdir = latest(sqlite_store, agent).metadata["cli"]["workdir"]
     assert workdir.startswith(str(tmp_path / "kaizen-demo-"))
-    assert f"workspace {workdir}" in result.stdout
+    assert f"workspace {workdir} (temporary)" in result.stdout
+    # a completed demo cleans up after itself, and says so
+    assert f"Removed the temporary workspace {workdir}" in result.stdout
+    assert not os.path.exists(workdir)
+    kept = ok("demo", "--yes", "--no-workflow", "--keep-workdir", "--store", sqlite_store)
+    workdir = latest(sqlite_store, agent_from_demo_output(kept.stdout)).metadata["cli"]["workdir"]
+    assert "Removed" not in kept.stdout
     assert open(f"{workdir}/notes.md").read() == NOTES
     assert open(f"{workdir}/report.md").read() == REPORT
 

@@ -119,7 +119,7 @@ HELP = {
     ("demo",): ["--yes", "--workdir", "--agent-id", "--no-workflow", "--store"],
     ("resume",): ["AGENT_ID", "--yes", "--store"],
     ("checkpoints", "list"): ["AGENT_ID", "--limit", "--store"],
-    ("checkpoints", "show"): ["CHECKPOINT_ID", "--store"],
+    ("checkpoints", "show"): ["CHECKPOINT", "--store"],
     ("checkpoints", "diff"): ["OLDER", "NEWER", "--store"],
     ("checkpoints", "delete"): ["CHECKPOINT_ID", "--agent", "--yes", "--store"],
     ("checkpoints", "prune"): ["AGENT_ID", "--keep-last", "--store"],

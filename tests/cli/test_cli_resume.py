@@ -186,7 +186,9 @@ def test_ctrl_c_at_the_approval_prompt_then_resume(tmp_path, sqlite_store, monke
     result = invoke("demo", "--store", sqlite_store, "--workdir", tmp_path / "w", "--agent-id", "impatient",
                     "--no-workflow")
     assert result.exit_code == 130
-    assert result.stderr.strip() == "interrupted"
+    stopped_at = latest(sqlite_store, "impatient").checkpoint_id
+    assert result.stderr.strip() == (f"interrupted: saved checkpoint {stopped_at} of impatient (step 3); "
+                                     f"continue with: kaizen resume impatient --store '{sqlite_store}'")
     assert "Traceback" not in result.output
     stopped = latest(sqlite_store, "impatient")
     assert stopped.metadata["run"]["status"] == "interrupted"

@@ -278,8 +278,9 @@ class Console:
         self.compare(shown, expected, "\n".join(lines), result.exit_code)
 
     def compare(self, command: str, expected: list[str], actual: str, exit_code: int) -> None:
-        want_exit = 2 if any(line.startswith("tampered:") for line in expected) else (
-            1 if any(line.startswith("error:") for line in expected) else 0)
+        damaged = any(line.startswith("tampered:") or (line.startswith("error:") and " is damaged " in line)
+                      for line in expected)  # the CLI's own exit code for damage and tampering
+        want_exit = 3 if damaged else (1 if any(line.startswith("error:") for line in expected) else 0)
         pattern, groups = self.pattern(normalize("\n".join(expected)))
         got = normalize(actual)
         match = re.fullmatch(pattern, "".join(line + "\n" for line in got))
