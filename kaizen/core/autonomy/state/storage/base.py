@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from ..errors import InvalidStateValueError, LeaseHeldError, ReadOnlyStoreError
+from ..errors import CheckpointNotFoundError, InvalidStateValueError, LeaseHeldError, ReadOnlyStoreError
 
 # Where a store lives when nobody says (the CLI's ``--store`` default, ``open_store(None)``).
 DEFAULT_STORE_URL = "sqlite:///.kaizen/state.db"
@@ -219,3 +219,12 @@ class CheckpointStore(Protocol):
 
     def release_lease(self, agent_id: str, worker_id: str) -> bool:
         """Give the lease up if ``worker_id`` holds it; returns whether it did."""
+
+
+def checkpoint_not_found(checkpoint_id: str, where: str) -> CheckpointNotFoundError:
+    """The one wording for a missing checkpoint (it begins as the original's did, for code that matches it)."""
+    return CheckpointNotFoundError(f"Checkpoint not found: {checkpoint_id!r} is not in {where}")
+
+
+def lineage_not_found(lineage_id: str, where: str) -> CheckpointNotFoundError:
+    return CheckpointNotFoundError(f"lineage {lineage_id!r} not found in {where}")

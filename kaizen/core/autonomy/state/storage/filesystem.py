@@ -50,10 +50,12 @@ from typing import Any
 import orjson
 
 from ..errors import (
-    CheckpointConflictError, CheckpointCorruptError, CheckpointNotFoundError, InvalidStateValueError, StorageError,
+    CheckpointConflictError, CheckpointCorruptError, InvalidStateValueError, StorageError,
 )
 from ..ids import check_id
 from .base import (
+    checkpoint_not_found,
+    lineage_not_found,
     CheckpointRow, LeaseRow, LineageRow, RecordRow, SavePlan, StreamFromRecords, check_lease_free, stream_number,
 )
 from .fs_format import (
@@ -359,14 +361,14 @@ class FilesystemStorage(FilesystemLayout, StreamFromRecords, StateBackendMixin):
                     return row
                 if (found := self._find(checkpoint_id, where[0])) is not None:
                     return found[1]
-        raise CheckpointNotFoundError(f"checkpoint {checkpoint_id!r} not found in {self.url}")
+        raise checkpoint_not_found(checkpoint_id, self.url)
 
     def read_lineage(self, lineage_id: str) -> LineageRow:
         if (where := self._index("l", lineage_id)) is not None:
             with self._locked(where[0], exclusive=False) as agent_dir:
                 if (doc := read_json(self._file(agent_dir, "lineages", lineage_id))) is not None:
                     return lineage_row(doc)
-        raise CheckpointNotFoundError(f"lineage {lineage_id!r} not found in {self.url}")
+        raise lineage_not_found(lineage_id, self.url)
 
     def read_records(self, lineage_id: str, stream: str, start: int, stop: int) -> list[RecordRow]:
         """Reads only the bytes between the [seq, offset] marks around ``[start, stop)`` (one mark per

@@ -7,8 +7,10 @@ import threading
 import time
 from dataclasses import replace
 
-from ..errors import CheckpointConflictError, CheckpointNotFoundError, StorageError
+from ..errors import CheckpointConflictError, StorageError
 from .base import (
+    checkpoint_not_found,
+    lineage_not_found,
     CheckpointRow, LeaseRow, LineageRow, RecordRow, SavePlan, StreamFromRecords, check_lease_free, refuse_write,
 )
 from .state_backend import StateBackendMixin
@@ -133,13 +135,13 @@ class MemoryStorage(StreamFromRecords, StateBackendMixin):
         try:
             return self._rows[checkpoint_id]
         except KeyError:
-            raise CheckpointNotFoundError(f"checkpoint {checkpoint_id!r} not found in {self.url}") from None
+            raise checkpoint_not_found(checkpoint_id, self.url) from None
 
     def read_lineage(self, lineage_id: str) -> LineageRow:
         try:
             return self._lineages[lineage_id]
         except KeyError:
-            raise CheckpointNotFoundError(f"lineage {lineage_id!r} not found in {self.url}") from None
+            raise lineage_not_found(lineage_id, self.url) from None
 
     def read_records(self, lineage_id: str, stream: str, start: int, stop: int) -> list[RecordRow]:
         with self._lock:

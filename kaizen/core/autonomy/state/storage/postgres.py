@@ -24,9 +24,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool
 
 from ..errors import (
-    CheckpointConflictError, CheckpointNotFoundError, LeaseHeldError, StorageError, StoreNotFoundError,
+    CheckpointConflictError, LeaseHeldError, StorageError, StoreNotFoundError,
 )
-from .base import STREAM_NUMBERS, CheckpointRow, LeaseRow, LineageRow, RecordRow, SavePlan, refuse_write
+from .base import STREAM_NUMBERS, CheckpointRow, LeaseRow, LineageRow, RecordRow, SavePlan, checkpoint_not_found, lineage_not_found, refuse_write
 from .pg_schema import LOCK, SCHEMA_VERSION, check_schema, first, migrate
 from .sql_common import (
     CHECKPOINT_COLUMNS, LINEAGE_COLUMNS, SqlShapes, delete_agent_rows, head_conflict, lineage_from, lineage_values,
@@ -314,13 +314,13 @@ class PostgresStorage(StateBackendMixin):
     def read_checkpoint(self, checkpoint_id: str) -> CheckpointRow:
         rows = self._read(f"read of checkpoint {checkpoint_id!r}", SQL.select_checkpoint, (checkpoint_id,))
         if not rows:
-            raise CheckpointNotFoundError(f"checkpoint {checkpoint_id!r} not found in {self._where}")
+            raise checkpoint_not_found(checkpoint_id, self._where)
         return row_from(rows[0])
 
     def read_lineage(self, lineage_id: str) -> LineageRow:
         rows = self._read(f"read of lineage {lineage_id!r}", SQL.select_lineage, (lineage_id,))
         if not rows:
-            raise CheckpointNotFoundError(f"lineage {lineage_id!r} not found in {self._where}")
+            raise lineage_not_found(lineage_id, self._where)
         return lineage_from(rows[0])
 
     def read_records(self, lineage_id: str, stream: str, start: int, stop: int) -> list[RecordRow]:

@@ -15,9 +15,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import CheckpointConflictError, CheckpointNotFoundError, NotAKaizenStoreError, StorageError
+from ..errors import CheckpointConflictError, NotAKaizenStoreError, StorageError
 from ..errors import StoreNotFoundError
 from .base import (
+    checkpoint_not_found,
+    lineage_not_found,
     STREAM_NUMBERS, CheckpointRow, LeaseRow, LineageRow, RecordRow, SavePlan, check_lease_free, refuse_write,
 )
 from .sql_common import (
@@ -272,13 +274,13 @@ class SQLiteStorage(StateBackendMixin):
     def read_checkpoint(self, checkpoint_id: str) -> CheckpointRow:
         rows = self._read(SQL.select_checkpoint, (checkpoint_id,))
         if not rows:
-            raise CheckpointNotFoundError(f"checkpoint {checkpoint_id!r} not found in {self.url}")
+            raise checkpoint_not_found(checkpoint_id, self.url)
         return row_from(rows[0])
 
     def read_lineage(self, lineage_id: str) -> LineageRow:
         rows = self._read(SQL.select_lineage, (lineage_id,))
         if not rows:
-            raise CheckpointNotFoundError(f"lineage {lineage_id!r} not found in {self.url}")
+            raise lineage_not_found(lineage_id, self.url)
         return lineage_from(rows[0])
 
     def read_records(self, lineage_id: str, stream: str, start: int, stop: int) -> list[RecordRow]:
