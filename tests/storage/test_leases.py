@@ -80,6 +80,42 @@ def _interrupted_agents(url: str, count: int) -> list[str]:
     return ids
 
 
+HOLD_LEASE = """
+import sys, time
+from kaizen.core.autonomy.state.sync_manager import SyncStateManager
+SyncStateManager(sys.argv[1]).claim("held", ttl=60, keepalive=False)  # this process's default worker id
+print("HELD", flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.mark.parametrize("backend", SHARED, indirect=True)
+def test_a_killed_workers_lease_is_taken_at_once_a_live_ones_never(backend):
+    """kill -9 leaves the lease behind for its whole TTL; a process on this host that no longer
+    exists cannot be running the agent, so its lease is taken over without waiting."""
+    _, url = backend
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LEASE, url], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "HELD"
+        with pytest.raises(LeaseHeldError, match=f":{holder.pid}@"):  # alive: refused
+            SyncStateManager(url).claim("held", ttl=5)
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+    started = time.monotonic()
+    with SyncStateManager(url).claim("held", "survivor", ttl=5) as lease:  # dead: taken, no 60 s wait
+        assert lease.worker_id == "survivor"
+    assert time.monotonic() - started < 30
+
+
+def test_leases_of_other_hosts_and_custom_ids_are_never_taken_early(manager):
+    manager.claim("agent-1", "elsewhere.example:1@2026-01-01T00:00:00Z", ttl=30, keepalive=False)
+    manager.claim("agent-2", "my-custom-worker", ttl=30, keepalive=False)
+    for agent_id in ("agent-1", "agent-2"):
+        with pytest.raises(LeaseHeldError):
+            manager.claim(agent_id, "survivor", ttl=5)
+
+
 @pytest.mark.parametrize("backend", SHARED, indirect=True)
 def test_workers_racing_for_interrupted_agents_resume_each_once(backend):
     _, url = backend

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import threading
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from kaizen.core.values import is_number
@@ -22,9 +25,55 @@ from .storage.base import CheckpointStore, LeaseRow
 log = logging.getLogger("kaizen.state")
 
 
+_WORKER_ID = re.compile(r"^(?P<host>[^@]+):(?P<pid>\d+)(?:@(?P<since>[^@]+))?$")
+_started: tuple[int, str] | None = None  # (pid, since) of this process
+
+
 def default_worker_id() -> str:
-    """``host:pid``: unique per running process, readable in a "held by" error."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """``host:pid@since``: unique per running process, stable for its life, and readable in a
+    "held by" error (a lease row holds only the worker id and an expiry)."""
+    global _started
+    pid = os.getpid()
+    if _started is None or _started[0] != pid:  # a forked child is another worker
+        _started = (pid, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    return f"{socket.gethostname()}:{pid}@{_started[1]}"
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """What a worker id tells about the process behind it (all None for a custom id)."""
+
+    worker_id: str
+    host: str | None = None
+    pid: int | None = None
+    since: str | None = None
+
+    @classmethod
+    def parse(cls, worker_id: str) -> WorkerInfo:
+        match = _WORKER_ID.match(worker_id)
+        if match is None:
+            return cls(worker_id)
+        return cls(worker_id, match["host"], int(match["pid"]), match["since"])
+
+    def describe(self) -> str:
+        if self.pid is None:
+            return f"worker {self.worker_id}"
+        text = f"worker {self.worker_id} (pid {self.pid} on host {self.host})"
+        return text + (f" since {self.since}" if self.since else "")
+
+    def is_dead(self) -> bool:
+        """True only when the id names a process on this host that no longer exists (a worker
+        killed with kill -9 leaves its lease behind until it expires; this lets it be taken at once).
+        Unknown ids, other hosts and processes we may not signal count as alive."""
+        if self.pid is None or self.host != socket.gethostname() or self.pid == os.getpid():
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:
+            return False
+        return False
 
 
 class Lease:
@@ -81,5 +130,12 @@ def claim(store: CheckpointStore, agent_id: str, worker_id: str | None = None, t
     worker = worker_id or default_worker_id()
     if not isinstance(worker, str) or not worker or len(worker) > 200:
         raise InvalidStateValueError("worker_id must be a non-empty str of at most 200 characters")
-    row = store.acquire_lease(agent_id, worker, float(ttl))
+    try:
+        row = store.acquire_lease(agent_id, worker, float(ttl))
+    except LeaseHeldError as exc:
+        if not WorkerInfo.parse(exc.holder).is_dead():
+            raise
+        log.warning("taking over %s: its lease holder %s is no longer running", agent_id, exc.holder)
+        store.release_lease(agent_id, exc.holder)  # only if that dead worker still holds it
+        row = store.acquire_lease(agent_id, worker, float(ttl))
     return Lease(store, row, float(ttl), keepalive)
