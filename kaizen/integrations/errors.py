@@ -12,17 +12,26 @@ class IntegrationError(Exception):
     """Base class of every error raised by ``kaizen.integrations``."""
 
 
-class KailashNotInstalledError(IntegrationError, ImportError):
-    """The optional ``kailash`` package is needed but not installed."""
+class MissingExtraError(IntegrationError, ImportError):
+    """An optional dependency is needed but not installed; the message says which extra brings it."""
+
+    needs = ""  # what is missing, as a sentence fragment
+    extra = ""  # the kaizen-state extra that installs it
+    name_of_module = ""
 
     def __init__(self, detail: str | None = None) -> None:
-        message = (
-            'the Kailash integration needs the "kailash" package; '
-            'install it with: pip install "kaizen-state[kailash]"'
-        )
+        them = "them" if " and " in self.needs else "it"
+        message = f'{self.needs}; install {them} with: pip install "kaizen-state[{self.extra}]"'
         if detail:
             message = f"{message} ({detail})"
-        super().__init__(message, name="kailash")
+        super().__init__(message, name=self.name_of_module)
+
+
+class KailashNotInstalledError(MissingExtraError):
+    """The optional ``kailash`` package is needed but not installed."""
+
+    needs = 'the Kailash integration needs the "kailash" package'
+    extra = name_of_module = "kailash"
 
 
 class WorkflowExecutionError(IntegrationError):

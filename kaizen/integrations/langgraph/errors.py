@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from ..errors import IntegrationError
+from ..errors import IntegrationError, MissingExtraError
 
 
-class LangGraphNotInstalledError(IntegrationError, ImportError):
+class LangGraphNotInstalledError(MissingExtraError):
     """The optional ``langgraph`` packages are needed but not installed."""
 
-    def __init__(self, detail: str | None = None) -> None:
-        message = (
-            'the LangGraph saver needs "langgraph" and "langgraph-checkpoint"; '
-            'install them with: pip install "kaizen-state[langgraph]"'
-        )
-        if detail:
-            message = f"{message} ({detail})"
-        super().__init__(message, name="langgraph")
+    needs = 'the LangGraph saver needs "langgraph" and "langgraph-checkpoint"'
+    extra = name_of_module = "langgraph"
 
 
 class SaverError(IntegrationError):
