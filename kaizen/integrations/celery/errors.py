@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from kaizen.integrations.errors import IntegrationError
+from kaizen.integrations.errors import IntegrationError, MissingExtraError
 
 
 class CeleryIntegrationError(IntegrationError):
     """Base class of the errors raised by ``kaizen.integrations.celery``."""
 
 
-class CeleryNotInstalledError(CeleryIntegrationError, ImportError):
+class CeleryNotInstalledError(CeleryIntegrationError, MissingExtraError):
     """The optional ``celery`` package is needed but not installed."""
 
-    def __init__(self) -> None:
-        super().__init__('the Celery integration needs the "celery" package; '
-                         'install it with: pip install "kaizen-state[celery]"', name="celery")
+    needs = 'the Celery integration needs the "celery" package'
+    extra = name_of_module = "celery"
 
 
 class AgentFactoryError(CeleryIntegrationError):
