@@ -8,7 +8,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from test_cli_helpers import (
+from cli_helpers import (
     assert_one_line_error,
     invoke,
     jsonl,

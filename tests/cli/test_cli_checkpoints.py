@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from test_cli_helpers import (
+from cli_helpers import (
     CHECKPOINT_ID,
     assert_one_line_error,
     checkpoint_ids,

@@ -9,7 +9,7 @@ import re
 import shlex
 import tempfile
 
-from test_cli_helpers import (
+from cli_helpers import (
     DEMO_TOOLS_NO_WORKFLOW,
     DEMO_TOOLS_WITH_WORKFLOW,
     NOTES,

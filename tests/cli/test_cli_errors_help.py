@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from test_cli_helpers import assert_one_line_error, checkpoint_ids, invoke, ok
+from cli_helpers import assert_one_line_error, checkpoint_ids, invoke, ok
 
 # --- errors -------------------------------------------------------------------------------------
 READ_COMMANDS = [

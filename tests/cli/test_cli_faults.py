@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_cli_helpers import assert_one_line_error, checkpoint_ids, invoke, ok, read, run_demo
+from cli_helpers import assert_one_line_error, checkpoint_ids, invoke, ok, read, run_demo
 
 from kaizen.core.autonomy.state.errors import CheckpointCorruptError
 

@@ -9,7 +9,7 @@ import sys
 import textwrap
 
 import pytest
-from test_cli_helpers import (
+from cli_helpers import (
     DEMO_TOOLS_NO_WORKFLOW,
     DEMO_TOOLS_WITH_WORKFLOW,
     NOTES,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 import pytest
-from test_cli_helpers import assert_one_line_error, checkpoint_ids, invoke, ok, read, run_demo
+from cli_helpers import assert_one_line_error, checkpoint_ids, invoke, ok, read, run_demo
 
 from kaizen.cli import main
 from kaizen.core.autonomy.permissions import APPROVE

@@ -12,7 +12,7 @@ import sqlite3
 import subprocess
 
 import pytest
-from test_cli_helpers import CHECKPOINT_ID, checkpoint_ids, has_kailash, latest
+from cli_helpers import CHECKPOINT_ID, checkpoint_ids, has_kailash, latest
 
 KAIZEN = shutil.which("kaizen")
 pytestmark = pytest.mark.skipif(KAIZEN is None and os.environ.get("CI", "").lower() != "true",

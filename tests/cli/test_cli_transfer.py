@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_cli_helpers import (
+from cli_helpers import (
     assert_one_line_error,
     checkpoint_ids,
     invoke,

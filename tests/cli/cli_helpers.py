@@ -1,6 +1,6 @@
 """Shared helpers and fixtures for the end-to-end tests of the ``kaizen`` command (no tests here).
 
-Imported by name (``from test_cli_helpers import ...``): a unique module name, unlike ``conftest``,
+Imported by name (``from cli_helpers import ...``): a unique module name, unlike ``conftest``,
 which several test directories share. ``conftest.py`` re-exports the fixtures.
 
 Every test drives the real CLI (``click.testing.CliRunner`` on ``kaizen.cli.main``, or the

@@ -1,4 +1,4 @@
-"""Defects a review found in the loop, each pinned by the test that would fail without its fix."""
+"""Where a run stops and starts: approvals pinned before tools run, budgets, call ids, completed runs, lost leases, Ctrl-C."""
 
 from __future__ import annotations
 
