@@ -48,14 +48,6 @@ def has_kailash() -> bool:
     return importlib.util.find_spec("kailash") is not None
 
 
-def has_filesystem_store() -> bool:
-    try:
-        import kaizen.core.autonomy.state.storage.filesystem  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 needs_kailash = pytest.mark.skipif(not has_kailash(), reason="kailash is not installed (pip install -e '.[kailash]')")
 
 
@@ -167,12 +159,10 @@ def pg_store():
 
 @pytest.fixture(params=["sqlite", "filesystem", "postgres"])
 def any_store(request, tmp_path: Path):
-    """A fresh store of each real kind (the filesystem one only if that backend exists)."""
+    """A fresh store of each real kind."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/state.db"
     elif request.param == "filesystem":
-        if not has_filesystem_store():
-            pytest.skip("kaizen.core.autonomy.state.storage.filesystem is not available")
         yield f"file://{tmp_path}/ck"
     else:
         require_server()
