@@ -21,6 +21,7 @@ from .ollama import OllamaProvider
 from .openai import OpenAIProvider
 from .registry import PROVIDERS, get_provider
 from .scripted import ScriptedProvider
+from .toolchoice import NamedTool, ToolChoice, ToolChoiceMode
 from .types import LLMProvider, LLMResponse, Message, ToolCall, ToolSpec, Usage
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "LLMProvider",
     "LLMResponse",
     "Message",
+    "NamedTool",
     "OllamaProvider",
     "OpenAIProvider",
     "ProviderAuthError",
@@ -41,6 +43,8 @@ __all__ = [
     "ScriptExhaustedError",
     "ScriptedProvider",
     "ToolCall",
+    "ToolChoice",
+    "ToolChoiceMode",
     "ToolSpec",
     "Usage",
     "get_provider",

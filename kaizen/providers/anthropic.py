@@ -17,6 +17,7 @@ from kaizen.core.values import is_int
 
 from .base import HTTPProvider
 from .httpclient import ErrorHints
+from .toolchoice import NamedTool, ToolChoice
 from .types import LLMResponse, Message, ToolCall, ToolSpec, Usage
 from .wire import ResponseReader, normalize_base_url
 
@@ -30,6 +31,7 @@ def build_request(
     model: str,
     temperature: float | None,
     max_tokens: int,
+    tool_choice: ToolChoice | None = None,
 ) -> dict[str, Any]:
     """The JSON body of a Messages request."""
     system = [m.content for m in messages if m.role == "system" and m.content]
@@ -68,9 +70,18 @@ def build_request(
         body["tools"] = [
             {"name": t.name, "description": t.description, "input_schema": t.input_schema()} for t in tools
         ]
+        if tool_choice is not None:
+            body["tool_choice"] = wire_tool_choice(tool_choice)
     if temperature is not None:
         body["temperature"] = temperature
     return body
+
+
+def wire_tool_choice(choice: ToolChoice) -> dict[str, Any]:
+    """The Messages API's object: "required" is ``any``, a named tool is ``tool`` with its name."""
+    if isinstance(choice, NamedTool):
+        return {"type": "tool", "name": choice.name}
+    return {"type": "any" if choice == "required" else choice}
 
 
 def parse_response(data: dict[str, Any], reader: ResponseReader, model: str) -> LLMResponse:
@@ -165,9 +176,14 @@ class AnthropicProvider(HTTPProvider):
         )
 
     def _build_request(
-        self, messages: tuple[Message, ...], tools: tuple[ToolSpec, ...], model: str, temperature: float | None
+        self,
+        messages: tuple[Message, ...],
+        tools: tuple[ToolSpec, ...],
+        model: str,
+        temperature: float | None,
+        tool_choice: ToolChoice | None,
     ) -> dict[str, Any]:
-        return build_request(messages, tools, model, temperature, self.max_tokens)
+        return build_request(messages, tools, model, temperature, self.max_tokens, tool_choice)
 
     def _parse_response(self, data: dict[str, Any], model: str, request: dict[str, Any]) -> LLMResponse:
         return parse_response(data, ResponseReader(self.name, self.url), model)

@@ -15,6 +15,7 @@ from kaizen.core.bridge import in_thread
 from kaizen.core.values import is_number
 
 from .httpclient import ErrorHints, JSONClient, RetryPolicy
+from .toolchoice import ToolChoice, check_tool_choice
 from .types import LLMResponse, Message, ToolSpec
 
 _Item = TypeVar("_Item")
@@ -53,10 +54,11 @@ class AsyncTwin:
         *,
         model: str,
         temperature: float | None = None,
+        tool_choice: ToolChoice | None = None,
     ) -> LLMResponse:
         """Async twin of :meth:`chat` (runs it in a worker thread)."""
         return await in_thread(self.chat, messages, tools, model=model,  # type: ignore[attr-defined]
-                               temperature=temperature)
+                               temperature=temperature, tool_choice=tool_choice)
 
 
 class HTTPProvider(AsyncTwin):
@@ -100,10 +102,12 @@ class HTTPProvider(AsyncTwin):
         *,
         model: str,
         temperature: float | None = None,
+        tool_choice: ToolChoice | None = None,
     ) -> LLMResponse:
         """Send the conversation and return the model's next turn."""
         msgs, specs = check_chat_args(self.name, messages, tools, model, temperature)
-        body = self._build_request(msgs, specs, model, temperature)
+        choice = check_tool_choice(self.name, tool_choice, specs)
+        body = self._build_request(msgs, specs, model, temperature, choice)
         data = self._http.post(self.url, body)
         return self._parse_response(data, model, body)
 
@@ -118,7 +122,12 @@ class HTTPProvider(AsyncTwin):
         self.close()
 
     def _build_request(
-        self, messages: tuple[Message, ...], tools: tuple[ToolSpec, ...], model: str, temperature: float | None
+        self,
+        messages: tuple[Message, ...],
+        tools: tuple[ToolSpec, ...],
+        model: str,
+        temperature: float | None,
+        tool_choice: ToolChoice | None,
     ) -> dict[str, Any]:
         raise NotImplementedError
 

@@ -15,6 +15,7 @@ import httpx
 
 from .base import HTTPProvider
 from .httpclient import ErrorHints
+from .toolchoice import NamedTool, ToolChoice
 from .types import LLMResponse, Message, ToolCall, ToolSpec, Usage
 from .wire import ResponseReader, conversation_seed, parse_arguments, stable_call_id
 
@@ -72,7 +73,11 @@ def _split_host_port(hostport: str, default_port: int, setting: str, raw: str) -
 
 
 def build_request(
-    messages: tuple[Message, ...], tools: tuple[ToolSpec, ...], model: str, temperature: float | None
+    messages: tuple[Message, ...],
+    tools: tuple[ToolSpec, ...],
+    model: str,
+    temperature: float | None,
+    tool_choice: ToolChoice | None = None,
 ) -> dict[str, Any]:
     """The JSON body Ollama's ``/api/chat`` expects."""
     tool_names = {call.id: call.name for m in messages for call in m.tool_calls}
@@ -87,6 +92,7 @@ def build_request(
                 item["tool_name"] = tool_name
         wire.append(item)
     body: dict[str, Any] = {"model": model, "messages": wire, "stream": False}
+    tools = offered_tools(tools, tool_choice)
     if tools:
         body["tools"] = [
             {
@@ -98,6 +104,20 @@ def build_request(
     if temperature is not None:
         body["options"] = {"temperature": temperature}
     return body
+
+
+def offered_tools(tools: tuple[ToolSpec, ...], choice: ToolChoice | None) -> tuple[ToolSpec, ...]:
+    """The tools to send, since ``/api/chat`` has no ``tool_choice`` field.
+
+    "none" is exact (no tools sent, so none can be called); a named tool is
+    the only one sent, so no other can be called, but the model may still
+    answer in text; "required" and "auto" send every tool and cannot force a call.
+    """
+    if choice == "none":
+        return ()
+    if isinstance(choice, NamedTool):
+        return tuple(t for t in tools if t.name == choice.name)
+    return tools
 
 
 def parse_response(data: dict[str, Any], reader: ResponseReader, model: str, seed: str) -> LLMResponse:
@@ -165,9 +185,14 @@ class OllamaProvider(HTTPProvider):
         )
 
     def _build_request(
-        self, messages: tuple[Message, ...], tools: tuple[ToolSpec, ...], model: str, temperature: float | None
+        self,
+        messages: tuple[Message, ...],
+        tools: tuple[ToolSpec, ...],
+        model: str,
+        temperature: float | None,
+        tool_choice: ToolChoice | None,
     ) -> dict[str, Any]:
-        return build_request(messages, tools, model, temperature)
+        return build_request(messages, tools, model, temperature, tool_choice)
 
     def _parse_response(self, data: dict[str, Any], model: str, request: dict[str, Any]) -> LLMResponse:
         seed = conversation_seed(request["messages"])

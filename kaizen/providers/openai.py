@@ -15,6 +15,7 @@ import orjson
 
 from .base import HTTPProvider
 from .httpclient import ErrorHints
+from .toolchoice import NamedTool, ToolChoice
 from .types import LLMResponse, Message, ToolCall, ToolSpec, Usage
 from .wire import ResponseReader, conversation_seed, normalize_base_url, parse_arguments, stable_call_id
 
@@ -22,7 +23,11 @@ DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
 
 
 def build_request(
-    messages: tuple[Message, ...], tools: tuple[ToolSpec, ...], model: str, temperature: float | None
+    messages: tuple[Message, ...],
+    tools: tuple[ToolSpec, ...],
+    model: str,
+    temperature: float | None,
+    tool_choice: ToolChoice | None = None,
 ) -> dict[str, Any]:
     """The JSON body of a Chat Completions request."""
     wire: list[dict[str, Any]] = []
@@ -54,9 +59,18 @@ def build_request(
             }
             for t in tools
         ]
+        if tool_choice is not None:  # the API rejects tool_choice without tools
+            body["tool_choice"] = wire_tool_choice(tool_choice)
     if temperature is not None:
         body["temperature"] = temperature
     return body
+
+
+def wire_tool_choice(choice: ToolChoice) -> str | dict[str, Any]:
+    """Chat Completions spells the modes as strings and a named tool as a function object."""
+    if isinstance(choice, NamedTool):
+        return {"type": "function", "function": {"name": choice.name}}
+    return choice
 
 
 def parse_response(data: dict[str, Any], reader: ResponseReader, model: str, seed: str) -> LLMResponse:
@@ -137,9 +151,14 @@ class OpenAIProvider(HTTPProvider):
         )
 
     def _build_request(
-        self, messages: tuple[Message, ...], tools: tuple[ToolSpec, ...], model: str, temperature: float | None
+        self,
+        messages: tuple[Message, ...],
+        tools: tuple[ToolSpec, ...],
+        model: str,
+        temperature: float | None,
+        tool_choice: ToolChoice | None,
     ) -> dict[str, Any]:
-        return build_request(messages, tools, model, temperature)
+        return build_request(messages, tools, model, temperature, tool_choice)
 
     def _parse_response(self, data: dict[str, Any], model: str, request: dict[str, Any]) -> LLMResponse:
         seed = conversation_seed(request["messages"])

@@ -19,6 +19,7 @@ from kaizen.core.values import is_int
 
 from .base import AsyncTwin, check_chat_args
 from .errors import ScriptExhaustedError
+from .toolchoice import ToolChoice, check_tool_choice
 from .types import LLMResponse, Message, ToolCall, ToolSpec, Usage
 
 _STEP_KEYS = frozenset({"content", "tool_calls", "usage", "model", "finish_reason"})
@@ -147,6 +148,7 @@ class ScriptedProvider(AsyncTwin):
         self._position = 0
         self.seek(start_at)
         self.requests: list[tuple[Message, ...]] = []
+        self.tool_choices: list[ToolChoice | None] = []  # what each call asked for, in order
 
     def seek(self, position: int) -> None:
         """Continue the script at ``position`` (what an agent restored from a checkpoint does)."""
@@ -180,9 +182,15 @@ class ScriptedProvider(AsyncTwin):
         *,
         model: str,
         temperature: float | None = None,
+        tool_choice: ToolChoice | None = None,
     ) -> LLMResponse:
-        """Return the next scripted response (or raise ScriptExhaustedError)."""
-        msgs, _ = check_chat_args(self.name, messages, tools, model, temperature)
+        """Return the next scripted response (or raise ScriptExhaustedError).
+
+        ``tool_choice`` is checked like a real provider checks it and kept in
+        ``tool_choices``, but the script alone decides what is answered.
+        """
+        msgs, specs = check_chat_args(self.name, messages, tools, model, temperature)
+        choice = check_tool_choice(self.name, tool_choice, specs)
         with self._lock:
             if self._position >= len(self._steps):
                 raise ScriptExhaustedError(
@@ -195,6 +203,7 @@ class ScriptedProvider(AsyncTwin):
             step = self._steps[self._position]
             self._position += 1
             self.requests.append(msgs)
+            self.tool_choices.append(choice)
         out = step.response
         if step.usage_given and step.model_given:
             return out

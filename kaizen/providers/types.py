@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from kaizen.core.values import check_int, checked_json_copy
+
+if TYPE_CHECKING:
+    from .toolchoice import ToolChoice
 
 _T = TypeVar("_T")
 
@@ -285,7 +288,11 @@ class LLMResponse:
 
 @runtime_checkable
 class LLMProvider(Protocol):
-    """What agents need from a model backend: one blocking call and its async twin."""
+    """What agents need from a model backend: one blocking call and its async twin.
+
+    ``tool_choice`` None leaves the server's default (the model decides); callers pass
+    it only when set, so a provider written before it existed keeps working.
+    """
 
     name: str
 
@@ -296,6 +303,7 @@ class LLMProvider(Protocol):
         *,
         model: str,
         temperature: float | None = None,
+        tool_choice: ToolChoice | None = None,
     ) -> LLMResponse: ...
 
     async def achat(
@@ -305,6 +313,7 @@ class LLMProvider(Protocol):
         *,
         model: str,
         temperature: float | None = None,
+        tool_choice: ToolChoice | None = None,
     ) -> LLMResponse: ...
 
 

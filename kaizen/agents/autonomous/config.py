@@ -10,6 +10,7 @@ from kaizen.core.values import is_int
 from kaizen.core.autonomy.permissions.policy import POLICIES, Policy
 from kaizen.core.autonomy.state.redaction import DEFAULT_SUMMARY_LIMIT
 from kaizen.core.autonomy.state.storage.base import DEFAULT_STORE_URL
+from kaizen.providers.toolchoice import ToolChoice, as_tool_choice
 
 from .errors import ConfigError
 
@@ -44,12 +45,15 @@ class AutonomousConfig:
     makes every ``run`` continue the agent from its latest checkpoint when it has one
     (``run(resume=True)``); ``checkpoint_interval_seconds`` also saves at the end of a cycle
     once that many seconds passed since the last save (besides ``checkpoint_frequency``).
+    ``tool_choice`` ("auto", "none", "required", ``NamedTool(name)`` or ``{"name": ...}``) is
+    sent with every model call; None leaves it to the server (see docs/agent-loop.md).
     """
 
     max_cycles: int = 20
     llm_provider: ProviderName = "ollama"
     model: str = "llama3.2"
     temperature: float | None = None
+    tool_choice: ToolChoice | None = None
     base_url: str | None = None
     api_key: str | None = None
     provider_options: dict[str, Any] = field(default_factory=dict)
@@ -87,6 +91,10 @@ class AutonomousConfig:
             _positive_int(self.retention_count, "retention_count")
         if self.llm_provider not in PROVIDERS:
             raise ConfigError(f"llm_provider {self.llm_provider!r} is not one of {', '.join(PROVIDERS)}")
+        try:
+            self.tool_choice = as_tool_choice(self.tool_choice)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(str(exc)) from None
         if not isinstance(self.model, str) or not self.model:
             raise ConfigError("model must be a non-empty str, e.g. 'llama3.2'")
         if self.approval_policy not in APPROVAL_POLICIES:

@@ -224,8 +224,10 @@ class AgentLoop:
         call = {"model": self.config.model, "provider": _provider_name(agent.provider), "cycle": self.run["cycle"] + 1}
         agent.hooks.trigger_sync("pre_model_call", {**call, "messages": len(messages)}, agent_id=agent.agent_id)
         try:
+            # tool_choice only when set, so providers written before it existed keep working
+            choice = {} if self.config.tool_choice is None else {"tool_choice": self.config.tool_choice}
             response = agent.provider.chat(messages, agent.tools.specs(), model=self.config.model,
-                                           temperature=self.config.temperature)
+                                           temperature=self.config.temperature, **choice)
         except Exception as exc:
             agent.hooks.trigger_sync("post_model_call", {**call, "error": f"{type(exc).__name__}: {exc}",
                                                          "error_type": type(exc).__name__}, agent_id=agent.agent_id)
