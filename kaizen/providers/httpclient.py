@@ -196,14 +196,20 @@ class JSONClient:
 
     def post(self, url: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """POST ``body`` and return the decoded JSON object, or raise a ProviderError."""
-        payload = orjson.dumps(body)
+        return self._send("POST", url, orjson.dumps(body))
+
+    def get(self, url: str) -> dict[str, Any]:
+        """GET ``url`` (e.g. a model list) with the same retries and errors as ``post``."""
+        return self._send("GET", url, None)
+
+    def _send(self, method: str, url: str, payload: bytes | None) -> dict[str, Any]:
         retries = 0
         while True:
             try:
-                response = self._client.post(url, content=payload)
+                response = self._client.request(method, url, content=payload)
             except _RETRY_EXCEPTIONS as exc:
                 if retries < self.retry.max_retries:
-                    self._wait(url, retries, None, _describe_transport_error(exc))
+                    self._wait(method, url, retries, None, _describe_transport_error(exc))
                     retries += 1
                     continue
                 raise ProviderUnavailableError(
@@ -231,19 +237,19 @@ class JSONClient:
                     status_code=status,
                 )
             if status in RETRY_STATUSES and retries < self.retry.max_retries:
-                self._wait(url, retries, parse_retry_after(response.headers), f"HTTP {status}")
+                self._wait(method, url, retries, parse_retry_after(response.headers), f"HTTP {status}")
                 retries += 1
                 continue
             raise self._status_error(url, response, retries)
 
-    def _wait(self, url: str, retries: int, retry_after: float | None, why: str) -> None:
+    def _wait(self, method: str, url: str, retries: int, retry_after: float | None, why: str) -> None:
         if retry_after is not None:
             delay = min(retry_after, self.retry.retry_after_max)
         else:
             delay = self.retry.backoff(retries, self._rng)
         log.warning(
-            "%s: POST %s failed (%s); retry %d/%d in %.2fs",
-            self.provider, url, why, retries + 1, self.retry.max_retries, delay,
+            "%s: %s %s failed (%s); retry %d/%d in %.2fs",
+            self.provider, method, url, why, retries + 1, self.retry.max_retries, delay,
         )
         if delay > 0:
             self._sleep(delay)

@@ -150,6 +150,18 @@ class OpenAIProvider(HTTPProvider):
             transport=transport,
         )
 
+    def models(self) -> list[str]:
+        """The ids ``GET {base_url}/models`` lists: what a self-hosted server calls the model it serves."""
+        url = self.base_url + "/models"
+        reader = ResponseReader(self.name, url)
+        entries = reader.get(self._http.get(url), "data", list, "data")
+        ids: list[str] = []
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                raise reader.error(f"data[{i}]", f"should be an object, got {type(entry).__name__}")
+            ids.append(reader.get(entry, "id", str, f"data[{i}].id"))
+        return ids
+
     def _build_request(
         self,
         messages: tuple[Message, ...],

@@ -58,10 +58,16 @@ class RecordingServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server naming)
+                self._serve("POST")
+
+            def do_GET(self) -> None:  # noqa: N802
+                self._serve("GET")
+
+            def _serve(self, method: str) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length)
                 recorded = Recorded(
-                    method="POST",
+                    method=method,
                     path=self.path,
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=body,

@@ -16,7 +16,9 @@ import pytest
 from kaizen.agents.autonomous.base import BaseAutonomousAgent
 from kaizen.agents.autonomous.config import AutonomousConfig
 from kaizen.agents.autonomous.errors import ConfigError
-from kaizen.providers import Message, NamedTool, ScriptedProvider, ToolChoice, ToolSpec, get_provider
+from kaizen.providers import (
+    Message, NamedTool, OpenAIProvider, ProviderResponseError, ScriptedProvider, ToolChoice, ToolSpec, get_provider,
+)
 from kaizen.signatures import InputField, OutputField, Signature
 from kaizen.tools import ToolRegistry
 
@@ -153,3 +155,16 @@ def test_the_loop_sends_the_configured_tool_choice_with_every_model_call(choice:
     agent = BaseAutonomousAgent(config, _Lookup(), provider=provider, tools=tools)
     assert agent.run(question="x").status == "completed"
     assert provider.tool_choices == [choice, choice]
+
+
+def test_openai_models_lists_what_the_server_serves(server: RecordingServer) -> None:
+    """How ``kaizen demo --model URL`` learns the model name of a self-hosted server."""
+    server.reply(200, {"object": "list", "data": [{"id": "smollm2", "object": "model", "owned_by": "me"}]})
+    assert OpenAIProvider(base_url=server.url + "/v1").models() == ["smollm2"]
+    assert (server.requests[0].method, server.requests[0].path) == ("GET", "/v1/models")
+
+
+def test_openai_models_names_a_malformed_entry(server: RecordingServer) -> None:
+    server.reply(200, {"data": [{"object": "model"}]})
+    with pytest.raises(ProviderResponseError, match=r"'data\[0\]\.id' is missing"):
+        OpenAIProvider(base_url=server.url + "/v1").models()
