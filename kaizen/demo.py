@@ -3,7 +3,9 @@
 It plays a fixed script through the scripted provider, so it needs no model
 server, yet everything else is real: files are written and read in a workspace,
 Bash runs, approvals are asked (or auto-answered), a Kailash workflow runs when
-the SDK is installed, and every step is checkpointed in SQLite.
+the SDK is installed, and every step is checkpointed in SQLite. Given the URL of
+an OpenAI-compatible server (llama.cpp, vLLM, LM Studio, Ollama's /v1), a real
+model plays the same task with the same tools instead of the script.
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ import secrets
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from kaizen.agents.autonomous.base import BaseAutonomousAgent
 from kaizen.agents.autonomous.config import AutonomousConfig
 from kaizen.core.autonomy.hooks import HookManager
 from kaizen.core.autonomy.permissions import APPROVE_ALL, ApprovalCallback
 from kaizen.core.autonomy.state.sync_manager import SyncStateManager
-from kaizen.providers import ScriptedProvider
+from kaizen.providers import NamedTool, OpenAIProvider, ScriptedProvider, ToolChoice
+from kaizen.providers.wire import normalize_base_url
 from kaizen.signatures import InputField, OutputField, Signature
 from kaizen.tools import ToolRegistry, builtin_tools
 
@@ -95,35 +99,68 @@ def auto_approver() -> ApprovalCallback:
     return lambda request: APPROVE_ALL
 
 
+def model_server(url: str, model_name: str | None = None) -> tuple[str, str]:
+    """The OpenAI base URL and model name of a real server: ``/v1`` is added to a bare
+    ``http://host:port``, and without ``model_name`` the first model the server lists is used."""
+    base = normalize_base_url(url, "--model")
+    if not urlsplit(base).path:
+        base += "/v1"
+    if model_name:
+        return base, model_name
+    with OpenAIProvider(base_url=base, timeout=10, max_retries=1) as provider:
+        served = provider.models()
+    if not served:
+        raise ValueError(f"the server at {base} lists no model under /models; name one with --model-name")
+    return base, served[0]
+
+
 def build_demo_agent(store: str | None, workdir: Path | None = None, agent_id: str | None = None,
                      approval_callback: ApprovalCallback | None = None,
                      with_workflow: bool | None = None, *, worker_id: str | None = None,
-                     temporary_workdir: bool | None = None) -> BaseAutonomousAgent:
+                     temporary_workdir: bool | None = None, model_url: str | None = None,
+                     model_name: str | None = None, tool_choice: ToolChoice | None = None) -> BaseAutonomousAgent:
     """The demo agent; with the same ``agent_id``/``workdir`` it is also how a demo run is resumed.
 
     ``worker_id``: the agent holds a lease while it runs, so a second process cannot run it
     at the same time. Without ``workdir`` a temporary one is made (``metadata["cli"]`` says so).
+    ``model_url`` (and ``model_name``, see :func:`model_server`): a real model on an
+    OpenAI-compatible server plays the demo instead of the script; ``tool_choice`` is sent with
+    each of its calls.
     """
     with_workflow = has_kailash() if with_workflow is None else with_workflow
     if temporary_workdir is None:
         temporary_workdir = workdir is None
     workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="kaizen-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    config = AutonomousConfig(
-        llm_provider="scripted", model=DEMO_MODEL, max_cycles=10, storage=store, workdir=str(workdir),
-        approval_policy="allow_safe", prices=DEMO_PRICES, checkpoint_frequency=1, worker_id=worker_id,
-    )
+    common: dict[str, Any] = dict(max_cycles=10, storage=store, workdir=str(workdir), approval_policy="allow_safe",
+                                  checkpoint_frequency=1, worker_id=worker_id, tool_choice=tool_choice)
+    provider: Any = None  # a real model: the provider the config describes
+    if model_url is not None:
+        base_url, model_name = model_server(model_url, model_name)
+        config = AutonomousConfig(llm_provider="openai", model=model_name, base_url=base_url,
+                                  prices={"tools": DEMO_PRICES["tools"]}, **common)
+    else:
+        config = AutonomousConfig(llm_provider="scripted", model=DEMO_MODEL, prices=DEMO_PRICES, **common)
+        provider = ScriptedProvider(demo_script(with_workflow))
     hooks = HookManager()
     manager = SyncStateManager.from_config(config)
     manager.hook_manager = hooks  # checkpoint events reach the demo's progress output
     agent = BaseAutonomousAgent(
         config, ReportTask(), agent_id=agent_id or f"demo-{secrets.token_hex(4)}",
         state_manager=manager,
-        provider=ScriptedProvider(demo_script(with_workflow)), tools=ToolRegistry(builtin_tools(workdir)),
+        provider=provider, tools=ToolRegistry(builtin_tools(workdir)),
         hook_manager=hooks, approval_callback=approval_callback,
     )
     if with_workflow:
         add_workflow_step(agent)
     agent.metadata["cli"] = {"kind": "demo", "workdir": str(workdir), "with_workflow": with_workflow,
                              "temporary_workdir": temporary_workdir}
+    if model_url is not None:  # so `kaizen resume` asks the same server and model
+        agent.metadata["cli"].update(model_url=config.base_url, model_name=config.model,
+                                     tool_choice=_plain(config.tool_choice))
     return agent
+
+
+def _plain(choice: ToolChoice | None) -> str | dict[str, str] | None:
+    """A tool choice as JSON, the way ``AutonomousConfig`` reads it back."""
+    return {"name": choice.name} if isinstance(choice, NamedTool) else choice

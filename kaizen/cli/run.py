@@ -39,13 +39,31 @@ KEEP_WORKDIR_OPTION = click.option("--keep-workdir", is_flag=True,
 @KEEP_WORKDIR_OPTION
 @click.option("--agent-id", help="Agent id (default: demo-<random>); must be new (continue one with `kaizen resume`).")
 @click.option("--no-workflow", is_flag=True, help="Skip the Kailash workflow step.")
+@click.option("--model", "model_url", metavar="URL",
+              help="Play the demo with a real model on the OpenAI-compatible server at URL (llama.cpp, vLLM, "
+                   "LM Studio, Ollama's /v1), e.g. http://127.0.0.1:8000/v1 (/v1 is added to a bare host:port).")
+@click.option("--model-name", help="The model to ask on --model's server (default: the first one it lists).")
+@click.option("--tool-choice", metavar="auto|none|required|TOOL",
+              help="With --model: whether the model may, must or must not call a tool, or which one "
+                   "(small models often call a tool only when it is named).")
 @WORKER_OPTION
 @STORE_OPTION
 @friendly
 def demo(yes: bool, workdir: Path | None, keep_workdir: bool, agent_id: str | None, no_workflow: bool,
+         model_url: str | None, model_name: str | None, tool_choice: str | None,
          worker_id: str | None, store_url: str) -> None:
-    """Run a small autonomous agent offline (scripted model) on the embedded store."""
+    """Run a small autonomous agent offline (scripted model) on the embedded store.
+
+    With --model URL a real model on that server plays it instead of the script.
+    """
     from kaizen.demo import build_demo_agent, has_kailash
+    from kaizen.providers import ProviderError
+    from kaizen.providers.toolchoice import TOOL_CHOICE_MODES, NamedTool
+
+    if model_url is None and (model_name or tool_choice):
+        raise CliError("--model-name and --tool-choice need --model URL (the scripted demo has no model to tell)")
+    choice = None if tool_choice is None else (
+        tool_choice if tool_choice in TOOL_CHOICE_MODES else NamedTool(tool_choice))
 
     agent_id = agent_id or f"demo-{secrets.token_hex(4)}"
     worker_id = worker_id or default_worker_id()
@@ -54,13 +72,20 @@ def demo(yes: bool, workdir: Path | None, keep_workdir: bool, agent_id: str | No
     if manager.list_checkpoints(agent_id, limit=1):
         raise CliError(f"agent {agent_id!r} already exists in {shown(store_url)}; continue it with "
                        f"`kaizen resume {agent_id}{store_suffix(store_url)}` or pick a new --agent-id")
-    agent = build_demo_agent(store_url, workdir, agent_id, approver(yes),
-                             with_workflow=has_kailash() and not no_workflow, worker_id=worker_id)
+    try:
+        agent = build_demo_agent(store_url, workdir, agent_id, approver(yes),
+                                 with_workflow=has_kailash() and not no_workflow, worker_id=worker_id,
+                                 model_url=model_url, model_name=model_name, tool_choice=choice)
+    except ProviderError as exc:
+        raise CliError(f"--model {model_url}: cannot ask the server for its model ({exc}); "
+                       "check the URL, or name the model with --model-name") from None
     close_with_command(agent)
     where = agent.metadata["cli"]["workdir"]
     temporary = " (temporary)" if agent.metadata["cli"]["temporary_workdir"] else ""
     console.print(f"[bold]kaizen demo[/bold] agent [cyan]{agent.agent_id}[/cyan]  store {escape(shown(store_url))}  "
                   f"workspace {escape(where)}{temporary}")
+    if model_url is not None:
+        console.print(f"model [cyan]{escape(agent.config.model)}[/cyan] at {escape(str(agent.config.base_url))}")
     if not has_kailash():
         console.print("[dim](Kailash is not installed, so the workflow step is skipped: "
                       + escape("pip install 'kaizen-state[kailash]'") + ")[/dim]")
@@ -102,7 +127,9 @@ def resume(agent_id: str, from_checkpoint: str | None, yes: bool, keep_workdir: 
         console.print(f"agent {agent_id} already ended with status [bold]{status}[/bold]; nothing to resume")
         return
     agent = build_demo_agent(store_url, Path(cli["workdir"]), agent_id, approver(yes), cli.get("with_workflow", False),
-                             worker_id=worker_id, temporary_workdir=cli.get("temporary_workdir", False))
+                             worker_id=worker_id, temporary_workdir=cli.get("temporary_workdir", False),
+                             model_url=cli.get("model_url"), model_name=cli.get("model_name"),
+                             tool_choice=cli.get("tool_choice"))
     close_with_command(agent)
     if from_checkpoint is not None:
         state = agent.resume_from_checkpoint(start)  # forks when it is not its lineage's newest

@@ -7,7 +7,7 @@ so sync and async behaviour, argument checks and lifecycle are identical for all
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import httpx
 
@@ -115,7 +115,7 @@ class HTTPProvider(AsyncTwin):
         """Close pooled connections."""
         self._http.close()
 
-    def __enter__(self) -> HTTPProvider:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -1,0 +1,163 @@
+"""Our OpenAI provider and the agent loop against a real llama.cpp server, offline.
+
+The recorded exchanges in tests/providers pin the wire format; this checks that a real
+OpenAI-compatible server agrees: token usage is real, a named ``tool_choice`` makes even a
+135M-parameter model call the tool through the loop, and a server killed mid-request gives
+our retry and then an error naming the server instead of a hang.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from llama_server import LlamaServer, start_server
+
+from kaizen.agents.autonomous.base import BaseAutonomousAgent
+from kaizen.agents.autonomous.config import AutonomousConfig
+from kaizen.providers import Message, NamedTool, OpenAIProvider, ProviderUnavailableError
+from kaizen.signatures import InputField, OutputField, Signature
+from kaizen.tools import ToolRegistry
+
+pytestmark = pytest.mark.slow
+
+PRICE_IN, PRICE_OUT, PRICE_TOOL = 2.0, 8.0, 0.001  # dollars per million tokens, per call
+
+
+@pytest.fixture(scope="module")
+def llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
+    server = start_server(tmp_path_factory.mktemp("llama") / "server.log")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_a_chat_round_trip_reports_real_token_usage(llama: LlamaServer) -> None:
+    model = llama.model_id()
+    with OpenAIProvider(base_url=llama.url, timeout=60, max_retries=0) as provider:
+        assert provider.models() == [model]
+        answer = provider.chat([Message("system", "You are a helpful assistant."),
+                                Message("user", "Say hello in one short sentence.")], model=model, temperature=0)
+    assert answer.content.strip()
+    assert answer.usage.input_tokens > 0 and answer.usage.output_tokens > 0
+    assert answer.model == model
+    assert answer.finish_reason in ("stop", "length")
+    assert answer.tool_calls == ()
+
+
+class Weather(Signature):
+    """Report the weather of a city."""
+
+    city: str = InputField(description="the city")
+    report: str = OutputField(description="the weather report")
+
+
+def test_a_named_tool_call_runs_through_the_loop_with_usage_and_cost(llama: LlamaServer, tmp_path: Path) -> None:
+    model = llama.model_id()
+    asked: list[str] = []
+    tools = ToolRegistry()
+
+    @tools.tool(danger="read_only")
+    def get_weather(city: str) -> str:
+        """The current weather in a city."""
+        asked.append(city)
+        return f"sunny, 21 C in {city}"
+
+    config = AutonomousConfig(
+        llm_provider="openai", model=model, base_url=llama.url, temperature=0, tool_choice=NamedTool("get_weather"),
+        max_cycles=1, storage=f"sqlite:///{tmp_path}/state.db", workdir=str(tmp_path), approval_policy="allow_all",
+        provider_options={"timeout": 60, "max_retries": 0}, planning_enabled=False,
+        prices={"tools": {"get_weather": PRICE_TOOL},
+                "models": {model: {"input_per_million": PRICE_IN, "output_per_million": PRICE_OUT}}},
+    )
+    agent = BaseAutonomousAgent(config, Weather(), tools=tools)
+    result = agent.run(city="Paris")
+
+    # the forced call holds for every cycle, so one cycle ends the run at max_cycles after the tool ran
+    assert result.status == "max_cycles", result.error
+    assert result.tool_calls == 1 and len(asked) == 1 and isinstance(asked[0], str)
+    assert agent.tool_usage_counts == {"LLM": 1, "get_weather": 1}
+    usage = agent.token_usage[model]
+    assert usage["input_tokens"] > 0 and usage["output_tokens"] > 0
+    token_cost = (usage["input_tokens"] * PRICE_IN + usage["output_tokens"] * PRICE_OUT) / 1e6
+    assert agent.budget_spent_usd == pytest.approx(PRICE_TOOL + token_cost)
+    assert agent.estimate_cost().total == pytest.approx(PRICE_TOOL + token_cost)
+    tool_turns = [m for m in agent.conversation_history if m["role"] == "tool"]
+    assert [m["content"] for m in tool_turns] == [f"sunny, 21 C in {asked[0]}"]
+
+
+def test_a_server_killed_mid_request_gives_a_retry_then_an_error_naming_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = start_server(tmp_path / "server.log")
+    try:
+        model = server.model_id()
+        provider = OpenAIProvider(base_url=server.url, timeout=30, max_retries=1, backoff_base=0.05)
+        outcome: list[BaseException | object] = []
+
+        def long_generation() -> None:
+            try:
+                outcome.append(provider.chat([Message("user", "Count from 1 to 1000, one number per line.")],
+                                             model=model, temperature=0))
+            except BaseException as exc:  # noqa: BLE001 (handed to the test thread)
+                outcome.append(exc)
+
+        caplog.set_level(logging.WARNING, logger="kaizen.providers")
+        worker = threading.Thread(target=long_generation, daemon=True)
+        worker.start()
+        time.sleep(1.5)  # the request is in flight: the server is generating
+        assert not outcome, f"the generation ended before the kill: {outcome}"
+        server.kill()
+        worker.join(timeout=60)
+        assert not worker.is_alive(), "the provider hung after the server died"
+    finally:
+        server.stop()
+    error = outcome[0]
+    assert isinstance(error, ProviderUnavailableError), error
+    assert server.url + "/chat/completions" in str(error)
+    assert "after 2 attempt(s)" in str(error) and "is the server running?" in str(error)
+    assert any("retry 1/1" in record.getMessage() for record in caplog.records)
+
+
+def test_kaizen_demo_runs_on_the_server_and_resume_keeps_its_model(llama: LlamaServer, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from kaizen.cli import main
+    from kaizen.core.autonomy.state.sync_manager import SyncStateManager
+
+    store = f"sqlite:///{tmp_path}/state.db"
+    bare = llama.url.removesuffix("/v1")  # /v1 is added to a bare host:port
+    result = CliRunner().invoke(main, ["demo", "--model", bare, "--tool-choice", "none", "--yes", "--no-workflow",
+                                       "--agent-id", "demo-llama", "--workdir", str(tmp_path / "work"),
+                                       "--store", store])
+    assert result.exit_code == 0, result.output
+    assert f"at {llama.url}" in result.output
+    manager = SyncStateManager(store)
+    try:
+        state = manager.load_checkpoint(manager.list_checkpoints("demo-llama", limit=1)[0].checkpoint_id)
+    finally:
+        manager.close()
+    assert state.metadata["run"]["status"] == "completed"
+    assert state.metadata["cli"]["model_url"] == llama.url
+    assert state.metadata["cli"]["model_name"] == llama.model_id()
+    assert state.metadata["cli"]["tool_choice"] == "none"
+    usage = state.token_usage[llama.model_id()]  # real tokens, under the served model's name
+    assert usage["input_tokens"] > 0 and usage["output_tokens"] > 0
+
+
+def test_kaizen_demo_names_an_unreachable_model_server(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from kaizen.cli import main
+    from llama_server import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    result = CliRunner().invoke(main, ["demo", "--model", url, "--yes", "--store", f"sqlite:///{tmp_path}/s.db"])
+    assert result.exit_code != 0
+    assert f"--model {url}: cannot ask the server for its model" in result.output
+    assert "--model-name" in result.output and "internal error" not in result.output
