@@ -57,8 +57,7 @@ def log(agent_id: str, follow: bool, as_json: bool, interval: float, store_url: 
     except KeyboardInterrupt:  # Ctrl-C is how a reader stops following: no message
         sys.exit(EXIT_INTERRUPTED)
     if newest is not None:
-        prices, priced = run_prices(newest)
-        show(summary_entry(newest, prices, priced))
+        show(summary_entry(newest, run_prices(newest)))
     if damaged:
         sys.exit(EXIT_TAMPERED)
 
@@ -84,8 +83,7 @@ def tail(manager: SyncStateManager, agent_id: str, show: Any, follow: bool, inte
                 state = manager.load_checkpoint(meta.checkpoint_id)
             except CheckpointCorruptError:  # named by warn_if_damaged; the next intact one carries on
                 continue
-            prices, _ = run_prices(state)
-            for entry in window_entries(state, cursor, prices):
+            for entry in window_entries(state, cursor, run_prices(state)):
                 show(entry)
             newest = state
         sys.stdout.flush()
@@ -100,7 +98,9 @@ def lineage(manager: SyncStateManager, agent_id: str) -> list[CheckpointMetadata
     if not metas:
         return []
     by_id = {meta.checkpoint_id: meta for meta in metas}
-    chain, current, seen = [], metas[0], set[str]()
+    chain: list[CheckpointMetadata] = []
+    current: CheckpointMetadata | None = metas[0]
+    seen: set[str] = set()
     while current is not None and current.checkpoint_id not in seen:
         chain.append(current)
         seen.add(current.checkpoint_id)

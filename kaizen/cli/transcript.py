@@ -37,8 +37,11 @@ class Cursor:
     early_decisions: list[tuple[str, bool]] = field(default_factory=list)  # approvals shown before their result
 
 
-def window_entries(state: AgentState, cursor: Cursor, prices: Prices) -> list[Entry]:
-    """The entries ``state`` adds to what ``cursor`` has seen (``cursor`` is advanced), then its checkpoint."""
+def window_entries(state: AgentState, cursor: Cursor, prices: Prices | None) -> list[Entry]:
+    """The entries ``state`` adds to what ``cursor`` has seen (``cursor`` is advanced), then its checkpoint.
+
+    Costs are None without ``prices`` (the run had none).
+    """
     conversation = state.conversation_history[cursor.conversation:]
     delta = _token_delta(cursor.token_usage, state.token_usage)
     model_turns = sum(1 for message in conversation if message.get("role") == "assistant")
@@ -65,35 +68,36 @@ def checkpoint_entry(state: AgentState) -> Entry:
             "status": state.status, "time": state.timestamp.isoformat()}
 
 
-def summary_entry(state: AgentState, prices: Prices, priced: bool) -> Entry:
+def summary_entry(state: AgentState, prices: Prices | None) -> Entry:
     """How the run stands: status, calls per tool, tokens per model, estimated cost (None without prices)."""
     run = state.metadata.get("run") if isinstance(state.metadata.get("run"), Mapping) else {}
     error = run.get("error") if isinstance(run, Mapping) else None
-    cost = estimate_cost(state.tool_usage_counts, state.token_usage, prices).total if priced else None
+    cost = estimate_cost(state.tool_usage_counts, state.token_usage, prices).total if prices else None
     return {"kind": "summary", "agent_id": state.agent_id, "status": state.status, "step": state.step_number,
             "checkpoint_id": state.checkpoint_id, "tool_calls": dict(state.tool_usage_counts),
             "token_usage": {model: dict(tokens) for model, tokens in state.token_usage.items()},
             "cost_usd": cost, "error": None if error is None else redact_text(str(error))}
 
 
-def run_prices(state: AgentState) -> tuple[Prices, bool]:
-    """The prices the run was configured with, and whether it had any (bad ones count as none)."""
+def run_prices(state: AgentState) -> Prices | None:
+    """The prices the run was configured with; None when it had none (bad ones count as none)."""
     raw = state.metadata.get("prices")
     try:
         prices = Prices.parse(raw if isinstance(raw, Mapping) else None)
     except ValueError:
-        return Prices(), False
-    return prices, bool(prices.tools or prices.models)
+        return None
+    return prices if prices.tools or prices.models else None
 
 
-def _turn(message: Mapping[str, Any], role: str, delta: Usage | None, prices: Prices) -> Entry:
+def _turn(message: Mapping[str, Any], role: str, delta: Usage | None, prices: Prices | None) -> Entry:
     input_tokens = output_tokens = None
     cost: float | None = None
-    if role == "assistant":
+    if role == "assistant" and delta is not None:
+        input_tokens = sum(tokens.get("input_tokens", 0) for tokens in delta.values())
+        output_tokens = sum(tokens.get("output_tokens", 0) for tokens in delta.values())
+    if role == "assistant" and prices is not None:
         call_price = prices.tools.get("LLM", 0.0)
         if delta is not None:
-            input_tokens = sum(tokens.get("input_tokens", 0) for tokens in delta.values())
-            output_tokens = sum(tokens.get("output_tokens", 0) for tokens in delta.values())
             cost = call_price + estimate_cost({}, delta, prices).total
         elif not prices.models:  # tokens unknown, and they cost nothing anyway
             cost = call_price
@@ -115,7 +119,8 @@ def _approval(record: Mapping[str, Any]) -> Entry:
             "time": str(record.get("timestamp", ""))}
 
 
-def _tool_result(state: AgentState, cursor: Cursor, message: Mapping[str, Any], prices: Prices) -> list[Entry]:
+def _tool_result(state: AgentState, cursor: Cursor, message: Mapping[str, Any],
+                 prices: Prices | None) -> list[Entry]:
     call_id, tool = str(message.get("tool_call_id", "")), str(message.get("name", ""))
     entries: list[Entry] = []
     approved: bool | None = None
@@ -134,7 +139,7 @@ def _tool_result(state: AgentState, cursor: Cursor, message: Mapping[str, Any], 
     ok = bool(action.get("ok")) if action is not None else None
     output = action.get("output") if action is not None else message.get("content")
     error = action.get("error") if action is not None else None
-    cost = prices.tools.get(tool, 0.0) if approved else 0.0  # charged when approved, before it runs
+    cost = None if prices is None else prices.tools.get(tool, 0.0) if approved else 0.0  # charged when approved
     entries.append({"kind": "tool_result", "call_id": call_id, "tool": tool, "ok": ok,
                     "output": redact_value(output), "error": None if error is None else redact_text(str(error)),
                     "cost_usd": cost})
