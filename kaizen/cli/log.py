@@ -93,19 +93,26 @@ def tail(manager: SyncStateManager, agent_id: str, show: Any, follow: bool, inte
 
 
 def lineage(manager: SyncStateManager, agent_id: str) -> list[CheckpointMetadata]:
-    """The newest checkpoint and its ancestors, oldest first (forks elsewhere are left out)."""
-    metas = manager.list_checkpoints(agent_id)
-    if not metas:
-        return []
-    by_id = {meta.checkpoint_id: meta for meta in metas}
+    """The newest checkpoint and its ancestors, oldest first (forks elsewhere are left out).
+
+    A deleted ancestor (``checkpoints delete``) is stepped over: the walk goes on with the next
+    older checkpoint of the same lineage.
+    """
+    metas = manager.list_checkpoints(agent_id)  # newest first
+    position = {meta.checkpoint_id: index for index, meta in enumerate(metas)}
     chain: list[CheckpointMetadata] = []
-    current: CheckpointMetadata | None = metas[0]
-    seen: set[str] = set()
-    while current is not None and current.checkpoint_id not in seen:
+    index: int | None = 0 if metas else None
+    while index is not None:
+        current = metas[index]
         chain.append(current)
-        seen.add(current.checkpoint_id)
         parent = current.parent_checkpoint_id
-        current = by_id.get(parent) if parent is not None else None
+        if parent is None:
+            break
+        following = position.get(parent)
+        if following is None:
+            following = next((later for later in range(index + 1, len(metas))
+                              if metas[later].lineage_id == current.lineage_id), None)
+        index = following if following is not None and following > index else None
     return chain[::-1]
 
 
