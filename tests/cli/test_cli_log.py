@@ -186,3 +186,13 @@ def test_cli_docs_list_every_json_key():
         assert f"`{kind}`" in section
         for key in keys:
             assert f"`{key}`" in section, (kind, key)
+
+
+def test_a_deleted_checkpoint_in_the_middle_does_not_cut_the_transcript(sqlite_store, tmp_path):
+    run_demo(sqlite_store, tmp_path / "w", "gappy", "--no-workflow")
+    second_newest = checkpoint_ids(sqlite_store, "gappy")[1]
+    ok("checkpoints", "delete", second_newest, "--store", sqlite_store)
+    entries = jsonl(ok("log", "gappy", "--json", "--store", sqlite_store).stdout)
+    assert [e["checkpoint_id"] for e in entries if e["kind"] == "checkpoint"] == checkpoint_ids(sqlite_store, "gappy")[::-1]
+    turns = [e for e in entries if e["kind"] == "turn" and e["role"] == "assistant"]
+    assert len(turns) == 5 and turns[-1]["output_tokens"] is not None
