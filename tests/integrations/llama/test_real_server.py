@@ -102,7 +102,8 @@ def test_a_server_killed_mid_request_gives_a_retry_then_an_error_naming_it(
 
         def long_generation() -> None:
             try:
-                outcome.append(provider.chat([Message("user", "Count from 1 to 1000, one number per line.")],
+                # about 500 tokens at temperature 0: several seconds of generation to interrupt
+                outcome.append(provider.chat([Message("user", "Write a long story about a lighthouse keeper.")],
                                              model=model, temperature=0))
             except BaseException as exc:  # noqa: BLE001 (handed to the test thread)
                 outcome.append(exc)
@@ -110,7 +111,7 @@ def test_a_server_killed_mid_request_gives_a_retry_then_an_error_naming_it(
         caplog.set_level(logging.WARNING, logger="kaizen.providers")
         worker = threading.Thread(target=long_generation, daemon=True)
         worker.start()
-        time.sleep(1.5)  # the request is in flight: the server is generating
+        time.sleep(1.0)  # the request is in flight: the server is generating
         assert not outcome, f"the generation ended before the kill: {outcome}"
         server.kill()
         worker.join(timeout=60)
@@ -124,7 +125,7 @@ def test_a_server_killed_mid_request_gives_a_retry_then_an_error_naming_it(
     assert any("retry 1/1" in record.getMessage() for record in caplog.records)
 
 
-def test_kaizen_demo_runs_on_the_server_and_resume_keeps_its_model(llama: LlamaServer, tmp_path: Path) -> None:
+def test_kaizen_demo_runs_on_the_server_and_records_its_model_for_resume(llama: LlamaServer, tmp_path: Path) -> None:
     from click.testing import CliRunner
 
     from kaizen.cli import main
