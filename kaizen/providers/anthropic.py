@@ -15,7 +15,7 @@ import httpx
 
 from kaizen.core.values import is_int
 
-from .base import HTTPProvider
+from .base import ChatCall, HTTPProvider
 from .httpclient import ErrorHints
 from .toolchoice import NamedTool, ToolChoice
 from .types import LLMResponse, Message, ToolCall, ToolSpec, Usage
@@ -175,15 +175,9 @@ class AnthropicProvider(HTTPProvider):
             transport=transport,
         )
 
-    def _build_request(
-        self,
-        messages: tuple[Message, ...],
-        tools: tuple[ToolSpec, ...],
-        model: str,
-        temperature: float | None,
-        tool_choice: ToolChoice | None,
-    ) -> dict[str, Any]:
-        return build_request(messages, tools, model, temperature, self.max_tokens, tool_choice)
+    def _build_request(self, call: ChatCall) -> dict[str, Any]:
+        return build_request(call.messages, call.tools, call.model, call.temperature, self.max_tokens,
+                             call.tool_choice)
 
     def _parse_response(self, data: dict[str, Any], model: str, request: dict[str, Any]) -> LLMResponse:
         return parse_response(data, ResponseReader(self.name, self.url), model)

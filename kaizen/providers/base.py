@@ -7,6 +7,7 @@ so sync and async behaviour, argument checks and lifecycle are identical for all
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Self, TypeVar
 
 import httpx
@@ -42,6 +43,17 @@ def _sequence_of(kind: type[_Item], items: Any, label: str, hint: str) -> tuple[
         if not isinstance(item, kind):
             raise TypeError(f"{label}[{i}] is a {type(item).__name__}, expected {kind.__name__}")
     return found
+
+
+@dataclass(frozen=True)
+class ChatCall:
+    """One ``chat`` call's arguments, checked, as the wire formats build a request from them."""
+
+    messages: tuple[Message, ...]
+    tools: tuple[ToolSpec, ...]
+    model: str
+    temperature: float | None
+    tool_choice: ToolChoice | None
 
 
 class AsyncTwin:
@@ -107,7 +119,7 @@ class HTTPProvider(AsyncTwin):
         """Send the conversation and return the model's next turn."""
         msgs, specs = check_chat_args(self.name, messages, tools, model, temperature)
         choice = check_tool_choice(self.name, tool_choice, specs)
-        body = self._build_request(msgs, specs, model, temperature, choice)
+        body = self._build_request(ChatCall(msgs, specs, model, temperature, choice))
         data = self._http.post(self.url, body)
         return self._parse_response(data, model, body)
 
@@ -121,14 +133,7 @@ class HTTPProvider(AsyncTwin):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _build_request(
-        self,
-        messages: tuple[Message, ...],
-        tools: tuple[ToolSpec, ...],
-        model: str,
-        temperature: float | None,
-        tool_choice: ToolChoice | None,
-    ) -> dict[str, Any]:
+    def _build_request(self, call: ChatCall) -> dict[str, Any]:
         raise NotImplementedError
 
     def _parse_response(self, data: dict[str, Any], model: str, request: dict[str, Any]) -> LLMResponse:

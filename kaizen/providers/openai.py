@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import orjson
 
-from .base import HTTPProvider
+from .base import ChatCall, HTTPProvider
 from .httpclient import ErrorHints
 from .toolchoice import NamedTool, ToolChoice
 from .types import LLMResponse, Message, ToolCall, ToolSpec, Usage
@@ -162,15 +162,8 @@ class OpenAIProvider(HTTPProvider):
             ids.append(reader.get(entry, "id", str, f"data[{i}].id"))
         return ids
 
-    def _build_request(
-        self,
-        messages: tuple[Message, ...],
-        tools: tuple[ToolSpec, ...],
-        model: str,
-        temperature: float | None,
-        tool_choice: ToolChoice | None,
-    ) -> dict[str, Any]:
-        return build_request(messages, tools, model, temperature, tool_choice)
+    def _build_request(self, call: ChatCall) -> dict[str, Any]:
+        return build_request(call.messages, call.tools, call.model, call.temperature, call.tool_choice)
 
     def _parse_response(self, data: dict[str, Any], model: str, request: dict[str, Any]) -> LLMResponse:
         seed = conversation_seed(request["messages"])
