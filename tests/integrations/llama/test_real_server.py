@@ -162,3 +162,77 @@ def test_kaizen_demo_names_an_unreachable_model_server(tmp_path: Path) -> None:
     assert result.exit_code != 0
     assert f"--model {url}: cannot ask the server for its model" in result.output
     assert "--model-name" in result.output and "internal error" not in result.output
+
+
+def test_a_real_server_run_shows_up_as_a_trace_as_metrics_as_a_log_and_in_usage(
+    llama: LlamaServer, tmp_path: Path
+) -> None:
+    """The same real usage, seen four ways: span attributes, Prometheus samples, `kaizen log`, `kaizen usage`."""
+    import json
+
+    import httpx
+    from click.testing import CliRunner
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from kaizen.cli import main as cli
+    from kaizen.core.autonomy.hooks import HookManager
+    from kaizen.core.autonomy.hooks.builtin import MetricsHook, TracingHook
+
+    model = llama.model_id()
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    hooks = HookManager()
+    metrics = MetricsHook()
+    hooks.register_hook(TracingHook(tracer_provider=tracer_provider))
+    hooks.register_hook(metrics)
+    tools = ToolRegistry()
+
+    @tools.tool(danger="read_only")
+    def get_weather(city: str) -> str:
+        """The current weather in a city."""
+        return f"sunny, 21 C in {city}"
+
+    store = f"sqlite:///{tmp_path}/state.db"
+    config = AutonomousConfig(
+        llm_provider="openai", model=model, base_url=llama.url, temperature=0, tool_choice=NamedTool("get_weather"),
+        max_cycles=1, storage=store, workdir=str(tmp_path), approval_policy="allow_all",
+        provider_options={"timeout": 60, "max_retries": 0}, planning_enabled=False,
+        prices={"tools": {"get_weather": PRICE_TOOL},
+                "models": {model: {"input_per_million": PRICE_IN, "output_per_million": PRICE_OUT}}},
+    )
+    agent = BaseAutonomousAgent(config, Weather(), agent_id="weather-real", tools=tools, hook_manager=hooks)
+    agent.run(city="Paris")
+    usage = agent.token_usage[model]
+    assert usage["input_tokens"] > 0 and usage["output_tokens"] > 0
+
+    (chat,) = [span for span in exporter.get_finished_spans() if span.name.startswith("chat ")]
+    assert chat.attributes["gen_ai.provider.name"] == "openai"
+    shown_model = str(chat.attributes["gen_ai.request.model"])  # long ids (a file path here) are cut
+    assert model.startswith(shown_model.removesuffix("..."))
+    assert chat.attributes["gen_ai.usage.input_tokens"] == usage["input_tokens"]
+    assert chat.attributes["gen_ai.usage.output_tokens"] == usage["output_tokens"]
+    assert [s for s in exporter.get_finished_spans() if s.attributes.get("gen_ai.tool.name") == "get_weather"]
+
+    with metrics.serve() as endpoint:
+        text = httpx.get(endpoint.url, timeout=5).text
+    tokens = {s.labels["type"]: s.value for family in text_string_to_metric_families(text) for s in family.samples
+              if s.name == "kaizen_model_tokens_total" and model.startswith(s.labels["model"].removesuffix("..."))}
+    assert tokens == {"input": usage["input_tokens"], "output": usage["output_tokens"]}
+    assert 'kaizen_tool_calls_total{outcome="ok",tool="get_weather"} 1.0' in text
+
+    runner = CliRunner()
+    logged = runner.invoke(cli, ["log", "weather-real", "--json", "--store", store])
+    assert logged.exit_code == 0, logged.output
+    entries = [json.loads(line) for line in logged.stdout.splitlines()]
+    turns = [e for e in entries if e["kind"] == "turn" and e.get("input_tokens")]
+    assert sum(e["input_tokens"] for e in turns) == usage["input_tokens"]
+    assert [e for e in entries if e["kind"] == "tool_result" and e.get("tool") == "get_weather"]
+
+    used = runner.invoke(cli, ["usage", "weather-real", "--store", store])
+    assert used.exit_code == 0, used.output
+    assert "get_weather" in used.stdout and "Tokens" in used.stdout
+    assert f"Estimated cost: ${agent.estimate_cost().total:.4f}" in used.stdout
