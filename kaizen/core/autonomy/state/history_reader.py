@@ -118,18 +118,23 @@ class HistoryReader:
         for record in records:
             written[record.stream].append(record.data)
         for stream in STREAMS:
-            base = 0
-            prefix: list[Any] = []
+            data = written[stream]
+            added = frozen_entries(stream, orjson.loads(b"[" + b",".join(data) + b"]")) if data else []
+            entries = added
             if parent is not None:
                 known = self._cache.get(parent.lineage_id, stream)
                 base = parent.heads[stream].count
                 if parent.lineage_id != row.lineage_id or known is None or known.count < base:
                     continue
-                prefix = known.entries[:base]
-            data = written[stream]
-            added = frozen_entries(stream, orjson.loads(b"[" + b",".join(data) + b"]")) if data else []
+                if len(known.entries) == base:
+                    # The usual case, saving on the newest checkpoint: grow the cached list in place
+                    # (it is never handed out, reads get copies), so a save stays O(what it wrote).
+                    entries = known.entries
+                    entries.extend(added)
+                else:
+                    entries = known.entries[:base] + added
             head = row.heads[stream]
-            self._cache.put(row.lineage_id, stream, KnownEntries(head.count, head.crc, prefix + added))
+            self._cache.put(row.lineage_id, stream, KnownEntries(head.count, head.crc, entries))
 
     def extends(self, entries: Sequence[Any], row: CheckpointRow, stream: str,
                 anchor: CheckpointRow | None = None) -> bool:
