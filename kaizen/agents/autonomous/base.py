@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 from kaizen.core.autonomy.state import AgentState, StateTracker
 from kaizen.core.autonomy.state.errors import CheckpointNotFoundError, InvalidStateTypeError, LeaseHeldError
@@ -64,6 +64,27 @@ def _sync_manager(manager: SyncStateManager | StateManager | None) -> SyncStateM
         f"state_manager must be a SyncStateManager or a StateManager, got {type(manager).__name__}")
 
 
+V = TypeVar("V")
+
+
+class _InRunState(Generic[V]):
+    """An agent attribute whose value lives in the agent's ``RunState`` (the run state's one home)."""
+
+    def __init__(self, field: str, doc: str | None = None) -> None:
+        self.field = field
+        self.__doc__ = doc
+
+    @overload
+    def __get__(self, agent: None, owner: type) -> _InRunState[V]: ...
+    @overload
+    def __get__(self, agent: BaseAutonomousAgent, owner: type) -> V: ...
+    def __get__(self, agent: BaseAutonomousAgent | None, owner: type) -> V | _InRunState[V]:
+        return self if agent is None else cast(V, getattr(agent.runtime, self.field))
+
+    def __set__(self, agent: BaseAutonomousAgent, value: V) -> None:
+        setattr(agent.runtime, self.field, value)
+
+
 class BaseAutonomousAgent:
     """An autonomous agent with durable, auditable state.
 
@@ -110,66 +131,16 @@ class BaseAutonomousAgent:
         """Everything a checkpoint of this agent holds (the loop works on it)."""
         return self._runtime
 
-    @property
-    def current_step(self) -> int:
-        """The number of model cycles run so far (the original's name; ``step_number`` in a state)."""
-        return self._runtime.step_number
-
-    @current_step.setter
-    def current_step(self, value: int) -> None:
-        self._runtime.step_number = value
-
+    current_step = _InRunState[int]("step_number", "The number of model cycles run so far (the original's name).")
     step_number = current_step
-
-    @property
-    def status(self) -> str:
-        """"running", "completed", "interrupted", "failed", "denied", "max_cycles" or "budget_exceeded"."""
-        return self._runtime.status
-
-    @status.setter
-    def status(self, value: str) -> None:
-        self._runtime.status = value
-
-    @property
-    def pending_actions(self) -> list[Any]:
-        return self._runtime.pending_actions
-
-    @pending_actions.setter
-    def pending_actions(self, value: list[Any]) -> None:
-        self._runtime.pending_actions = value
-
-    @property
-    def memory_contents(self) -> dict[str, Any]:
-        return self._runtime.memory_contents
-
-    @memory_contents.setter
-    def memory_contents(self, value: dict[str, Any]) -> None:
-        self._runtime.memory_contents = value
-
-    @property
-    def tool_results_cache(self) -> dict[str, Any]:
-        return self._runtime.tool_results_cache
-
-    @tool_results_cache.setter
-    def tool_results_cache(self, value: dict[str, Any]) -> None:
-        self._runtime.tool_results_cache = value
-
-    @property
-    def budget_spent_usd(self) -> float:
-        return self._runtime.budget_spent_usd
-
-    @budget_spent_usd.setter
-    def budget_spent_usd(self, value: float) -> None:
-        self._runtime.budget_spent_usd = value
-
-    @property
-    def metadata(self) -> dict[str, Any]:
-        """Free-form JSON data saved with every checkpoint (``metadata["run"]`` is the loop's)."""
-        return self._runtime.metadata
-
-    @metadata.setter
-    def metadata(self, value: dict[str, Any]) -> None:
-        self._runtime.metadata = value
+    status = _InRunState[str]("status", '"running", "completed", "interrupted", "failed", "denied", "max_cycles" '
+                                        'or "budget_exceeded".')
+    pending_actions = _InRunState[list[Any]]("pending_actions")
+    memory_contents = _InRunState[dict[str, Any]]("memory_contents")
+    tool_results_cache = _InRunState[dict[str, Any]]("tool_results_cache")
+    budget_spent_usd = _InRunState[float]("budget_spent_usd")
+    metadata = _InRunState[dict[str, Any]](
+        "metadata", 'Free-form JSON data saved with every checkpoint (``metadata["run"]`` is the loop\'s).')
 
     # --- the spec's tracking API ----------------------------------------------------------
     def record_approval(
