@@ -114,18 +114,21 @@ class HistoryReader:
     def remember_saved(self, parent: CheckpointRow | None, row: CheckpointRow, records: Sequence[RecordRow]) -> None:
         """After a save: the new row's verified prefix is the parent's (when known) plus the
         entries just written, read back from their stored bytes so they are frozen as on a load."""
-        written: dict[str, list[bytes]] = {stream: [] for stream in STREAMS}
+        written: dict[str, list[bytes]] = {}
         for record in records:
-            written[record.stream].append(record.data)
+            written.setdefault(record.stream, []).append(record.data)
         for stream in STREAMS:
-            data = written[stream]
-            added = frozen_entries(stream, orjson.loads(b"[" + b",".join(data) + b"]")) if data else []
-            entries = added
-            if parent is not None:
+            data = written.get(stream)
+            if parent is None:
+                entries: list[Any] = frozen_entries(stream, orjson.loads(b"[" + b",".join(data) + b"]")) if data else []
+            else:
                 known = self._cache.get(parent.lineage_id, stream)
                 base = parent.heads[stream].count
                 if parent.lineage_id != row.lineage_id or known is None or known.count < base:
                     continue
+                if not data and known.count == base:
+                    continue  # nothing new in this stream: what is held already covers the new row
+                added = frozen_entries(stream, orjson.loads(b"[" + b",".join(data) + b"]")) if data else []
                 if len(known.entries) == base:
                     # The usual case, saving on the newest checkpoint: grow the cached list in place
                     # (it is never handed out, reads get copies), so a save stays O(what it wrote).

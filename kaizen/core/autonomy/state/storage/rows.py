@@ -17,10 +17,13 @@ from typing import Any
 
 import orjson
 
-from ..errors import CheckpointCorruptError, StateDivergedError, StateError, StateFormatError
-from ..ids import check_id, utc_now
+from ..errors import (
+    CheckpointCorruptError, InvalidStateTypeError, StateDivergedError, StateError, StateFormatError,
+)
+from ..ids import utc_now
 from ..records import check_approval_record
-from ..types import SCHEMA_VERSION, AgentState, check_field
+from ..frozen import FrozenDict
+from ..types import CONTAINER_FIELDS, SCHEMA_VERSION, AgentState, CapturedState, check_field
 from .base import GENESIS_HASH, STREAMS, CheckpointRow, LineageRow, RecordRow, SavePlan, StreamHead
 
 ROW_FIELDS = ("checkpoint_id", "agent_id", "parent_checkpoint_id", "step_number", "timestamp", "status")
@@ -30,6 +33,8 @@ BODY_FIELDS = (
     "active_specialists", "specialist_invocations", "control_protocol_state", "registered_hooks",
     "hook_event_history",
 )
+_ROW_SCALARS = ("agent_id", "checkpoint_id", "parent_checkpoint_id", "step_number", "status")
+_BODY_SCALARS = tuple(name for name in BODY_FIELDS if name not in CONTAINER_FIELDS)
 _ROW_OVERHEAD = 200  # ids, numbers and checksum of a checkpoint row, roughly
 
 
@@ -61,21 +66,38 @@ def _check_entry(stream: str, entry: Any, index: int) -> Any:
     return check_field(stream, [entry])[0]
 
 
+def _checked_fields(state: AgentState) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The row's fields and the body's, validated: every one, or (a ``CapturedState``, whose JSON
+    fields were checked as they were captured) the scalars only."""
+    row_values = {name: check_field(name, getattr(state, name)) for name in _ROW_SCALARS}
+    row_values["timestamp"] = _stored_timestamp(state.timestamp)
+    if type(state) is CapturedState:
+        body = {name: check_field(name, getattr(state, name)) for name in _BODY_SCALARS}
+        body.update((name, getattr(state, name)) for name in CONTAINER_FIELDS)
+    else:
+        body = {name: check_field(name, getattr(state, name)) for name in BODY_FIELDS}
+    return row_values, body
+
+
+def _stored_timestamp(value: object) -> str:
+    """A checkpoint's timestamp as stored: UTC ISO text with microseconds (compares as text)."""
+    if isinstance(value, datetime) and value.tzinfo is timezone.utc:
+        return value.isoformat(timespec="microseconds")  # the usual case: formatted once
+    return _utc(check_field("timestamp", value))
+
+
 def plan_save(state: AgentState, parent: CheckpointRow | None, lineage_id: str) -> SavePlan:
     """The rows a save of ``state`` writes on top of ``parent`` (None: the agent's first).
 
     Only entries past the parent's counts are encoded and hashed, so the cost is
-    O(what changed). Every field is validated first; nothing is written for an
-    invalid state.
+    O(what changed). Every field is validated first (a ``CapturedState``'s JSON fields and
+    frozen entries were validated when captured); nothing is written for an invalid state.
     """
+    trusted = type(state) is CapturedState
     try:
-        check_id(state.agent_id, "agent_id")
-        check_id(state.checkpoint_id, "checkpoint_id")
-        row_values = {name: check_field(name, getattr(state, name)) for name in ROW_FIELDS}
-        body = {name: check_field(name, getattr(state, name)) for name in BODY_FIELDS}
+        row_values, body = _checked_fields(state)
     except StateError as exc:
         raise type(exc)(f"cannot save checkpoint {state.checkpoint_id!r}: {exc}") from None
-    row_values["timestamp"] = _utc(row_values["timestamp"])  # stored timestamps compare as text
     body["schema_version"] = SCHEMA_VERSION
     body_bytes = canonical(body)
     heads: dict[str, StreamHead] = {}
@@ -88,9 +110,18 @@ def plan_save(state: AgentState, parent: CheckpointRow | None, lineage_id: str) 
                 f"agent {state.agent_id!r}: {stream} has {len(entries)} entries but its parent checkpoint "
                 f"{parent.checkpoint_id if parent else None!r} already has {base.count}; history is append-only"
             )
+        if len(entries) == base.count:
+            heads[stream] = base
+            continue
         head, crc = base.head_hash, base.crc
-        for seq in range(base.count, len(entries)):
-            data = canonical(_check_entry(stream, entries[seq], seq))
+        for seq, entry in enumerate(entries[base.count:], base.count):
+            if not (trusted and type(entry) is FrozenDict):  # frozen entries were checked as they were made
+                entry = _check_entry(stream, entry, seq)
+            try:
+                data = canonical(entry)
+            except TypeError as exc:  # a hand-made frozen entry holding something that is not JSON
+                raise InvalidStateTypeError(
+                    f"cannot save checkpoint {state.checkpoint_id!r}: {stream}[{seq}] is not JSON ({exc})") from None
             head = chain_step(head, data)
             crc = zlib.crc32(data, zlib.crc32(b",", crc) if seq else crc)
             records.append(RecordRow(lineage_id, stream, seq, data, head))
