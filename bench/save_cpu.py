@@ -146,35 +146,35 @@ def _child(side: str, path: str, key: str, records: int) -> None:
     if side == "ours":
         from kaizen.core.autonomy.state.sync_manager import SyncStateManager
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         manager = SyncStateManager(f"sqlite:///{path}")
         state = manager.load_latest(key)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         count = len(state.approval_history) if state is not None else -1
         manager.close()
     elif side == "ours_resume":
         from kaizen.core.autonomy.state.sync_manager import SyncStateManager
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         manager = SyncStateManager(f"sqlite:///{path}")
         state = manager.resume_from_latest(key)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         count = len(state.approval_history) if state is not None else -1
         manager.close()
     elif side == "langgraph_sqlite":
         from langgraph.checkpoint.sqlite import SqliteSaver
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         conn = sqlite3.connect(path, check_same_thread=False)
         found = SqliteSaver(conn).get_tuple({"configurable": {"thread_id": key, "checkpoint_ns": ""}})
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         count = len(found.checkpoint["channel_values"]["approval_history"]) if found is not None else -1
         conn.close()
     else:
         raise SystemExit(f"unknown side {side!r}")
     if count != records:
         raise SystemExit(f"{side}: the loaded state holds {count} approval records, expected {records}")
-    print(json.dumps({"ms": elapsed * 1000}))
+    print(json.dumps({"ms": elapsed * 1000, "cpu_ms": cpu * 1000}))
 
 
 def _run_child(side: str, path: Path, key: str, records: int) -> float:

@@ -200,12 +200,18 @@ def verify_stream(row: CheckpointRow, stream: str, count: int, joined: bytes, *,
                   known_crc: int = 0) -> None:
     """Raise unless ``joined`` is exactly the entries the row covers past the first ``known``
     ones (whose CRC-32 is ``known_crc``): count and the CRC-32 of all of them joined by commas."""
-    head = row.heads[stream]
-    if known + count != head.count:
-        raise CheckpointCorruptError(
-            row.checkpoint_id, f"{stream} has {known + count} stored entries, the checkpoint covers {head.count}"
-        )
     crc = zlib.crc32(joined, zlib.crc32(b",", known_crc) if known and count else known_crc)
+    check_stream(row, stream, known + count, crc)
+
+
+def check_stream(row: CheckpointRow, stream: str, count: int, crc: int) -> None:
+    """Raise unless ``count`` entries whose data joined by commas has CRC-32 ``crc`` are exactly
+    what the row covers of ``stream``."""
+    head = row.heads[stream]
+    if count != head.count:
+        raise CheckpointCorruptError(
+            row.checkpoint_id, f"{stream} has {count} stored entries, the checkpoint covers {head.count}"
+        )
     if crc != head.crc:
         raise CheckpointCorruptError(row.checkpoint_id, f"{stream} entries do not match the checkpoint's hash chain")
 
