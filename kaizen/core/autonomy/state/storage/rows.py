@@ -22,7 +22,8 @@ from ..errors import (
 )
 from ..ids import utc_now
 from ..records import check_approval_record
-from ..frozen import FrozenDict
+from ..frozen import FrozenDict, freeze
+from ..jsonsafe import checked_json_copy
 from ..types import CONTAINER_FIELDS, SCHEMA_VERSION, AgentState, CapturedState, check_field
 from .base import GENESIS_HASH, STREAMS, CheckpointRow, LineageRow, RecordRow, SavePlan, StreamHead
 
@@ -63,7 +64,9 @@ def _check_entry(stream: str, entry: Any, index: int) -> Any:
     where = f"{stream}[{index}]"
     if stream == "approval_history":
         return check_approval_record(entry, where)
-    return check_field(stream, [entry])[0]
+    if not isinstance(entry, dict):
+        raise InvalidStateTypeError(f"{where} must be an object, got {type(entry).__name__}")
+    return freeze(checked_json_copy(entry, where))
 
 
 def _checked_fields(state: AgentState) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -116,7 +119,10 @@ def plan_save(state: AgentState, parent: CheckpointRow | None, lineage_id: str) 
         head, crc = base.head_hash, base.crc
         for seq, entry in enumerate(entries[base.count:], base.count):
             if not (trusted and type(entry) is FrozenDict):  # frozen entries were checked as they were made
-                entry = _check_entry(stream, entry, seq)
+                try:
+                    entry = _check_entry(stream, entry, seq)
+                except StateError as exc:
+                    raise type(exc)(f"cannot save checkpoint {state.checkpoint_id!r}: {exc}") from None
             try:
                 data = canonical(entry)
             except TypeError as exc:  # a hand-made frozen entry holding something that is not JSON
