@@ -10,6 +10,7 @@ row is detected before anything is handed back.
 from __future__ import annotations
 
 import hashlib
+import operator
 import zlib
 from datetime import datetime, timezone
 from collections.abc import Sequence
@@ -36,6 +37,7 @@ BODY_FIELDS = (
 )
 _ROW_SCALARS = ("agent_id", "checkpoint_id", "parent_checkpoint_id", "step_number", "status")
 _BODY_SCALARS = tuple(name for name in BODY_FIELDS if name not in CONTAINER_FIELDS)
+_containers_of = operator.attrgetter(*CONTAINER_FIELDS)
 _ROW_OVERHEAD = 200  # ids, numbers and checksum of a checkpoint row, roughly
 
 
@@ -73,12 +75,13 @@ def _checked_fields(state: AgentState) -> tuple[dict[str, Any], dict[str, Any]]:
     """The row's fields and the body's, validated: every one, or (a ``CapturedState``, whose JSON
     fields were checked as they were captured) the scalars only."""
     row_values = {name: check_field(name, getattr(state, name)) for name in _ROW_SCALARS}
-    row_values["timestamp"] = _stored_timestamp(state.timestamp)
-    if type(state) is CapturedState:
-        body = {name: check_field(name, getattr(state, name)) for name in _BODY_SCALARS}
-        body.update((name, getattr(state, name)) for name in CONTAINER_FIELDS)
-    else:
-        body = {name: check_field(name, getattr(state, name)) for name in BODY_FIELDS}
+    moment = state.timestamp
+    row_values["timestamp"] = _stored_timestamp(moment)
+    if type(state) is not CapturedState:
+        return row_values, {name: check_field(name, getattr(state, name)) for name in BODY_FIELDS}
+    body = dict(zip(CONTAINER_FIELDS, _containers_of(state)))
+    for name in _BODY_SCALARS:
+        body[name] = check_field(name, getattr(state, name))
     return row_values, body
 
 
@@ -108,12 +111,13 @@ def plan_save(state: AgentState, parent: CheckpointRow | None, lineage_id: str) 
     for stream in STREAMS:
         entries: Sequence[Any] = getattr(state, stream)
         base = parent.heads[stream] if parent is not None else StreamHead(0)
-        if len(entries) < base.count:
+        length = len(entries)
+        if length < base.count:
             raise StateDivergedError(
-                f"agent {state.agent_id!r}: {stream} has {len(entries)} entries but its parent checkpoint "
+                f"agent {state.agent_id!r}: {stream} has {length} entries but its parent checkpoint "
                 f"{parent.checkpoint_id if parent else None!r} already has {base.count}; history is append-only"
             )
-        if len(entries) == base.count:
+        if length == base.count:
             heads[stream] = base
             continue
         head, crc = base.head_hash, base.crc
@@ -131,7 +135,7 @@ def plan_save(state: AgentState, parent: CheckpointRow | None, lineage_id: str) 
             head = chain_step(head, data)
             crc = zlib.crc32(data, zlib.crc32(b",", crc) if seq else crc)
             records.append(RecordRow(lineage_id, stream, seq, data, head))
-        heads[stream] = StreamHead(len(entries), head, crc)
+        heads[stream] = StreamHead(length, head, crc)
     checkpoint_id = state.checkpoint_id
     parent_id = parent.checkpoint_id if parent is not None else None
     checksum = row_checksum(
