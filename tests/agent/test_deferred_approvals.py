@@ -241,6 +241,54 @@ class TestRefusals:
             assert head(manager) == before
         assert manager.approve("a1", "c1")["approved"]
 
+    def test_refused_while_a_resume_is_under_way(self, url, tmp_path):
+        script = [turn(("c1", "deploy", {"target": "a"}), ("c2", "deploy", {"target": "b"})), "done"]
+        world = World(url, tmp_path, script)
+        world.agent().run(task="t")
+        world.manager().approve("a1", "c1", by="alice")
+        refusals: list[ApprovalNotPendingError] = []
+
+        def decide_c2_meanwhile(context: Any) -> None:  # another reviewer, while c1 runs
+            if context.data["tool_name"] == "deploy" and not refusals:
+                with pytest.raises(ApprovalNotPendingError, match="the agent is running") as caught:
+                    world.manager().approve("a1", "c2", by="bob")
+                refusals.append(caught.value)
+
+        agent = world.agent()
+        agent.hooks.register("pre_tool_use", decide_c2_meanwhile)
+        result = agent.run(resume=True)
+        assert refusals and result.status == "awaiting_approval" and world.log == ["deploy a"]
+        assert [p.call_id for p in result.pending_approvals] == ["c2"]
+        world.manager().approve("a1", "c2", by="bob")  # once it waits again
+        assert world.agent().run(resume=True).status == "completed" and world.log == ["deploy a", "deploy b"]
+
+    def test_a_decision_written_while_a_resume_loads_is_picked_up(self, url, tmp_path):
+        """The resume's first save ("running") conflicts with the decision written after it loaded:
+        it loads again and continues with both decisions, nothing overwritten."""
+        script = [turn(("c1", "deploy", {"target": "a"}), ("c2", "deploy", {"target": "b"})), "done"]
+        world = World(url, tmp_path, script)
+        world.agent().run(task="t")
+        world.manager().approve("a1", "c1", by="alice")
+        agent = world.agent()
+        storage = agent.state_manager.storage
+        real_write = storage.write
+        raced: list[str] = []
+
+        def decision_lands_first(plan: Any) -> None:
+            if not raced:
+                raced.append("bob")
+                world.manager().approve("a1", "c2", by="bob")
+            real_write(plan)
+
+        storage.write = decision_lands_first  # type: ignore[method-assign]
+        try:
+            result = agent.run(resume=True)
+        finally:
+            del storage.write
+        assert raced and result.status == "completed" and world.log == ["deploy a", "deploy b"]
+        history = world.manager().load_latest("a1").approval_history
+        assert [(r["call_id"], r["decided_by"]) for r in history] == [("c1", "alice"), ("c2", "bob")]
+
     def test_a_worker_that_only_polls_is_waited_for(self, url, tmp_path):
         world = deploy_world(url, tmp_path)
         world.agent().run(task="t")

@@ -14,7 +14,9 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 from kaizen.core.autonomy.state import AgentState, StateTracker
-from kaizen.core.autonomy.state.errors import CheckpointNotFoundError, InvalidStateTypeError, LeaseHeldError
+from kaizen.core.autonomy.state.errors import (
+    CheckpointNotFoundError, InvalidStateTypeError, LeaseHeldError, StorageError,
+)
 from kaizen.core.autonomy.state.ids import check_id, new_agent_id
 from kaizen.core.autonomy.state.jsonsafe import checked_json_copy
 from kaizen.signatures import Signature
@@ -295,7 +297,7 @@ class BaseAutonomousAgent:
         checked = None if resume else self._checked_inputs(inputs)  # bad inputs fail before any I/O
         with self._lease() as lease:
             loop = AgentLoop(self, lease)
-            if resume:
+            for _ in range(20) if resume else ():  # again when a decision was written while loading
                 restored = self.state_manager.resume_from_latest(self.agent_id)
                 if restored is not None:
                     self._restore_state(restored)
@@ -306,14 +308,19 @@ class BaseAutonomousAgent:
                         if inputs:
                             log.info("agent %s: run already completed; inputs ignored", self.agent_id)
                         return loop.result()
-                    if status == "awaiting_approval" and loop.waiting():
-                        return loop.result()  # still waiting for a person: nothing to run or save
+                    if status == "awaiting_approval":
+                        if loop.waiting():
+                            return loop.result()  # still waiting for a person: nothing to run or save
+                        if not loop.reopen_waiting():
+                            continue
                     if status is not None:
-                        if status != "running":
+                        if status not in ("running", "awaiting_approval"):
                             loop.reopen()
                         return loop.execute()
                 checked = self._checked_inputs(inputs)  # nothing to continue: this starts a run
-            assert checked is not None
+                break
+            if checked is None:
+                raise StorageError(f"agent {self.agent_id!r} keeps changing while resuming; try again")
             loop.start(checked)
             return loop.execute()
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from kaizen.core.autonomy.permissions.pending import AWAITING, undecided
+from kaizen.core.autonomy.state.errors import CheckpointConflictError
 from kaizen.core.autonomy.state.jsonsafe import json_copy
 from kaizen.providers.types import LLMResponse, Message
 
@@ -128,6 +129,17 @@ class AgentLoop:
         run["status"], run["error"] = "running", None
         self.state.status = "running"
         self.state.tracker.update_workflow_state(status="running", error_message=None, error_type=None)
+
+    def reopen_waiting(self) -> bool:
+        """Continue a run that waited for approval: a "running" checkpoint is saved before anything
+        runs, so no decision lands under the run. False when a decision was written since the state
+        was loaded (load it again)."""
+        self.reopen()
+        try:
+            self._save()
+        except CheckpointConflictError:
+            return False
+        return True
 
     def execute(self) -> RunResult:
         agent, state, hooks = self.agent, self.state, self.agent.hooks

@@ -9,10 +9,13 @@ safe with many reviewers and workers:
 * the write is a compare-and-set on the lineage head (every store's ``write`` refuses a
   plan whose parent is no longer the head), so of two reviewers deciding at once exactly
   one wins; the other re-reads, finds the call decided and gets ``ApprovalNotPendingError``;
-* the decider holds the agent's lease while it reads and writes (a few milliseconds), so a
-  decision never lands under a worker that is running the agent: while a worker holds the
-  lease the decision is refused with ``LeaseHeldError`` (try again once the run stops; a run
-  waiting for approval has stopped and released its lease).
+* a decision lands only on a head whose status is ``awaiting_approval``: a resume under way
+  has saved a "running" checkpoint before any tool runs, so a decision never lands under a
+  running agent (it is refused until the run waits again), and a resume that loaded the head
+  before a decision landed fails its first save instead of overwriting it;
+* the decider holds the agent's lease while it reads and writes (a few milliseconds): while a
+  worker holds the lease the decision is refused with ``LeaseHeldError`` (after waiting briefly
+  for a worker that only polls).
 """
 
 from __future__ import annotations
@@ -179,6 +182,10 @@ def _waiting_call(state: AgentState, call_id: str) -> Mapping[str, Any]:
         if deadline is not None and datetime.now(timezone.utc) >= parse_time(deadline):
             raise ApprovalNotPendingError(agent_id, call_id, f"its deadline passed at {deadline}; it is denied "
                                           "(fail closed) when the agent resumes")
+        if state.status != AWAITING:  # a resume is under way (or died mid-run): not now
+            raise ApprovalNotPendingError(
+                agent_id, call_id, f"the agent is running (its newest checkpoint {state.checkpoint_id} is "
+                f"{state.status!r}); decide it once the run waits again (a resume brings it back there)")
         covering = standing_decisions(state.approval_history).get(call["name"])
         if covering is not None:
             raise ApprovalNotPendingError(
