@@ -32,11 +32,13 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Settled:
     """A call's decision and how it came: ``recorded`` (already in the approval history: a
-    deferred decision) and the extra fields of its record or hook payload."""
+    deferred decision), ``record`` (extra fields of the record the loop writes: a deadline's
+    denial names its call, channel and reason) and ``extra`` (for the hook payload)."""
 
     decision: ApprovalDecision
     recorded: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    record: dict[str, Any] = field(default_factory=dict)
 
 
 def request_for(agent_id: str, call: Mapping[str, Any], danger: str, config: AutonomousConfig) -> ApprovalRequest:
@@ -65,7 +67,8 @@ def settle(config: AutonomousConfig, approvals: ApprovalPolicy, call: Mapping[st
         deadline = call["approval"]["deadline"]
         reason = f"nobody decided before the deadline {deadline}"
         return Settled(ApprovalDecision(False, "once", DEADLINE_DECIDER, reason),
-                       extra={"via": "timeout", "deferred": True})
+                       extra={"via": "timeout", "deferred": True},
+                       record={"via": "timeout", "call_id": call["call_id"], "reason": reason})
     if config.approval_mode == "defer":
         return None
     return Settled(approvals.decide(request, standing))

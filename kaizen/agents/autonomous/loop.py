@@ -20,10 +20,10 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import orjson
-from kaizen.core.autonomy.permissions.pending import AWAITING, undecided
+from kaizen.core.autonomy.permissions.pending import AWAITING
 from kaizen.core.autonomy.state.errors import CheckpointConflictError
 from kaizen.core.autonomy.state.jsonsafe import json_copy
 from kaizen.providers.types import LLMResponse, Message
@@ -131,9 +131,8 @@ class AgentLoop:
         self.state.tracker.update_workflow_state(status="running", error_message=None, error_type=None)
 
     def reopen_waiting(self) -> bool:
-        """Continue a run that waited for approval: a "running" checkpoint is saved before anything
-        runs, so no decision lands under the run. False when a decision was written since the state
-        was loaded (load it again)."""
+        """Continue a run that waited for approval, saving "running" first (no decision lands under a
+        running run); False when a decision was written since the state was loaded: load again."""
         self.reopen()
         try:
             self._save()
@@ -324,13 +323,10 @@ class AgentLoop:
         settled = settle(self.config, agent.approvals, call, request, tracker.standing_decision(name))
         if settled is None:
             self._wait_for_approval()
-        assert settled is not None
         decision = settled.decision
         if not settled.recorded:  # a deferred decision is in the history since it was made
-            timed_out = settled.extra.get("via") == "timeout"  # says which call, why and how, like a decision
             tracker.record_approval(name, decision.approved, decision.action, arguments, decided_by=decision.decided_by,
-                                    **({"via": "timeout", "call_id": call["call_id"], "reason": decision.reason}
-                                       if timed_out else {}))
+                                    **settled.record)
         agent.hooks.trigger_sync("approval_decided", {"tool_name": name, "approved": decision.approved,
                                                       "action": decision.action, "decided_by": decision.decided_by,
                                                       "call_id": call["call_id"], **settled.extra},
@@ -345,16 +341,14 @@ class AgentLoop:
             raise _Stop("denied", f"{name}: {reason}")
         return False
 
-    def _wait_for_approval(self) -> None:
+    def _wait_for_approval(self) -> NoReturn:
         """Defer: mark the calls that need a person as waiting and end the run (saved by ``execute``)."""
-        agent, tracker = self.agent, self.state.tracker
-        marked = mark_waiting(self.state, agent.agent_id, self.config, agent.approvals, agent.tools,
-                              tracker.standing_decision)
-        for call in marked:
+        agent = self.agent
+        for call in mark_waiting(self.state, agent.agent_id, self.config, agent.approvals, agent.tools,
+                                 self.state.tracker.standing_decision):
             agent.hooks.trigger_sync("approval_requested", {"tool_name": call["name"], "call_id": call["call_id"],
                                                             **call["approval"]}, agent_id=agent.agent_id)
-        waiting = ", ".join(f"{c['name']} ({c['call_id']})" for c in self.state.pending_actions if undecided(c))
-        raise _Stop("awaiting_approval", f"waiting for a decision on {waiting}")
+        raise _Stop(AWAITING, "waiting for approval")
 
     def waiting(self) -> bool:
         """A resumed run whose next call still waits for a person: nothing to run, nothing to save."""
