@@ -18,7 +18,7 @@ from kaizen.agents.autonomous.config import AutonomousConfig
 from kaizen.agents.autonomous.errors import ConfigError
 from kaizen.core.autonomy.hooks import HookManager
 from kaizen.core.autonomy.permissions import ApprovalNotPendingError, PendingApproval
-from kaizen.core.autonomy.state.errors import InvalidStateValueError, LeaseHeldError, ReadOnlyStoreError
+from kaizen.core.autonomy.state.errors import InvalidStateValueError, LeaseHeldError, ReadOnlyStoreError, StorageError
 from kaizen.core.autonomy.state.manager import StateManager
 from kaizen.core.autonomy.state.storage import open_store
 from kaizen.core.autonomy.state.sync_manager import SyncStateManager
@@ -446,3 +446,31 @@ def test_reason_is_redacted_and_bounded(tmp_path):
 def test_config_refuses_bad_values(bad):
     with pytest.raises(ConfigError, match=next(iter(bad))):
         AutonomousConfig(**bad)
+
+
+def test_a_plugin_backend_is_told_deferred_decisions_need_our_stores():
+    class OwnBackend:  # the original's StorageBackend protocol: whole states, no atomic head update
+        def __init__(self) -> None:
+            self.states: dict[str, Any] = {}
+
+        def save(self, state: Any) -> str:
+            self.states[state.checkpoint_id] = state
+            return state.checkpoint_id
+
+        def load(self, checkpoint_id: str) -> Any:
+            return self.states[checkpoint_id]
+
+        def list_checkpoints(self, agent_id: str | None = None) -> list[Any]:
+            return []
+
+        def delete(self, checkpoint_id: str) -> None:
+            self.states.pop(checkpoint_id, None)
+
+        def exists(self, checkpoint_id: str) -> bool:
+            return checkpoint_id in self.states
+
+    manager = SyncStateManager(OwnBackend())
+    with pytest.raises(StorageError, match="need one of kaizen's stores"):
+        manager.approve("a1", "c1")
+    with pytest.raises(StorageError, match="need one of kaizen's stores"):
+        manager.pending_approvals()
