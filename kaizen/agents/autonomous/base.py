@@ -27,7 +27,7 @@ from .workers import AgentRunningError
 
 if TYPE_CHECKING:
     from kaizen.core.autonomy.hooks import HookManager
-    from kaizen.core.autonomy.permissions import ApprovalCallback, ApprovalPolicy
+    from kaizen.core.autonomy.permissions import ApprovalCallback, ApprovalPolicy, PendingApproval
     from kaizen.core.autonomy.state.lease import Lease
     from kaizen.core.autonomy.state.manager import StateManager
     from kaizen.core.autonomy.state.sync_manager import SyncStateManager
@@ -133,8 +133,8 @@ class BaseAutonomousAgent:
 
     current_step = _InRunState[int]("step_number", "The number of model cycles run so far (the original's name).")
     step_number = current_step
-    status = _InRunState[str]("status", '"running", "completed", "interrupted", "failed", "denied", "max_cycles" '
-                                        'or "budget_exceeded".')
+    status = _InRunState[str]("status", '"running", "completed", "interrupted", "failed", "denied", "max_cycles", '
+                                        '"budget_exceeded" or "awaiting_approval".')
     pending_actions = _InRunState[list[Any]]("pending_actions")
     memory_contents = _InRunState[dict[str, Any]]("memory_contents")
     tool_results_cache = _InRunState[dict[str, Any]]("tool_results_cache")
@@ -306,6 +306,8 @@ class BaseAutonomousAgent:
                         if inputs:
                             log.info("agent %s: run already completed; inputs ignored", self.agent_id)
                         return loop.result()
+                    if status == "awaiting_approval" and loop.waiting():
+                        return loop.result()  # still waiting for a person: nothing to run or save
                     if status is not None:
                         if status != "running":
                             loop.reopen()
@@ -314,6 +316,22 @@ class BaseAutonomousAgent:
             assert checked is not None
             loop.start(checked)
             return loop.execute()
+
+    # --- deferred approvals (any process may decide; see docs/approvals-and-hooks.md) -------
+    def pending_approvals(self) -> list[PendingApproval]:
+        """The calls of this agent waiting for a decision, as stored (another process may decide them)."""
+        return self.state_manager.pending_approvals(self.agent_id)
+
+    def approve(self, call_id: str, action: str = "once", by: str | None = None,
+                reason: str | None = None) -> dict[str, Any]:
+        """Approve a waiting call ("once", or "all" for every later call of its tool); then
+        ``run(resume=True)`` continues the run. Returns the decision record."""
+        return self.state_manager.approve(self.agent_id, call_id, action, by, reason)
+
+    def deny(self, call_id: str, action: str = "once", by: str | None = None,
+             reason: str | None = None) -> dict[str, Any]:
+        """Deny a waiting call ("once", or "deny_all" for every later call of its tool)."""
+        return self.state_manager.deny(self.agent_id, call_id, action, by, reason)
 
     def _checked_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
         checked = self.signature.validate_inputs(inputs) if self.signature is not None else dict(inputs)

@@ -23,13 +23,13 @@ import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
-from kaizen.core.autonomy.permissions import ApprovalRequest
+from kaizen.core.autonomy.permissions.pending import AWAITING, undecided
 from kaizen.core.autonomy.state.jsonsafe import json_copy
-from kaizen.core.autonomy.state.redaction import summarize_input
 from kaizen.providers.types import LLMResponse, Message
 
 from .config import AutonomousConfig
 from .cost import Prices
+from .deferred import mark_waiting, request_for, settle, still_waiting, waiting_calls
 from .prompts import parse_outputs, system_prompt, user_prompt
 from .result import TERMINAL, RunResult
 from .runtime import RunState
@@ -153,7 +153,7 @@ class AgentLoop:
             status = "completed"
         except _Stop as stop:
             status = stop.status
-            run["error"] = str(stop)
+            run["error"] = None if status == AWAITING else str(stop)
         except KeyboardInterrupt:  # Ctrl-C: leave a clean checkpoint marked "interrupted", then stop
             hooks.trigger_sync("pre_interrupt", {"run_id": run["id"], "cycle": run["cycle"]}, agent_id=agent.agent_id)
             run["status"] = state.status = "interrupted"
@@ -181,11 +181,15 @@ class AgentLoop:
 
     def result(self, checkpoint_id: str | None = None) -> RunResult:
         run = self.run
+        status = run.get("status", "running")
+        pending = (waiting_calls(self.state, self.agent.agent_id, self.state.tracker.standing_decision)
+                   if status == AWAITING else [])
         return RunResult(
-            status=run.get("status", "running"), outputs=run.get("outputs") or {}, cycles=run.get("cycle", 0),
+            status=status, outputs=run.get("outputs") or {}, cycles=run.get("cycle", 0),
             agent_id=self.agent.agent_id, run_id=run.get("id", ""),
             checkpoint_id=checkpoint_id or self.state.last_checkpoint_id, error=run.get("error"),
             tool_calls=run.get("tool_calls", 0), budget_spent_usd=self.state.budget_spent_usd,
+            pending_approvals=pending,
         )
 
     # --- one cycle ----------------------------------------------------------------------
@@ -304,13 +308,19 @@ class AgentLoop:
         name, arguments = call["name"], call["arguments"]
         agent.hooks.trigger_sync("pre_permission_check", {"tool_name": name, "arguments": json_copy(arguments)},
                                  agent_id=agent.agent_id)
-        request = ApprovalRequest(agent.agent_id, name, json_copy(arguments), tool.danger, call["call_id"],
-                                  summarize_input(arguments, self.config.summary_limit))
-        decision = agent.approvals.decide(request, tracker.standing_decision(name))
-        tracker.record_approval(name, decision.approved, decision.action, arguments, decided_by=decision.decided_by)
+        request = request_for(agent.agent_id, call, tool.danger, self.config)
+        settled = settle(self.config, agent.approvals, call, request, tracker.standing_decision(name))
+        if settled is None:
+            self._wait_for_approval()
+        assert settled is not None
+        decision = settled.decision
+        if not settled.recorded:  # a deferred decision is in the history since it was made
+            tracker.record_approval(name, decision.approved, decision.action, arguments, decided_by=decision.decided_by,
+                                    via=settled.extra.get("via"), call_id=call["call_id"] if settled.extra else None,
+                                    reason=decision.reason if settled.extra else None)
         agent.hooks.trigger_sync("approval_decided", {"tool_name": name, "approved": decision.approved,
                                                       "action": decision.action, "decided_by": decision.decided_by,
-                                                      "call_id": call["call_id"]},
+                                                      "call_id": call["call_id"], **settled.extra},
                                  agent_id=agent.agent_id)
         agent.hooks.trigger_sync("post_permission_check", {"tool_name": name, "approved": decision.approved},
                                  agent_id=agent.agent_id)
@@ -321,6 +331,23 @@ class AgentLoop:
         if self.config.on_denial == "stop":
             raise _Stop("denied", f"{name}: {reason}")
         return False
+
+    def _wait_for_approval(self) -> None:
+        """Defer: mark the calls that need a person as waiting and end the run (saved by ``execute``)."""
+        agent, tracker = self.agent, self.state.tracker
+        marked = mark_waiting(self.state, agent.agent_id, self.config, agent.approvals, agent.tools,
+                              tracker.standing_decision)
+        for call in marked:
+            agent.hooks.trigger_sync("approval_requested", {"tool_name": call["name"], "call_id": call["call_id"],
+                                                            **call["approval"]}, agent_id=agent.agent_id)
+        waiting = ", ".join(f"{c['name']} ({c['call_id']})" for c in self.state.pending_actions if undecided(c))
+        raise _Stop("awaiting_approval", f"waiting for a decision on {waiting}")
+
+    def waiting(self) -> bool:
+        """A resumed run whose next call still waits for a person: nothing to run, nothing to save."""
+        agent = self.agent
+        return still_waiting(self.state, agent.agent_id, self.config, agent.approvals, agent.tools,
+                             self.state.tracker.standing_decision)
 
     def _complete(self, call: dict[str, Any], ok: bool, output: Any, error: str | None) -> None:
         self.state.append_completed_action({
