@@ -13,6 +13,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from kaizen.core.autonomy.state.errors import LeaseHeldError
 from kaizen.core.bridge import in_thread
 
 from .pages import console_of, known_agent, render
@@ -30,10 +31,10 @@ async def decide(request: Request) -> Response:
     back = field(form, "back")
     back = back if back in BACK_PAGES else "pending"
     if console.read_only:
-        return refused(request, 403, READ_ONLY_MESSAGE, back)
+        return await refused(request, 403, READ_ONLY_MESSAGE, back)
     problem = console.csrf.problem(request, form.get(CSRF_FIELD))
     if problem is not None:
-        return refused(request, 403, problem, back)
+        return await refused(request, 403, problem, back)
     agent_id = await in_thread(known_agent, request)
     call_id = str(request.path_params["call_id"])
     decision = field(form, "decision")
@@ -41,9 +42,12 @@ async def decide(request: Request) -> Response:
         await in_thread(record_decision, console.manager, agent_id, call_id, decision,
                         field(form, "reviewer"), field(form, "reason"))
     except ApprovalNotPendingError as exc:
-        return refused(request, 409, f"refused: {exc}", back, agent_id)
+        return await refused(request, 409, f"refused: {exc}", back, agent_id)
+    except LeaseHeldError as exc:
+        return await refused(request, 409, f"refused: {exc} (the agent is running; decide once it waits again)",
+                       back, agent_id)
     except ValueError as exc:
-        return refused(request, 400, f"refused: {exc}", back, agent_id)
+        return await refused(request, 400, f"refused: {exc}", back, agent_id)
     notice = urlencode({"decided": call_id, "decision": decision})
     target = f"/agents/{agent_id}" if back == "timeline" else "/pending"
     return RedirectResponse(f"{target}?{notice}", status_code=303)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import getpass
 import os
-import socket
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ from starlette.templating import Jinja2Templates
 
 from kaizen.cli.options import shown
 from kaizen.cli.stores import store_path
+from kaizen.core.autonomy.state.decisions import default_decider
 from kaizen.core.autonomy.state.errors import ReadOnlyStoreError, StorageError
 from kaizen.core.autonomy.state.storage import DEFAULT_STORE_URL, open_store
 from kaizen.core.autonomy.state.sync_manager import SyncStateManager
@@ -58,7 +57,7 @@ def create_app(store_url: str = DEFAULT_STORE_URL, *, read_only: bool = False, t
                                      autoescape=True, undefined=jinja2.StrictUndefined)
     console = Console(manager, store_url, read_only, Csrf(), Jinja2Templates(env=environment))
     environment.globals.update(console=console, csrf_token=console.csrf.token, when=readers.when,
-                               store_label=shown(store_url), default_reviewer=os_reviewer())
+                               store_label=shown(store_url), default_reviewer=default_decider())
     environment.filters["pretty"] = readers.text
 
     @contextlib.asynccontextmanager
@@ -102,15 +101,6 @@ def open_console_store(store_url: str, read_only: bool) -> tuple[SyncStateManage
     except (ReadOnlyStoreError, PermissionError, StorageError):
         return SyncStateManager(open_store(store_url, read_only=True)), True
     return SyncStateManager(store), False
-
-
-def os_reviewer() -> str:
-    """Who a decision is recorded as when the form names nobody: the OS user at this host."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
 
 
 def writable(path: Path) -> bool:
