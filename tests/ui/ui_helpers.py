@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from kaizen.agents.autonomous.base import BaseAutonomousAgent
 from kaizen.agents.autonomous.config import AutonomousConfig
 from kaizen.providers import ScriptedProvider
@@ -72,8 +74,28 @@ def run_deferred(store_url: str, workdir: Path, agent_id: str, resume: bool = Fa
 
 
 
-# --- a real console server ------------------------------------------------------------------------
-CHROMIUM = "/usr/bin/chromium"
+# --- a real console server and browser -----------------------------------------------------------
+CHROMIUM = os.environ.get("KAIZEN_CHROMIUM", "/usr/bin/chromium")
+
+
+def browser_error() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install -e '.[dev]')"
+    if not os.access(CHROMIUM, os.X_OK):
+        return f"no Chromium at {CHROMIUM} (apt-get install chromium; .ci/run does)"
+    return None
+
+
+def require_browser() -> None:
+    """Skip without a browser, with the reason; under CI=true that is a failure instead."""
+    error = browser_error()
+    if error is None:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{error} (CI=true: the browser tests may not be skipped)")
+    pytest.skip(error)
 
 
 @contextlib.contextmanager
