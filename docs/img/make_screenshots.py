@@ -9,6 +9,7 @@ system's Chromium through Playwright.
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -54,13 +55,14 @@ def fill(store: str, work: Path) -> None:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        store = f"sqlite:///{tmp}/state.db"
+        os.chdir(tmp)  # the header then shows the short store URL a user would type
+        store = "sqlite:///state.db"
         fill(store, Path(tmp))
         with console_process(store) as url, sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
             wide = browser.new_page(viewport={"width": 1100, "height": 640}, device_scale_factor=1)
             wide.goto(url)
-            wide.screenshot(path=str(OUT / "console-agents.png"))
+            wide.screenshot(path=str(OUT / "console-agents.png"), clip={"x": 0, "y": 0, "width": 1100, "height": 290})
             wide.goto(url.rstrip("/") + "/pending")
             wide.screenshot(path=str(OUT / "console-pending.png"), full_page=True)
             wide.goto(url.rstrip("/") + "/agents/report-writer/tree")

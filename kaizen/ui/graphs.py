@@ -6,6 +6,7 @@ autoescaping as the rest of the page and the console needs no JavaScript.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -47,7 +48,7 @@ class TreeDrawing:
     left_out: int  # older checkpoints not drawn
 
 
-def tree_drawing(metas: list[CheckpointMetadata], damaged: set[str], when: object,
+def tree_drawing(metas: list[CheckpointMetadata], damaged: set[str], when: Callable[[datetime], str],
                  limit: int = TREE_LIMIT) -> TreeDrawing:
     """Checkpoints top (oldest) to bottom, one column per branch, as ``git log --graph`` does.
 
@@ -77,12 +78,11 @@ def tree_drawing(metas: list[CheckpointMetadata], damaged: set[str], when: objec
         stack.extend((kid, -1) for kid in reversed(kids[1:]))
         if kids:
             stack.append((kids[0], column))
-    format_time = when if callable(when) else str
     nodes, edges = [], []
     for checkpoint_id, (row, column) in place.items():
         meta = known[checkpoint_id]
         x, y = MARGIN + column * COLUMN, MARGIN + row * ROW
-        nodes.append(Node(checkpoint_id, meta.step_number, meta.status, format_time(meta.timestamp), x, y,
+        nodes.append(Node(checkpoint_id, meta.step_number, meta.status, when(meta.timestamp), x, y,
                           checkpoint_id in damaged, len(children.get(checkpoint_id, [])) > 1))
         parent = meta.parent_checkpoint_id
         if parent in place:

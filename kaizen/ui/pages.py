@@ -88,10 +88,10 @@ def usage(request: Request) -> Response:
     agent_id = known_agent(request)
     view = readers.usage(console_of(request).manager, agent_id)
     charts = [
-        graphs.line_chart("Estimated cost", "USD", [(p.moment, p.cost_usd) for p in view.points
+        graphs.line_chart("Estimated cost (USD)", "USD", [(p.moment, p.cost_usd) for p in view.points
                                                     if p.cost_usd is not None], "{:,.4f}"),
         graphs.line_chart("Tokens", "tokens", [(p.moment, float(p.tokens)) for p in view.points]),
-        graphs.line_chart("Tool and model calls", "calls", [(p.moment, float(p.calls)) for p in view.points]),
+        graphs.line_chart("Calls (tools and model)", "calls", [(p.moment, float(p.calls)) for p in view.points]),
     ]
     return render(request, "usage.html", agent_id=agent_id, view=view, charts=[c for c in charts if c],
                   page="usage")

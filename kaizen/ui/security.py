@@ -21,7 +21,7 @@ from urllib.parse import urlencode, urlsplit
 from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 TOKEN_COOKIE = "kaizen_ui_token"
 TOKEN_ENV = "KAIZEN_UI_TOKEN"
@@ -85,7 +85,7 @@ class ConsoleGuard:
             await self.with_headers(refusal)(scope, receive, send)
             return
 
-        async def send_with_headers(message: dict) -> None:  # type: ignore[type-arg]
+        async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [(name, value) for name, value in message.get("headers", [])
                            if name.decode("latin-1").lower() not in SECURITY_HEADERS]
