@@ -67,7 +67,7 @@ def main() -> None:
             wide.screenshot(path=str(OUT / "console-pending.png"), full_page=True)
             wide.goto(url.rstrip("/") + "/agents/report-writer/tree")
             wide.screenshot(path=str(OUT / "console-tree.png"), full_page=True)
-            phone = browser.new_page(viewport={"width": 375, "height": 760}, device_scale_factor=2)
+            phone = browser.new_page(viewport={"width": 375, "height": 900}, device_scale_factor=2)
             phone.goto(url.rstrip("/") + "/agents/deploy-bot")
             phone.screenshot(path=str(OUT / "console-phone.png"))
             browser.close()
