@@ -271,3 +271,31 @@ def test_tampered_audit_records_are_shown_and_marked(finished, tmp_path):
     with client(finished) as console:
         clean = console.get("/agents/writer/audit").text
     assert "verified: " in clean and "TAMPERED" not in clean and "v-unverified" not in clean
+
+
+@pytest.mark.parametrize("kind", ["filesystem", "postgres"])
+def test_pages_and_a_decision_on_the_other_stores(kind, tmp_path):
+    from pg import drop_schema, new_schema, require_server, store_url
+
+    schema = None
+    if kind == "postgres":
+        require_server()
+        schema = new_schema()
+        store = store_url(schema)
+    else:
+        store = f"file://{tmp_path}/checkpoints"
+    try:
+        assert run_deferred(store, tmp_path / "work", "hostile").status == "awaiting_approval"
+        with client(store) as console:
+            for path in PAGES:
+                assert console.get(path).status_code == 200, path
+            done = console.post("/agents/hostile/approvals/call_write", follow_redirects=False, data={
+                "csrf": csrf_of(console.get("/pending").text), "decision": "approve", "reviewer": "dana"})
+            assert done.status_code == 303
+        assert run_deferred(store, tmp_path / "work", "hostile", resume=True).status == "completed"
+        with client(store) as console:
+            audit = console.get("/agents/hostile/audit").text
+        assert '<td class="reviewer">dana</td>' in audit and "verified: " in audit
+    finally:
+        if schema is not None:
+            drop_schema(schema)
