@@ -126,7 +126,7 @@ class ApprovalPolicy:
 
     def why_asked(self, request: ApprovalRequest) -> str:
         """Why a call needs a person, in words a reviewer reads."""
-        return f"policy {self.policy}: {request.danger} tool {request.tool_name!r}"
+        return f"{request.danger} tool, policy {self.policy}"
 
 
 def _shown(danger: str) -> str:
