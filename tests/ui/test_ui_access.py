@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from starlette.testclient import TestClient
-from ui_helpers import REPO, run_deferred
+from ui_helpers import REPO, default_sigint, run_deferred
 
 from kaizen.ui import create_app
 from kaizen.ui.security import TOKEN_COOKIE, check_bind, is_loopback
@@ -99,16 +99,16 @@ def test_kaizen_ui_serves_the_printed_url_and_ctrl_c_ends_it_with_130(store):
     env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "250", "KAIZEN_UI_TOKEN": TOKEN}
     process = subprocess.Popen([sys.executable, "-m", "kaizen.cli", "ui", "--store", store, "--port", "0",
                                 "--host", "0.0.0.0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=env)
+                               env=env, preexec_fn=default_sigint)
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
         assert line.startswith(f"kaizen console for {store}: http://0.0.0.0:") and line.rstrip().endswith(
             f"/?token={TOKEN}")
         port = int(line.rsplit(":", 1)[1].split("/", 1)[0])
-        page = httpx.get(f"http://127.0.0.1:{port}/pending", headers={"authorization": f"Bearer {TOKEN}"})
+        page = httpx.get(f"http://127.0.0.1:{port}/pending", headers={"authorization": f"Bearer {TOKEN}"}, timeout=60)
         assert page.status_code == 200 and "call_write" in page.text
-        assert httpx.get(f"http://127.0.0.1:{port}/pending").status_code == 401
+        assert httpx.get(f"http://127.0.0.1:{port}/pending", timeout=60).status_code == 401
     finally:
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=30)
@@ -118,7 +118,7 @@ def test_kaizen_ui_serves_the_printed_url_and_ctrl_c_ends_it_with_130(store):
 def test_read_only_flag_is_printed(store):
     process = subprocess.Popen([sys.executable, "-m", "kaizen.cli", "ui", "--store", store, "--port", "0",
                                 "--read-only"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "250"})
+                               env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "250"}, preexec_fn=default_sigint)
     try:
         assert process.stdout is not None
         assert "(read-only): http://127.0.0.1:" in process.stdout.readline()

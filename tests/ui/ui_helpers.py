@@ -98,13 +98,20 @@ def require_browser() -> None:
     pytest.skip(error)
 
 
+def default_sigint() -> None:
+    """For a child process: Ctrl-C handled as usual, even when a CLI test before this one left the
+    test process ignoring SIGINT (an ignored signal stays ignored across exec)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @contextlib.contextmanager
 def console_process(store_url: str, *extra: str, env: dict[str, str] | None = None) -> Iterator[str]:
     """``kaizen ui --port 0`` in its own process; yields the URL it prints (stopped with Ctrl-C)."""
     environment = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "250", **(env or {})}
     environment.pop("KAIZEN_STORE", None)
     process = subprocess.Popen([sys.executable, "-m", "kaizen.cli", "ui", "--store", store_url, "--port", "0", *extra],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment,
+                               preexec_fn=default_sigint)
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
