@@ -99,6 +99,10 @@ def decide(manager: SyncStateManager, agent_id: str, call_id: str, approved: boo
     _require_own_store(manager)
     check_id(agent_id, "agent_id")
     check_tool_name(call_id, "call_id")
+    allowed = ("once", "all") if approved else ("once", "deny_all")
+    if action not in allowed:
+        verb = "approve" if approved else "deny"
+        raise InvalidStateValueError(f"{verb} takes action {' or '.join(map(repr, allowed))}, got {str(action)[:40]!r}")
     if via not in ("api", "cli", "web"):
         raise InvalidStateValueError(f"via must be 'api', 'cli' or 'web', got {str(via)[:40]!r}")
     decided_by = check_tool_name(by if by is not None else default_decider(), "by")
