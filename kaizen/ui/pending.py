@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from kaizen.core.autonomy.permissions import ApprovalNotPendingError, PendingApproval
 from kaizen.core.autonomy.state.sync_manager import SyncStateManager
 
-Decision = Literal["approve", "approve_all", "deny"]
 DECISIONS: dict[str, tuple[str, str]] = {  # form value -> (manager method, action)
     "approve": ("approve", "once"),
     "approve_all": ("approve", "all"),
@@ -18,7 +16,7 @@ DECISIONS: dict[str, tuple[str, str]] = {  # form value -> (manager method, acti
 REVIEWER_LIMIT = 200
 REASON_LIMIT = 1000
 
-__all__ = ["DECISIONS", "ApprovalNotPendingError", "Decided", "PendingApproval", "decide", "pending_approvals"]
+__all__ = ["DECISIONS", "ApprovalNotPendingError", "PendingApproval", "decide", "pending_approvals", "pending_counts"]
 
 
 def pending_approvals(manager: SyncStateManager, agent_id: str | None = None) -> list[PendingApproval]:
@@ -36,15 +34,10 @@ def pending_counts(manager: SyncStateManager) -> dict[str, int]:
     return counts
 
 
-@dataclass(frozen=True)
-class Decided:
-    decision: str
-    record: dict[str, Any]
-
-
 def decide(manager: SyncStateManager, agent_id: str, call_id: str, decision: str, reviewer: str,
-           reason: str) -> Decided:
-    """Approve or deny one pending call as ``reviewer`` (the OS user when blank), via the web.
+           reason: str) -> dict[str, Any]:
+    """Approve or deny one pending call as ``reviewer`` (the OS user when blank), via the web;
+    returns the decision record.
 
     ``ApprovalNotPendingError`` when it was decided already (or is unknown); ``ValueError`` for
     a decision, reviewer or reason the form should not have sent.
@@ -60,4 +53,4 @@ def decide(manager: SyncStateManager, agent_id: str, call_id: str, decision: str
         record = manager.approve(agent_id, call_id, action=action, by=by, reason=why, via="web")
     else:
         record = manager.deny(agent_id, call_id, action=action, by=by, reason=why, via="web")
-    return Decided(decision, dict(record))
+    return dict(record)
