@@ -299,3 +299,22 @@ def test_pages_and_a_decision_on_the_other_stores(kind, tmp_path):
     finally:
         if schema is not None:
             drop_schema(schema)
+
+
+def test_a_decision_while_a_worker_runs_the_agent_is_refused_until_it_stops(waiting):
+    worker = SyncStateManager(waiting)
+    lease = worker.claim("hostile", worker_id="worker-7", keepalive=False)
+    try:
+        with client(waiting) as console:
+            token = csrf_of(console.get("/pending").text)
+            busy = console.post("/agents/hostile/approvals/call_write", data={"csrf": token, "decision": "approve"})
+            assert busy.status_code == 409
+            assert "worker-7" in alert_of(busy.text) and "the agent is running" in alert_of(busy.text)
+            assert still_pending(waiting) == ["call_write"]
+            lease.release()
+            done = console.post("/agents/hostile/approvals/call_write", follow_redirects=False,
+                                data={"csrf": token, "decision": "approve"})
+            assert done.status_code == 303
+    finally:
+        worker.close()
+    assert still_pending(waiting) == []
