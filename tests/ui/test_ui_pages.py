@@ -261,13 +261,15 @@ def test_tampered_audit_records_are_shown_and_marked(finished, tmp_path):
                    "WHERE stream = 0 AND seq = 1")
     with client(f"sqlite:///{copy}") as console:
         page = console.get("/agents/writer/audit").text
-        intact = console.get("/agents/writer/audit")
+        timeline = console.get("/agents/writer")
+        tree = console.get("/agents/writer/tree").text
+    assert timeline.status_code == 200 and "fail their checks" in timeline.text and "DAMAGED" in timeline.text
+    assert tree.count(" DAMAGED</tspan>") >= 1
     assert "TAMPERED</b>: this history was changed" in page
     rows = re.findall(r'<tr class="v-(\w+)">', page)
     assert rows[0] == "verified" and rows[1] == "tampered" and set(rows[2:]) <= {"unverified"}
     tampered_row = page.split('<tr class="v-tampered">', 1)[1].split("</tr>", 1)[0]
     assert "denied" in tampered_row  # what the edited record now claims, shown as such
-    assert intact.status_code == 200
     with client(finished) as console:
         clean = console.get("/agents/writer/audit").text
     assert "verified: " in clean and "TAMPERED" not in clean and "v-unverified" not in clean
