@@ -10,7 +10,6 @@ with one line and exit code 4; nothing is written then.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
 import click
@@ -18,7 +17,7 @@ import orjson
 from rich.markup import escape
 from rich.table import Table
 
-from kaizen.core.autonomy.permissions.pending import ApprovalNotPendingError, PendingApproval, parse_time
+from kaizen.core.autonomy.permissions.pending import ApprovalNotPendingError, PendingApproval
 
 from .app import main
 from .errors import EXIT_NOT_PENDING, CliError, console, friendly
@@ -31,32 +30,23 @@ BY_OPTION = click.option("--by", "decided_by", metavar="NAME", envvar="KAIZEN_AP
                          help="Who decides, as the audit trail names it (default: USER@HOST).")
 
 
-def age(asked_at: str, now: datetime | None = None) -> str:
-    """How long a call has waited: ``45s``, ``12m``, ``3h``, ``2d``."""
-    seconds = max(0, int(((now or datetime.now(timezone.utc)) - parse_time(asked_at)).total_seconds()))
-    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
 def pending_table(pending: list[PendingApproval], title: str = "Pending approvals") -> Table:
     table = Table(title=title)
-    for column in ("agent", "call", "tool", "arguments", "why", "waiting", "deadline"):
-        table.add_column(column, overflow="fold", no_wrap=column in ("call", "waiting"))
+    for column in ("agent", "call", "tool", "arguments", "why", "asked at", "deadline"):
+        table.add_column(column, overflow="fold", no_wrap=column in ("call", "asked at"))
     for item in pending:
         deadline = "-" if item.deadline is None else when(item.deadline)
         if item.expired:
             deadline = "[red]expired[/red]: denied on resume"
         table.add_row(escape(item.agent_id), escape(item.call_id), escape(item.tool),
-                      escape(short(item.arguments_summary, 40)), escape(item.reason), age(item.asked_at), deadline)
+                      escape(short(item.arguments_summary, 40)), escape(item.reason), when(item.asked_at), deadline)
     return table
 
 
 def how_to_decide(agent_id: str, store_url: str) -> str:
     suffix = escape(store_suffix(store_url))
-    return (f"decide with: [cyan]kaizen approve {escape(agent_id)} CALL{suffix}[/cyan] (--all: every later call of "
-            f"that tool) or [cyan]kaizen deny {escape(agent_id)} CALL{suffix}[/cyan]")
+    return (f"decide with: [cyan]kaizen approve {escape(agent_id)} CALL{suffix}[/cyan] or "
+            f"[cyan]kaizen deny {escape(agent_id)} CALL{suffix}[/cyan] (--all: every later call of that tool too)")
 
 
 def print_waiting(result: Any, store_url: str) -> None:
@@ -68,7 +58,7 @@ def print_waiting(result: Any, store_url: str) -> None:
 
 
 @main.command("approvals", epilog="Example: kaizen approvals demo-1 --store sqlite:///.kaizen/state.db")
-@click.argument("agent_id", required=False)
+@click.argument("agent_id", metavar="[AGENT]", required=False)
 @click.option("--json", "as_json", is_flag=True, help="One JSON list (PendingApproval fields, plus `expired`).")
 @STORE_OPTION
 @friendly
@@ -118,8 +108,8 @@ def decide(agent_id: str, call_id: str, approve: bool, every: bool, reason: str 
 
 
 @main.command("approve", epilog="Example: kaizen approve demo-1 call_1 --all --reason 'reviewed the diff'")
-@click.argument("agent_id")
-@click.argument("call_id")
+@click.argument("agent_id", metavar="AGENT")
+@click.argument("call_id", metavar="CALL")
 @click.option("--all", "every", is_flag=True, help="Approve every later call of this tool too (approve all).")
 @REASON_OPTION
 @BY_OPTION
@@ -137,8 +127,8 @@ def approve(agent_id: str, call_id: str, every: bool, reason: str | None, decide
 
 
 @main.command("deny", epilog="Example: kaizen deny demo-1 call_4 --reason 'no shell on this host'")
-@click.argument("agent_id")
-@click.argument("call_id")
+@click.argument("agent_id", metavar="AGENT")
+@click.argument("call_id", metavar="CALL")
 @click.option("--all", "every", is_flag=True, help="Deny every later call of this tool too (deny all).")
 @REASON_OPTION
 @BY_OPTION

@@ -111,6 +111,9 @@ def resume(agent_id: str, from_checkpoint: str | None, yes: bool, keep_workdir: 
            store_url: str) -> None:
     """Continue an interrupted run of AGENT from its newest checkpoint.
 
+    A run waiting for approval (`kaizen demo --defer`) runs the calls decided with `kaizen
+    approve`/`kaizen deny` and says what still waits.
+
     A damaged newest checkpoint is never skipped silently (the run would repeat tool calls
     it records as done): resume refuses and says how to continue deliberately, with
     `--from CHECKPOINT` or `kaizen fork CHECKPOINT`.

@@ -241,6 +241,15 @@ class TestRefusals:
             assert head(manager) == before
         assert manager.approve("a1", "c1")["approved"]
 
+    def test_a_worker_that_only_polls_is_waited_for(self, url, tmp_path):
+        world = deploy_world(url, tmp_path)
+        world.agent().run(task="t")
+        manager = world.manager()
+        lease = manager.claim("a1", "poller", ttl=30)
+        threading.Timer(0.3, lease.release).start()  # a poll's lease: held briefly, then released
+        assert manager.approve("a1", "c1", by="alice")["decided_by"] == "alice"
+        assert world.agent(worker_id="poller").run(resume=True).status == "completed"
+
     def test_a_read_only_store_refuses(self, backend, tmp_path):
         name, url = backend
         if name == "memory":

@@ -106,3 +106,13 @@ def test_a_stored_record_with_a_bad_decision_field_is_refused(field, value):
     record[field] = value
     with pytest.raises((InvalidStateValueError, TypeError), match=field):
         check_approval_record(record, "record")
+
+
+def test_an_unreadable_waiting_entry_is_skipped_not_fatal(tmp_path, caplog):
+    good = {"call_id": "c2", "name": "deploy", "arguments": {}, "state": AWAITING,
+            "approval": asked_entry("{}", "side_effect", "why", datetime.now(timezone.utc), None)}
+    bad = {**good, "call_id": "c1", "approval": {"asked_at": "not a time"}}
+    with SyncStateManager(f"sqlite:///{tmp_path}/s.db") as manager:
+        manager.save_checkpoint(AgentState(agent_id="a1", status="awaiting_approval", pending_actions=[bad, good]))
+        assert [p.call_id for p in manager.pending_approvals()] == ["c2"]
+    assert "a waiting call cannot be read" in caplog.text

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import getpass
+import logging
 import socket
 import time
 from collections.abc import Mapping
@@ -39,10 +40,13 @@ from .types import AgentState
 if TYPE_CHECKING:
     from .sync_manager import SyncStateManager
 
+log = logging.getLogger("kaizen.state")
+
 PersonVia = Literal["api", "cli", "web"]
 DECIDER_PREFIX = "approval-decision:"  # the worker id a decider's brief lease carries
 _LEASE_TTL = 30.0  # seconds; released as soon as the decision is written
 _WAIT_FOR_DECIDER = 10.0  # how long to wait for another reviewer's decision to be written
+_WAIT_FOR_WORKER = 2.0  # a worker polling a waiting agent holds the lease for milliseconds
 _ATTEMPTS = 20
 
 
@@ -75,11 +79,21 @@ def pending_approvals(manager: SyncStateManager, agent_id: str | None = None) ->
 
 
 def waiting_in(state: AgentState) -> list[PendingApproval]:
-    """The undecided calls of one loaded state that a standing decision does not cover."""
+    """The undecided calls of one loaded state that a standing decision does not cover (an entry
+    that does not read as a waiting call is skipped with a warning naming it)."""
     standing = standing_decisions(state.approval_history)
-    run_id = state.metadata.get("run", {}).get("id") if isinstance(state.metadata.get("run"), Mapping) else None
-    return [PendingApproval.from_call(state.agent_id, call, run_id, state.checkpoint_id)
-            for call in state.pending_actions if undecided(call) and call["name"] not in standing]
+    run = state.metadata.get("run")
+    run_id = run.get("id") if isinstance(run, Mapping) and isinstance(run.get("id"), str) else None
+    found = []
+    for call in state.pending_actions:
+        if not undecided(call) or call["name"] in standing:
+            continue
+        try:
+            found.append(PendingApproval.from_call(state.agent_id, call, run_id, state.checkpoint_id))
+        except ValueError as exc:
+            log.warning("agent %s, checkpoint %s: a waiting call cannot be read (%s); not listed",
+                        state.agent_id, state.checkpoint_id, exc)
+    return found
 
 
 def standing_decisions(history: list[Any]) -> dict[str, Mapping[str, Any]]:
@@ -139,17 +153,18 @@ def _require_own_store(manager: SyncStateManager) -> None:
 
 
 def _decider_lease(manager: SyncStateManager, agent_id: str, decided_by: str) -> Any:
-    """Hold the agent's lease while deciding; wait a little for another reviewer's decision,
-    refuse at once while a worker runs the agent."""
+    """Hold the agent's lease while deciding. Another reviewer's decision is waited for; a worker
+    briefly (one that polls holds the lease for milliseconds), then ``LeaseHeldError``: it runs."""
     worker = (DECIDER_PREFIX + decided_by + "/" + str(time.monotonic_ns()))[:200]
-    waited_until = time.monotonic() + _WAIT_FOR_DECIDER
+    started = time.monotonic()
     while True:
         try:
             return claim(manager.storage, agent_id, worker, _LEASE_TTL, keepalive=False)
         except LeaseHeldError as exc:
-            if not exc.holder.startswith(DECIDER_PREFIX) or time.monotonic() > waited_until:
+            patience = _WAIT_FOR_DECIDER if exc.holder.startswith(DECIDER_PREFIX) else _WAIT_FOR_WORKER
+            if time.monotonic() - started > patience:
                 raise LeaseHeldError(agent_id, exc.holder, exc.expires_at) from None
-            time.sleep(0.01)
+            time.sleep(0.02)
 
 
 def _waiting_call(state: AgentState, call_id: str) -> Mapping[str, Any]:
