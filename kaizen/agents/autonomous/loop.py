@@ -315,9 +315,10 @@ class AgentLoop:
         assert settled is not None
         decision = settled.decision
         if not settled.recorded:  # a deferred decision is in the history since it was made
+            timed_out = settled.extra.get("via") == "timeout"  # says which call, why and how, like a decision
             tracker.record_approval(name, decision.approved, decision.action, arguments, decided_by=decision.decided_by,
-                                    via=settled.extra.get("via"), call_id=call["call_id"] if settled.extra else None,
-                                    reason=decision.reason if settled.extra else None)
+                                    **({"via": "timeout", "call_id": call["call_id"], "reason": decision.reason}
+                                       if timed_out else {}))
         agent.hooks.trigger_sync("approval_decided", {"tool_name": name, "approved": decision.approved,
                                                       "action": decision.action, "decided_by": decision.decided_by,
                                                       "call_id": call["call_id"], **settled.extra},
