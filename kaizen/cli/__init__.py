@@ -8,7 +8,7 @@ of commands; importing them registers them on ``main``.
 
 from __future__ import annotations
 
-from . import approvals, audit, checkpoints, keys, log, maintenance, run, transfer  # noqa: F401  (register the commands)
+from . import approvals, audit, checkpoints, keys, log, maintenance, run, transfer, ui  # noqa: F401  (register the commands)
 from .app import main
 
 __all__ = ["main"]
