@@ -31,15 +31,23 @@ BY_OPTION = click.option("--by", "decided_by", metavar="NAME", envvar="KAIZEN_AP
 
 
 def pending_table(pending: list[PendingApproval], title: str = "Pending approvals") -> Table:
+    """One row per waiting call; the arguments get the room, the deadline a column only when one is set."""
+    with_deadline = any(item.deadline is not None for item in pending)
     table = Table(title=title)
-    for column in ("agent", "call", "tool", "arguments", "why", "asked at", "deadline"):
-        table.add_column(column, overflow="fold", no_wrap=column in ("call", "asked at"))
+    for column in ("agent", "call", "tool"):
+        table.add_column(column, overflow="fold")
+    table.add_column("arguments", overflow="fold")
+    table.add_column("why", overflow="fold")
+    table.add_column("asked at", overflow="fold")
+    if with_deadline:
+        table.add_column("deadline", overflow="fold")
     for item in pending:
-        deadline = "-" if item.deadline is None else when(item.deadline)
-        if item.expired:
-            deadline = "[red]expired[/red]: denied on resume"
-        table.add_row(escape(item.agent_id), escape(item.call_id), escape(item.tool),
-                      escape(short(item.arguments_summary, 40)), escape(item.reason), when(item.asked_at), deadline)
+        row = [escape(item.agent_id), escape(item.call_id), escape(item.tool),
+               escape(short(item.arguments_summary, 120)), escape(item.reason), when(item.asked_at)]
+        if with_deadline:
+            deadline = "-" if item.deadline is None else when(item.deadline)
+            row.append("[red]expired[/red]: denied on resume" if item.expired else deadline)
+        table.add_row(*row)
     return table
 
 

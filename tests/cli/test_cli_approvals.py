@@ -49,6 +49,8 @@ def test_the_deferred_demo_from_start_to_end(any_store, tmp_path):
     assert records == [("Write", True, "alice", "cli", "notes are fine"), ("Read", True, "policy", None, None),
                        ("Bash", False, "bob", "cli", "no shell")]
     assert ok("audit", "verify", "d1", "--store", any_store).stdout.startswith("ok: 3 approval records")
+    audit = " ".join(ok("audit", "d1", "--store", any_store).stdout.split())  # the table, unwrapped
+    assert "bob via cli" in audit and "denied: no shell" in audit and "alice via cli" in audit
 
 
 def test_a_second_decision_is_one_line_and_exit_4(sqlite_store, tmp_path):
