@@ -1,0 +1,142 @@
+"""How the SQLite store writes: its transaction, one save's statements, and the group-commit writer
+that puts many saves from this process into one transaction (``group_commit.py``)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from ..errors import CheckpointConflictError, StorageError
+from .base import CheckpointRow, SavePlan
+from .sql_common import LINEAGE_COLUMNS, SqlShapes, lineage_values, move_head, record_values, row_values
+
+SQL = SqlShapes.for_placeholder("?")
+INSERT_LINEAGE = f"INSERT INTO lineages ({LINEAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?)"
+MOVE_HEAD = (
+    "UPDATE lineages SET head_checkpoint_id = ? WHERE lineage_id = ? AND head_checkpoint_id IS ? RETURNING lid"
+)
+
+
+def open_connection(path: Path, busy_timeout_ms: int, synchronous: str) -> sqlite3.Connection:
+    """A connection for writing: WAL, the store's ``synchronous``, waits ``busy_timeout_ms`` for the lock."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not path.exists():
+            fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+            os.close(fd)
+        conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {synchronous}")
+        conn.execute("PRAGMA foreign_keys = ON")
+    except (OSError, sqlite3.Error) as exc:
+        raise StorageError(f"cannot open SQLite store {path}: {exc}") from exc
+    return conn
+
+
+class Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` on any error."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    def __enter__(self) -> sqlite3.Connection:
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StorageError(f"SQLite store {self.path}: cannot start a write: {exc}") from exc
+        return self.conn
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            try:
+                self.conn.execute("COMMIT")
+                return
+            except sqlite3.Error as commit_error:
+                self.conn.execute("ROLLBACK")
+                raise StorageError(f"SQLite store {self.path}: commit failed: {commit_error}") from commit_error
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error):
+            raise StorageError(f"SQLite store {self.path}: {exc}") from exc
+
+
+def write_plan(conn: sqlite3.Connection, plan: SavePlan) -> None:
+    """One save's statements inside the caller's transaction. A ``CheckpointConflictError`` is
+    raised before anything is written (the group-commit writer relies on that)."""
+    row = plan.row
+    if plan.new_lineage is not None:
+        if not plan.is_fork:
+            latest = conn.execute(SQL.select_latest, (row.agent_id,)).fetchone()
+            if latest is not None:
+                raise CheckpointConflictError(row.agent_id, None, latest[0])
+        lid = int(conn.execute(INSERT_LINEAGE, lineage_values(plan.new_lineage)).lastrowid or 0)
+    else:
+        lid = move_head(conn, SQL, MOVE_HEAD, row, plan.expected_head)
+    if plan.records:
+        conn.executemany(SQL.insert_record, [record_values(lid, r) for r in plan.records])
+    insert_checkpoint(conn, row)
+
+
+def insert_checkpoint(conn: sqlite3.Connection, row: CheckpointRow) -> None:
+    insert_unique(conn, SQL.insert_checkpoint, row_values(row), f"checkpoint {row.checkpoint_id!r}")
+
+
+def insert_unique(conn: sqlite3.Connection, sql: str, values: tuple[Any, ...], what: str) -> None:
+    try:
+        conn.execute(sql, values)
+    except sqlite3.IntegrityError:
+        raise StorageError(f"{what} already exists in the store") from None
+
+
+class SqliteBatchWriter:
+    """Writes a batch of saves in one ``BEGIN IMMEDIATE`` ... ``COMMIT`` (one WAL sync) on its own
+    connection.
+
+    A save whose parent is no longer its lineage's head fails alone: its conflict is detected before
+    it writes anything, and the rest of the batch commits. Any other error rolls the whole batch back
+    and replays each save in its own transaction, so only the save that fails again fails.
+    """
+
+    def __init__(self, path: Path, busy_timeout_ms: int, synchronous: str) -> None:
+        self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
+        self.synchronous = synchronous
+        self._conn: sqlite3.Connection | None = None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = open_connection(self.path, self.busy_timeout_ms, self.synchronous)
+        return self._conn
+
+    def write_batch(self, plans: list[SavePlan]) -> list[BaseException | None]:
+        conn = self._connection()
+        if len(plans) == 1:
+            return [self._alone(conn, plans[0])]
+        outcomes: list[BaseException | None] = [None] * len(plans)
+        try:
+            with Transaction(conn, self.path):
+                for index, plan in enumerate(plans):
+                    try:
+                        write_plan(conn, plan)
+                    except CheckpointConflictError as conflict:
+                        outcomes[index] = conflict
+            return outcomes
+        except Exception:  # noqa: BLE001 - rolled back: find the failing save(s) one by one
+            return [self._alone(conn, plan) for plan in plans]
+
+    def _alone(self, conn: sqlite3.Connection, plan: SavePlan) -> BaseException | None:
+        try:
+            with Transaction(conn, self.path):
+                write_plan(conn, plan)
+        except Exception as exc:  # noqa: BLE001 - handed to the save's own caller
+            return exc
+        return None
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
