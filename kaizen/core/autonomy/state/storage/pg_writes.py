@@ -1,0 +1,184 @@
+"""How the PostgreSQL store writes a save, and the group-commit writer that puts the saves of many
+agents in this process into one transaction (one WAL flush) on one connection (``group_commit.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+
+from ..errors import CheckpointConflictError, StorageError
+from .base import STREAM_NUMBERS, SavePlan
+from .pg_schema import LOCK, first
+from .sql_common import (
+    CHECKPOINT_COLUMNS, LINEAGE_COLUMNS, SqlShapes, head_conflict, lineage_values, record_values, row_values,
+)
+
+SQL = SqlShapes.for_placeholder("%s")
+INSERT_LINEAGE = f"INSERT INTO lineages ({LINEAGE_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s) RETURNING lid"
+COPY_RECORDS = "COPY records (lid, stream, seq, data, hash) FROM STDIN (FORMAT BINARY)"
+COPY_TYPES = ("integer", "smallint", "integer", "bytea", "bytea")
+COPY_THRESHOLD = 64  # records above which COPY beats a pipelined executemany
+# The common save in ONE statement (one round trip, atomic in autocommit): move the head if it is
+# still the parent, add the new records and the checkpoint row. No row back: someone else moved it.
+APPEND = """
+WITH moved AS (
+    UPDATE lineages SET head_checkpoint_id = %(id)s
+    WHERE lineage_id = %(lineage)s AND head_checkpoint_id IS NOT DISTINCT FROM %(expected)s
+    RETURNING lid
+), recs AS (
+    INSERT INTO records (lid, stream, seq, data, hash)
+    SELECT moved.lid, r.stream, r.seq, r.data, r.hash FROM moved,
+        unnest(%(streams)s::smallint[], %(seqs)s::integer[], %(datas)s::bytea[], %(hashes)s::bytea[])
+        AS r(stream, seq, data, hash)
+)
+INSERT INTO checkpoints ({columns})
+SELECT %(c0)s, %(c1)s, %(c2)s, %(c3)s, %(c4)s, %(c5)s, %(c6)s, %(c7)s, %(c8)s, %(c9)s, %(c10)s FROM moved
+RETURNING 1
+"""
+APPEND_SQL = APPEND.replace("{columns}", CHECKPOINT_COLUMNS)
+SELECT_LATEST_ID = "SELECT checkpoint_id FROM checkpoints WHERE agent_id = %s ORDER BY seq DESC LIMIT 1"
+START_HINT = (
+    "start the server (e.g. `pg_ctlcluster <version> main start` or "
+    "`docker run -d -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust postgres`), or point the store URL "
+    "(and KAIZEN_PG_DSN for the tests) at a running one"
+)
+_DUPLICATES = {"checkpoints_id_unique": "checkpoint", "lineages_id_unique": "lineage", "records_unique": "record"}
+
+LockKey = Callable[..., int]
+
+
+def reason(exc: BaseException) -> str:
+    """A psycopg message on one line."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def storage_error(exc: psycopg.Error, what: str, where: str) -> StorageError:
+    """The ``StorageError`` for a psycopg error met while doing ``what``."""
+    if isinstance(exc, psycopg.errors.UniqueViolation):
+        kind = _DUPLICATES.get(exc.diag.constraint_name or "", "row")
+        key = re.search(r"\)=\((.*)\) already exists", exc.diag.message_detail or "")
+        name = f"{kind} {key.group(1)!r}" if key else kind
+        return StorageError(f"{what}: {name} already exists in {where}")
+    if isinstance(exc, psycopg.OperationalError):
+        return StorageError(f"{where}: {what} failed: {reason(exc)} -- {START_HINT}")
+    return StorageError(f"{where}: {what} failed: {reason(exc)}")
+
+
+def append_params(plan: SavePlan) -> dict[str, Any]:
+    """``APPEND_SQL``'s parameters for a save that extends its lineage."""
+    row = plan.row
+    params: dict[str, Any] = {
+        "id": row.checkpoint_id, "lineage": row.lineage_id, "expected": plan.expected_head,
+        "streams": [STREAM_NUMBERS[r.stream] for r in plan.records], "seqs": [r.seq for r in plan.records],
+        "datas": [r.data for r in plan.records], "hashes": [bytes.fromhex(r.hash) for r in plan.records],
+    }
+    params.update({f"c{i}": value for i, value in enumerate(row_values(row))})
+    return params
+
+
+def write_new_lineage(conn: psycopg.Connection[Any], plan: SavePlan, lock_key: LockKey) -> None:
+    """An agent's first checkpoint or a fork, inside the caller's transaction. The first checkpoint
+    is checked under the agent's advisory lock; a conflict is raised before anything is written."""
+    row = plan.row
+    assert plan.new_lineage is not None
+    if not plan.is_fork:
+        conn.execute(LOCK, (lock_key("agent", row.agent_id),))
+        latest = conn.execute(SELECT_LATEST_ID, (row.agent_id,)).fetchone()
+        if latest is not None:
+            raise CheckpointConflictError(row.agent_id, None, latest[0])
+    lid = first(conn.execute(INSERT_LINEAGE, lineage_values(plan.new_lineage)).fetchone())[0]
+    insert_records(conn, [(lid, r) for r in plan.records])
+    conn.execute(SQL.insert_checkpoint, row_values(row))
+
+
+def insert_records(conn: psycopg.Connection[Any], records: list[tuple[int, Any]]) -> None:
+    values = [record_values(lid, r) for lid, r in records]
+    if len(values) >= COPY_THRESHOLD:
+        with conn.cursor() as cur, cur.copy(COPY_RECORDS) as copy:
+            copy.set_types(list(COPY_TYPES))
+            for value in values:
+                copy.write_row(value)
+    elif values:
+        with conn.cursor() as cur:
+            cur.executemany(SQL.insert_record, values)
+
+
+class PostgresBatchWriter:
+    """Saves in one transaction on one connection of its own, pipelined: one round trip out, one
+    back, one commit (one WAL flush) for the whole batch.
+
+    A save whose parent is no longer its lineage's head fails alone (its statement writes nothing
+    and returns no row); the rest of the batch commits. Any other error rolls the batch back and
+    replays each save in its own transaction, so only the save that fails again fails.
+    """
+
+    def __init__(self, dsn: str, kwargs: dict[str, Any], where: str, lock_key: LockKey) -> None:
+        self.dsn = dsn
+        self.kwargs = kwargs
+        self.where = where
+        self.lock_key = lock_key
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        conn = self._conn
+        if conn is None or conn.closed or conn.broken:
+            try:
+                conn = self._conn = psycopg.connect(self.dsn, **self.kwargs)
+            except psycopg.Error as exc:
+                raise StorageError(f"cannot connect to {self.where}: {reason(exc)} -- {START_HINT}") from None
+        return conn
+
+    def write_batch(self, plans: list[SavePlan]) -> list[BaseException | None]:
+        conn = self._connection()
+        if len(plans) > 1:
+            try:
+                return self._together(conn, plans)
+            except psycopg.Error:  # rolled back: find the failing save(s) one by one
+                conn = self._connection()
+        return [self._alone(conn, plan) for plan in plans]
+
+    def _together(self, conn: psycopg.Connection[Any], plans: list[SavePlan]) -> list[BaseException | None]:
+        outcomes: list[BaseException | None] = [None] * len(plans)
+        # sorted by agent: two processes' batches take the agents' advisory locks in one order
+        new = sorted((i for i, plan in enumerate(plans) if plan.new_lineage is not None),
+                     key=lambda i: plans[i].row.agent_id)
+        extend = [i for i, plan in enumerate(plans) if plan.new_lineage is None]
+        conflicted: list[int] = []
+        with conn.pipeline(), conn.transaction():
+            for i in new:
+                try:
+                    write_new_lineage(conn, plans[i], self.lock_key)
+                except CheckpointConflictError as conflict:
+                    outcomes[i] = conflict
+            cursors = [(i, conn.execute(APPEND_SQL, append_params(plans[i]))) for i in extend]
+            for i, cursor in cursors:
+                if cursor.fetchone() is None:
+                    conflicted.append(i)
+            for i in conflicted:
+                outcomes[i] = head_conflict(conn, SQL, plans[i].row, plans[i].expected_head)
+        return outcomes
+
+    def _alone(self, conn: psycopg.Connection[Any], plan: SavePlan) -> BaseException | None:
+        what = f"save of checkpoint {plan.row.checkpoint_id!r}"
+        try:
+            if plan.new_lineage is not None:
+                with conn.transaction():
+                    write_new_lineage(conn, plan, self.lock_key)
+            elif conn.execute(APPEND_SQL, append_params(plan)).fetchone() is None:
+                return head_conflict(conn, SQL, plan.row, plan.expected_head)
+        except CheckpointConflictError as conflict:
+            return conflict
+        except psycopg.Error as exc:
+            error = storage_error(exc, what, self.where)
+            error.__cause__ = exc
+            return error
+        return None
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
