@@ -40,6 +40,31 @@ SELECT %(c0)s, %(c1)s, %(c2)s, %(c3)s, %(c4)s, %(c5)s, %(c6)s, %(c7)s, %(c8)s, %
 RETURNING 1
 """
 APPEND_SQL = APPEND.replace("{columns}", CHECKPOINT_COLUMNS)
+# Many such saves in ONE statement (one round trip, one transaction in autocommit, one WAL flush):
+# every head that is still its save's parent moves, and only those saves add records and a row.
+# Two saves on one lineage: one moves it, the other gets no row back (its conflict).
+APPEND_MANY = """
+WITH saves AS (
+    SELECT * FROM unnest(%(ord)s::integer[], %(expected)s::text[], %(c0)s::text[], %(c1)s::text[], %(c2)s::text[],
+        %(c3)s::text[], %(c4)s::bigint[], %(c5)s::text[], %(c6)s::text[], %(c7)s::bytea[], %(c8)s::bytea[],
+        %(c9)s::text[], %(c10)s::bigint[]) AS s(ord, expected, c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10)
+), moved AS (
+    UPDATE lineages l SET head_checkpoint_id = s.c0 FROM saves s
+    WHERE l.lineage_id = s.c2 AND l.head_checkpoint_id IS NOT DISTINCT FROM s.expected
+    RETURNING l.lid, s.ord
+), recs AS (
+    INSERT INTO records (lid, stream, seq, data, hash)
+    SELECT moved.lid, r.stream, r.seq, r.data, r.hash FROM moved JOIN
+        unnest(%(r_ord)s::integer[], %(streams)s::smallint[], %(seqs)s::integer[], %(datas)s::bytea[],
+            %(hashes)s::bytea[]) AS r(ord, stream, seq, data, hash) ON r.ord = moved.ord
+), rows AS (
+    INSERT INTO checkpoints ({columns})
+    SELECT s.c0, s.c1, s.c2, s.c3, s.c4, s.c5, s.c6, s.c7, s.c8, s.c9, s.c10 FROM saves s
+    JOIN moved ON moved.ord = s.ord ORDER BY s.ord
+)
+SELECT ord FROM moved
+"""
+APPEND_MANY_SQL = APPEND_MANY.replace("{columns}", CHECKPOINT_COLUMNS)
 SELECT_LATEST_ID = "SELECT checkpoint_id FROM checkpoints WHERE agent_id = %s ORDER BY seq DESC LIMIT 1"
 START_HINT = (
     "start the server (e.g. `pg_ctlcluster <version> main start` or "
@@ -80,6 +105,24 @@ def append_params(plan: SavePlan) -> dict[str, Any]:
     return params
 
 
+def append_many_params(plans: list[SavePlan]) -> dict[str, Any]:
+    """``APPEND_MANY_SQL``'s parameters: the saves numbered by their place in ``plans``."""
+    columns: list[list[Any]] = [[] for _ in range(11)]
+    params: dict[str, Any] = {"ord": list(range(len(plans))), "expected": [plan.expected_head for plan in plans],
+                              "r_ord": [], "streams": [], "seqs": [], "datas": [], "hashes": []}
+    for number, plan in enumerate(plans):
+        for column, value in zip(columns, row_values(plan.row), strict=True):
+            column.append(value)
+        for record in plan.records:
+            params["r_ord"].append(number)
+            params["streams"].append(STREAM_NUMBERS[record.stream])
+            params["seqs"].append(record.seq)
+            params["datas"].append(record.data)
+            params["hashes"].append(bytes.fromhex(record.hash))
+    params.update({f"c{i}": column for i, column in enumerate(columns)})
+    return params
+
+
 def write_new_lineage(conn: psycopg.Connection[Any], plan: SavePlan, lock_key: LockKey) -> None:
     """An agent's first checkpoint or a fork, inside the caller's transaction. The first checkpoint
     is checked under the agent's advisory lock; a conflict is raised before anything is written."""
@@ -108,12 +151,14 @@ def insert_records(conn: psycopg.Connection[Any], records: list[tuple[int, Any]]
 
 
 class PostgresBatchWriter:
-    """Saves in one transaction on one connection of its own, pipelined: one round trip out, one
-    back, one commit (one WAL flush) for the whole batch.
+    """Saves that extend their lineages, however many, in one statement on one connection of its own:
+    one round trip, one transaction, one WAL flush for the whole batch. (An agent's first checkpoint
+    and a fork are rare and go in a transaction each.)
 
-    A save whose parent is no longer its lineage's head fails alone (its statement writes nothing
-    and returns no row); the rest of the batch commits. Any other error rolls the batch back and
-    replays each save in its own transaction, so only the save that fails again fails.
+    A save whose parent is no longer its lineage's head fails alone (the statement moves no head for
+    it and writes nothing of it); the rest of the batch commits. Any other error fails the statement
+    as a whole, and each save is then replayed in its own transaction, so only the save that fails
+    again fails.
     """
 
     def __init__(self, dsn: str, kwargs: dict[str, Any], where: str, lock_key: LockKey) -> None:
@@ -134,33 +179,31 @@ class PostgresBatchWriter:
 
     def write_batch(self, plans: list[SavePlan]) -> list[BaseException | None]:
         conn = self._connection()
-        if len(plans) > 1:
-            try:
-                return self._together(conn, plans)
-            except psycopg.Error:  # rolled back: find the failing save(s) one by one
-                conn = self._connection()
-        return [self._alone(conn, plan) for plan in plans]
-
-    def _together(self, conn: psycopg.Connection[Any], plans: list[SavePlan]) -> list[BaseException | None]:
+        extending = [i for i, plan in enumerate(plans) if plan.new_lineage is None]
+        if len(extending) < 2:
+            return [self._alone(conn, plan) for plan in plans]
         outcomes: list[BaseException | None] = [None] * len(plans)
-        # sorted by agent: two processes' batches take the agents' advisory locks in one order
-        new = sorted((i for i, plan in enumerate(plans) if plan.new_lineage is not None),
-                     key=lambda i: plans[i].row.agent_id)
-        extend = [i for i, plan in enumerate(plans) if plan.new_lineage is None]
-        conflicted: list[int] = []
-        with conn.pipeline(), conn.transaction():
-            for i in new:
-                try:
-                    write_new_lineage(conn, plans[i], self.lock_key)
-                except CheckpointConflictError as conflict:
-                    outcomes[i] = conflict
-            cursors = [(i, conn.execute(APPEND_SQL, append_params(plans[i]))) for i in extend]
-            for i, cursor in cursors:
-                if cursor.fetchone() is None:
-                    conflicted.append(i)
-            for i in conflicted:
-                outcomes[i] = head_conflict(conn, SQL, plans[i].row, plans[i].expected_head)
+        for i, plan in enumerate(plans):  # first checkpoints and forks: rare, one transaction each
+            if plan.new_lineage is not None:
+                outcomes[i] = self._alone(conn, plan)
+        together = [plans[i] for i in extending]
+        try:
+            moved = {number for (number,) in conn.execute(APPEND_MANY_SQL, append_many_params(together))}
+        except psycopg.Error:  # nothing was written: find the failing save(s) one by one
+            conn = self._connection()
+            for i in extending:
+                outcomes[i] = self._alone(conn, plans[i])
+            return outcomes
+        for number, i in enumerate(extending):
+            if number not in moved:
+                outcomes[i] = self._conflict(conn, plans[i])
         return outcomes
+
+    def _conflict(self, conn: psycopg.Connection[Any], plan: SavePlan) -> BaseException:
+        try:
+            return head_conflict(conn, SQL, plan.row, plan.expected_head)
+        except psycopg.Error as exc:
+            return storage_error(exc, f"save of checkpoint {plan.row.checkpoint_id!r}", self.where)
 
     def _alone(self, conn: psycopg.Connection[Any], plan: SavePlan) -> BaseException | None:
         what = f"save of checkpoint {plan.row.checkpoint_id!r}"

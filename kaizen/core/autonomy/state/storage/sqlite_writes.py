@@ -10,7 +10,9 @@ from typing import Any
 
 from ..errors import CheckpointConflictError, StorageError
 from .base import CheckpointRow, SavePlan
-from .sql_common import LINEAGE_COLUMNS, SqlShapes, lineage_values, move_head, record_values, row_values
+from .sql_common import (
+    CHECKPOINT_COLUMNS, LINEAGE_COLUMNS, SqlShapes, head_conflict, lineage_values, move_head, record_values, row_values,
+)
 
 SQL = SqlShapes.for_placeholder("?")
 INSERT_LINEAGE = f"INSERT INTO lineages ({LINEAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?)"
@@ -92,12 +94,52 @@ def insert_unique(conn: sqlite3.Connection, sql: str, values: tuple[Any, ...], w
         raise StorageError(f"{what} already exists in the store") from None
 
 
+CHUNK = 200  # saves per statement: 200 x 11 checkpoint values stays far below SQLite's 32,766 variables
+
+
+def extend_lineages(conn: sqlite3.Connection, plans: list[SavePlan], indexes: list[int],
+                    outcomes: list[BaseException | None]) -> None:
+    """Saves that extend their lineages, in three statements whatever their number (every call into
+    SQLite lets other threads take the GIL, so fewer calls keep the batch short): move every head
+    that is still its save's parent, then insert the records and rows of the saves that moved it.
+    A save whose head had moved gets its conflict in ``outcomes`` and writes nothing."""
+    values = ",".join(["(?,?,?)"] * len(indexes))
+    params: list[Any] = []
+    for index in indexes:
+        plan = plans[index]
+        params += (plan.row.checkpoint_id, plan.row.lineage_id, plan.expected_head)
+    moved = conn.execute(
+        f"UPDATE lineages SET head_checkpoint_id = v.column1 FROM (VALUES {values}) AS v "
+        "WHERE lineages.lineage_id = v.column2 AND lineages.head_checkpoint_id IS v.column3 "
+        "RETURNING head_checkpoint_id, lid", params).fetchall()
+    lids = dict(moved)
+    records: list[Any] = []
+    rows: list[Any] = []
+    for index in indexes:
+        plan = plans[index]
+        lid = lids.get(plan.row.checkpoint_id)
+        if lid is None:
+            outcomes[index] = head_conflict(conn, SQL, plan.row, plan.expected_head)
+            continue
+        for record in plan.records:
+            records += record_values(lid, record)
+        rows += row_values(plan.row)
+    for start in range(0, len(records), 5 * 5 * CHUNK):
+        part = records[start:start + 5 * 5 * CHUNK]
+        conn.execute("INSERT INTO records (lid, stream, seq, data, hash) VALUES "
+                     + ",".join(["(?,?,?,?,?)"] * (len(part) // 5)), part)
+    if rows:
+        conn.execute(f"INSERT INTO checkpoints ({CHECKPOINT_COLUMNS}) VALUES "
+                     + ",".join(["(" + ",".join("?" * 11) + ")"] * (len(rows) // 11)), rows)
+
+
 class SqliteBatchWriter:
     """Writes a batch of saves in one ``BEGIN IMMEDIATE`` ... ``COMMIT`` (one WAL sync) on its own
     connection.
 
     A save whose parent is no longer its lineage's head fails alone: its conflict is detected before
-    it writes anything, and the rest of the batch commits. Any other error rolls the whole batch back
+    it writes anything, and the rest of the batch commits. A lone save takes the same path (five
+    calls: begin, heads, records, rows, commit). Any other error rolls the whole batch back
     and replays each save in its own transaction, so only the save that fails again fails.
     """
 
@@ -114,18 +156,26 @@ class SqliteBatchWriter:
 
     def write_batch(self, plans: list[SavePlan]) -> list[BaseException | None]:
         conn = self._connection()
-        if len(plans) == 1:
+        if len(plans) == 1 and plans[0].new_lineage is not None:
             return [self._alone(conn, plans[0])]
         outcomes: list[BaseException | None] = [None] * len(plans)
         try:
             with Transaction(conn, self.path):
+                extending: list[int] = []
                 for index, plan in enumerate(plans):
+                    if plan.new_lineage is None:
+                        extending.append(index)
+                        continue
                     try:
                         write_plan(conn, plan)
                     except CheckpointConflictError as conflict:
                         outcomes[index] = conflict
+                for start in range(0, len(extending), CHUNK):
+                    extend_lineages(conn, plans, extending[start:start + CHUNK], outcomes)
             return outcomes
         except Exception:  # noqa: BLE001 - rolled back: find the failing save(s) one by one
+            if len(plans) == 1:
+                return [self._alone(conn, plans[0])]
             return [self._alone(conn, plan) for plan in plans]
 
     def _alone(self, conn: sqlite3.Connection, plan: SavePlan) -> BaseException | None:
