@@ -60,6 +60,11 @@ class GroupCommit:
         self._leading = False
         self._close_when_idle = False
 
+    def queued(self) -> int:
+        """Saves waiting for the next batch (not counting the batch in flight)."""
+        with self._lock:
+            return len(self._queue)
+
     def write(self, plan: SavePlan) -> None:
         """Write ``plan`` in the next batch; returns once it is durable, raises its own error if not."""
         me = _Pending(plan)

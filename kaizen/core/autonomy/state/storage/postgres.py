@@ -30,7 +30,7 @@ from .base import (
     STREAM_NUMBERS, CheckpointRow, LeaseRow, LineageRow, RecordRow, SavePlan, checkpoint_not_found, lineage_not_found,
     refuse_write,
 )
-from .group_commit import CommitterHandle
+from .group_commit import CommitterHandle, GroupCommit
 from .pg_schema import LOCK, SCHEMA_VERSION, check_schema, first, migrate
 from .pg_writes import (
     INSERT_LINEAGE, START_HINT, PostgresBatchWriter, insert_records, reason, storage_error,
@@ -198,6 +198,12 @@ class PostgresStorage(StateBackendMixin):
         self._group.release()
 
     # --- writes --------------------------------------------------------------------------
+    @property
+    def committer(self) -> GroupCommit:
+        """The group commit this store's saves go through (shared with every store object of this
+        process on the same database schema)."""
+        return self._group.get()
+
     def write(self, plan: SavePlan) -> None:
         """The save joins this process's group commit on the database and schema (``group_commit.py``):
         saves arriving together from any store object on it share one transaction and one WAL flush."""

@@ -22,7 +22,7 @@ from .base import (
     lineage_not_found,
     STREAM_NUMBERS, CheckpointRow, LeaseRow, LineageRow, RecordRow, SavePlan, check_lease_free, refuse_write,
 )
-from .group_commit import CommitterHandle
+from .group_commit import CommitterHandle, GroupCommit
 from .sql_common import (
     CHECKPOINT_COLUMNS, KAIZEN_TABLES, as_bytes, delete_agent_rows, lineage_from, lineage_values, record_values,
     records_from, row_from,
@@ -215,6 +215,12 @@ class SQLiteStorage(StateBackendMixin):
         self._group.release()
 
     # --- writes --------------------------------------------------------------------------
+    @property
+    def committer(self) -> GroupCommit:
+        """The group commit this store's saves go through (shared with every store object of this
+        process on the same file)."""
+        return self._group.get()
+
     def write(self, plan: SavePlan) -> None:
         """The save joins this process's group commit on the file (``group_commit.py``): saves
         arriving together from any store object on the same file share one transaction and one sync."""
