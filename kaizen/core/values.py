@@ -66,33 +66,66 @@ def checked_json_copy(
     are taken as objects. NaN and infinities are refused: JSON cannot carry them and
     silently turning them into null would change data.
     """
-    if _depth > MAX_DEPTH:
-        raise value_error(f"{where}: nested deeper than {MAX_DEPTH} levels")
+    try:
+        return _copy(value, mappings, _depth)
+    except _Refused as refused:
+        path = where + "".join(reversed(refused.path))
+        raise (type_error if refused.is_type else value_error)(f"{path}: {refused.detail}") from None
+
+
+class _Refused(Exception):
+    """A value ``checked_json_copy`` refuses; the path to it is collected on the way out, so a
+    value that is fine (nearly all of them) costs no path text."""
+
+    def __init__(self, is_type: bool, detail: str) -> None:
+        self.is_type = is_type
+        self.detail = detail
+        self.path: list[str] = []
+
+
+def _copy(value: Any, mappings: type | tuple[type, ...], depth: int) -> JSONValue:
+    if depth > MAX_DEPTH:
+        raise _Refused(False, f"nested deeper than {MAX_DEPTH} levels")
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):
-        if not fits_json_int(value):
-            raise value_error(f"{where}: integer {value} does not fit in 64 bits")
+        if not INT_MIN <= value <= INT_MAX:
+            raise _Refused(False, f"integer {value} does not fit in 64 bits")
         return int(value)
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise value_error(f"{where}: {value!r} is not a JSON number")
+            raise _Refused(False, f"{value!r} is not a JSON number")
         return float(value)
-    options: dict[str, Any] = {"type_error": type_error, "value_error": value_error, "mappings": mappings}
+    inner = depth + 1
     if isinstance(value, mappings):
         out: dict[str, JSONValue] = {}
         for key, item in cast(Mapping[Any, Any], value).items():
             if not isinstance(key, str):
-                raise type_error(f"{where}: key {key!r} is a {type(key).__name__}; JSON object keys must be str")
-            out[key] = checked_json_copy(item, f"{where}[{key!r}]", _depth=_depth + 1, **options)
+                raise _Refused(True, f"key {key!r} is a {type(key).__name__}; JSON object keys must be str")
+            if type(item) is str and inner <= MAX_DEPTH:  # the usual leaf, without a call
+                out[key] = item
+                continue
+            try:
+                out[key] = _copy(item, mappings, inner)
+            except _Refused as refused:
+                refused.path.append(f"[{key!r}]")
+                raise
         return out
     if isinstance(value, (list, tuple)):
-        return [
-            checked_json_copy(item, f"{where}[{i}]", _depth=_depth + 1, **options) for i, item in enumerate(value)
-        ]
-    raise type_error(
-        f"{where}: value of type {type(value).__name__} is not JSON-serializable "
-        "(use dict, list, str, int, float, bool or None)"
+        items: list[JSONValue] = []
+        for index, item in enumerate(value):
+            if type(item) is str and inner <= MAX_DEPTH:
+                items.append(item)
+                continue
+            try:
+                items.append(_copy(item, mappings, inner))
+            except _Refused as refused:
+                refused.path.append(f"[{index}]")
+                raise
+        return items
+    raise _Refused(
+        True,
+        f"value of type {type(value).__name__} is not JSON-serializable (use dict, list, str, int, float, bool or None)",
     )
 
 

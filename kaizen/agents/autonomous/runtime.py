@@ -9,11 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, cast
 
 from kaizen.core.autonomy.state import AgentState, StateTracker
+from kaizen.core.autonomy.state.errors import StateError
 from kaizen.core.autonomy.state.frozen import AppendOnlyView, FrozenDict, freeze
+from kaizen.core.autonomy.state.ids import new_checkpoint_id
 from kaizen.core.autonomy.state.jsonsafe import checked_json_copy, json_copy
+from kaizen.core.autonomy.state.types import CapturedState, check_field
+
+# The RunState's free-form JSON fields (mutable dicts and lists handed out to the loop and users).
+_USER_JSON_FIELDS = ("memory_contents", "pending_actions", "tool_results_cache", "metadata")
 
 
 @dataclass
@@ -52,24 +59,50 @@ class RunState:
     def capture(self, agent_id: str, model: str, *, for_save: bool = False) -> AgentState:
         """A snapshot of everything needed to resume; later changes do not affect it.
 
-        ``for_save`` shares the append-only streams as O(1) views (a save reads only the new
-        entries) instead of copying them into lists.
+        ``for_save`` gives the ``CapturedState`` a save takes: the append-only streams shared as
+        O(1) views (a save reads only the new entries) instead of copied into lists, and the
+        free-form JSON fields checked as they are copied, so the save does not walk them again.
         """
-        streams: Any = AppendOnlyView if for_save else list
+        if for_save:
+            return self._capture_for_save(agent_id, model)
         return AgentState(
             agent_id=agent_id,
             model=model,
             step_number=self.step_number,
             status=self.status,
             parent_checkpoint_id=self.last_checkpoint_id,
-            conversation_history=streams(self.conversation),
+            conversation_history=list(self.conversation),
             memory_contents=json_copy(self.memory_contents),
             pending_actions=json_copy(self.pending_actions),
-            completed_actions=streams(self.completed_actions),
+            completed_actions=list(self.completed_actions),
             budget_spent_usd=self.budget_spent_usd,
             tool_results_cache=json_copy(self.tool_results_cache),
             metadata=json_copy(self.metadata),
-            **self.tracker.snapshot(view=for_save),
+            **self.tracker.snapshot(),
+        )
+
+    def _capture_for_save(self, agent_id: str, model: str) -> CapturedState:
+        checkpoint_id = new_checkpoint_id()
+        try:
+            # Anyone may have changed these in place since the last save: this is their one check.
+            checked = {name: check_field(name, getattr(self, name)) for name in _USER_JSON_FIELDS}
+        except StateError as exc:
+            raise type(exc)(f"cannot save checkpoint {checkpoint_id!r}: {exc}") from None
+        now = datetime.now(timezone.utc)
+        return CapturedState(
+            checkpoint_id=checkpoint_id,
+            agent_id=agent_id,
+            model=model,
+            timestamp=now,
+            updated_at=now,
+            step_number=self.step_number,
+            status=self.status,
+            parent_checkpoint_id=self.last_checkpoint_id,
+            conversation_history=AppendOnlyView(self.conversation),  # type: ignore[arg-type]
+            completed_actions=AppendOnlyView(self.completed_actions),  # type: ignore[arg-type]
+            budget_spent_usd=self.budget_spent_usd,
+            **checked,
+            **self.tracker.snapshot(view=True),
         )
 
     def restore(self, state: AgentState | Mapping[str, Any]) -> AgentState:

@@ -157,6 +157,8 @@ class HookManager:
 
     def registered(self, event: HookEvent | str) -> list[str]:
         """Names of the hooks on ``event``, in the order they will run."""
+        if isinstance(event, str) and (known := _EVENTS.get(event)) is not None and known not in self._hooks:
+            return []  # the common case, asked before every save: no coercion, no lock
         event = HookEvent.coerce(event)
         with self._lock:
             return [reg.name for reg in self._hooks.get(event, ())]

@@ -106,8 +106,11 @@ class AppendOnlyView(Sequence):  # type: ignore[type-arg]
         return self._length
 
     def __getitem__(self, index: Any) -> Any:
-        if isinstance(index, slice):
-            return self._items[: self._length][index]
+        if isinstance(index, slice):  # O(len(slice)): the range maps the slice onto the first _length items
+            span = range(self._length)[index]
+            if span.step == 1:
+                return self._items[span.start:span.stop]
+            return [self._items[i] for i in span]
         if index < 0:
             index += self._length
         if not 0 <= index < self._length:

@@ -14,9 +14,12 @@ only its own entries and shares those below its ``base_counts`` with its base.
 
 from __future__ import annotations
 
+import gc
 import hashlib
+import zlib
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +28,7 @@ import orjson
 from .errors import CheckpointCorruptError
 from .frozen import FrozenDict, freeze
 from .storage.base import STREAMS, CheckpointRow, CheckpointStore, LineageRow, RecordRow, StreamHead
-from .storage.rows import canonical, state_from_parts, verify_chain, verify_row, verify_stream
+from .storage.rows import canonical, check_stream, state_from_parts, verify_chain, verify_row
 from .types import AgentState
 
 Segment = tuple[str, int, int]  # (lineage id, first seq, stop seq)
@@ -41,10 +44,36 @@ class KnownEntries:
 
 
 def frozen_entries(stream: str, parsed: list[Any]) -> list[Any]:
-    """Approval records are flat (checked on the way in), so one dict copy freezes them."""
-    if stream == "approval_history":
-        return list(map(FrozenDict, parsed))
-    return [freeze(entry) for entry in parsed]
+    """``parsed`` (a list nobody else holds) with its entries frozen in place: each parsed entry is
+    freed as its frozen copy replaces it, so the copies reuse its memory instead of new pages.
+    Approval records are flat (checked on the way in), so one dict copy freezes them."""
+    freezer = FrozenDict if stream == "approval_history" else freeze
+    for index, entry in enumerate(parsed):
+        parsed[index] = freezer(entry)
+    return parsed
+
+
+CHUNK = 512  # entries read and parsed at a time on a load (a few tens of KB)
+_BULK = 2_000  # entries from which a load pauses the cyclic garbage collector
+
+
+def parse_entries(stream: str, joined: bytes) -> list[Any]:
+    """Frozen entries from their stored data joined by commas."""
+    return frozen_entries(stream, orjson.loads(b"".join((b"[", joined, b"]"))))
+
+
+@contextmanager
+def collector_paused(pause: bool) -> Iterator[None]:
+    """A long history makes thousands of containers at once; each few hundred would start a
+    garbage collection that finds nothing (they are all reachable), so the collector waits."""
+    if not pause or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 class HistoryCache:
@@ -101,31 +130,59 @@ class HistoryReader:
         known = self._cache.get(row.lineage_id, stream)
         if known is None or known.count > head.count or self.verify == "chain":
             known = KnownEntries(0, 0, [])
-        count, joined = self.stream(row, stream, known.count)
-        verify_stream(row, stream, count, joined, known=known.count, known_crc=known.crc)
-        try:
-            parsed = orjson.loads(b"[" + joined + b"]") if count else []
-        except orjson.JSONDecodeError as exc:
-            raise CheckpointCorruptError(row.checkpoint_id, f"unreadable {stream} ({exc})") from None
-        entries = known.entries + frozen_entries(stream, parsed) if count else known.entries
+        if known.count == head.count:
+            check_stream(row, stream, known.count, known.crc)
+            return list(known.entries)
+        entries = known.entries + self.read_new(row, stream, known)
         self._cache.put(row.lineage_id, stream, KnownEntries(head.count, head.crc, entries))
         return list(entries)
+
+    def read_new(self, row: CheckpointRow, stream: str, known: KnownEntries) -> list[Any]:
+        """The entries of ``stream`` past ``known``, frozen, after checking that all of them together
+        are exactly what ``row`` covers (count and running CRC-32): a damaged stream raises and
+        nothing of it is returned or kept.
+
+        They are read and parsed ``CHUNK`` at a time: the buffers of one chunk are freed before
+        the next is read, so a long history is not copied whole three times over."""
+        count, crc = known.count, known.crc
+        parsed: list[Any] = []
+        unreadable: orjson.JSONDecodeError | None = None
+        with collector_paused(row.heads[stream].count - known.count >= _BULK):
+            for lineage_id, start, stop in self.segments(row, stream):
+                for first in range(max(start, known.count), stop, CHUNK):
+                    n, joined = self.store.read_stream(lineage_id, stream, first, min(first + CHUNK, stop))
+                    if not n:
+                        continue
+                    crc = zlib.crc32(joined, zlib.crc32(b",", crc) if count else crc)
+                    count += n
+                    if unreadable is None:
+                        try:
+                            parsed += parse_entries(stream, joined)
+                        except orjson.JSONDecodeError as exc:
+                            unreadable = exc  # the check below says whether the data was damaged
+        check_stream(row, stream, count, crc)
+        if unreadable is not None:
+            raise CheckpointCorruptError(row.checkpoint_id, f"unreadable {stream} ({unreadable})")
+        return parsed
 
     def remember_saved(self, parent: CheckpointRow | None, row: CheckpointRow, records: Sequence[RecordRow]) -> None:
         """After a save: the new row's verified prefix is the parent's (when known) plus the
         entries just written, read back from their stored bytes so they are frozen as on a load."""
-        written: dict[str, list[bytes]] = {stream: [] for stream in STREAMS}
+        written: dict[str, list[bytes]] = {}
         for record in records:
-            written[record.stream].append(record.data)
+            written.setdefault(record.stream, []).append(record.data)
         for stream in STREAMS:
-            data = written[stream]
-            added = frozen_entries(stream, orjson.loads(b"[" + b",".join(data) + b"]")) if data else []
-            entries = added
-            if parent is not None:
+            data = written.get(stream)
+            if parent is None:
+                entries: list[Any] = parse_entries(stream, b",".join(data)) if data else []
+            else:
                 known = self._cache.get(parent.lineage_id, stream)
                 base = parent.heads[stream].count
                 if parent.lineage_id != row.lineage_id or known is None or known.count < base:
                     continue
+                if not data and known.count == base:
+                    continue  # nothing new in this stream: what is held already covers the new row
+                added = parse_entries(stream, b",".join(data)) if data else []
                 if len(known.entries) == base:
                     # The usual case, saving on the newest checkpoint: grow the cached list in place
                     # (it is never handed out, reads get copies), so a save stays O(what it wrote).
@@ -179,19 +236,6 @@ class HistoryReader:
     def segment_records(self, row: CheckpointRow, stream: str) -> list[RecordRow]:
         return [record for lineage_id, start, end in self.segments(row, stream)
                 for record in self.store.read_records(lineage_id, stream, start, end)]
-
-    def stream(self, row: CheckpointRow, stream: str, skip: int = 0) -> tuple[int, bytes]:
-        """A stream's entries from ``skip`` up to the row's count, gathered along the lineage's
-        forks, as (how many, their data joined by commas)."""
-        total, parts = 0, []
-        for lineage_id, start, end in self.segments(row, stream):
-            if end <= skip:
-                continue
-            count, joined = self.store.read_stream(lineage_id, stream, max(start, skip), end)
-            total += count
-            if count:
-                parts.append(joined)
-        return total, b",".join(parts)
 
     def segments(self, row: CheckpointRow, stream: str) -> list[Segment]:
         """(lineage, start, stop) pieces of a stream's first ``count`` entries, oldest first."""

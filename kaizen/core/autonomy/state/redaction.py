@@ -9,6 +9,7 @@ deeply nested input costs no more than a small one.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -82,8 +83,11 @@ def redact_text(text: str, max_chars: int | None = None) -> str:
 _NOT_SECRET_KEY = re.compile(r"(?i)(tokens|usage|count|_limit)$")  # token_usage, max_tokens, token_count
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
-    """True when a mapping key names a secret (``password``, ``api_key``, ``X-Auth-Token`` ...)."""
+    """True when a mapping key names a secret (``password``, ``api_key``, ``X-Auth-Token`` ...).
+
+    Cached: the same few keys ("command", "path") come back with every tool call."""
     if _NOT_SECRET_KEY.search(key):
         return False
     return key.lower() in _EXACT_SECRET_KEYS or _SECRET_KEY.search(key) is not None
@@ -142,12 +146,24 @@ def _render_mapping(value: Mapping[Any, Any], out: _Budget, depth: int) -> bool:
     for index, (key, item) in enumerate(items):
         if index and not out.add(", "):
             return False
-        key_text = repr(redact_text(key, out.left)) if isinstance(key, str) else redact_text(_safe_repr(key), out.left)
+        if isinstance(key, str):
+            key_text = _key_text(key) if len(key) <= _CACHED_KEY else repr(redact_text(key, out.left))
+        else:
+            key_text = redact_text(_safe_repr(key), out.left)
         if not out.add(key_text + ": "):
             return False
         if not (out.add(repr(REDACTED)) if _secret_item(key, item) else _render(item, out, depth + 1)):
             return False
     return out.add("}")
+
+
+_CACHED_KEY = 256  # longer keys are not remembered (nor cut, see redact_text's max_chars)
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_text(key: str) -> str:
+    """A mapping key as the summary shows it (keys repeat from call to call: computed once)."""
+    return repr(redact_text(key))
 
 
 def _render_sequence(value: Any, out: _Budget, depth: int) -> bool:

@@ -185,6 +185,7 @@ class SyncStateManager:
         latest = self.storage.latest_checkpoint(agent_id)
         if latest is None:
             return None
+        self.rows.remember(latest)  # loading it next reads no row twice
         damaged: list[CheckpointCorruptError] = []
         try:
             return self.load_checkpoint(latest.checkpoint_id), damaged

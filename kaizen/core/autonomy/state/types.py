@@ -103,6 +103,25 @@ class AgentState:
         return AgentState.from_dict(self.to_dict())
 
 
+# Fields a live agent hands out as copies made by ``check_field`` itself (``CapturedState``).
+CONTAINER_FIELDS = (
+    "memory_contents", "pending_actions", "tool_results_cache", "metadata", "tool_usage_counts", "token_usage",
+    "workflow_state", "active_specialists", "specialist_invocations", "control_protocol_state",
+    "registered_hooks", "hook_event_history",
+)
+
+
+class CapturedState(AgentState):
+    """An ``AgentState`` captured from a live agent for a save, validated as it was captured.
+
+    Its ``CONTAINER_FIELDS`` are fresh copies that passed ``check_field`` (or come from the
+    tracker, which checks every value it accepts) and its history entries that are ``FrozenDict``
+    were checked when they were frozen. A save checks the rest (ids, scalars, timestamps, any
+    other entry) and does not walk those again: each value is validated once, where it enters.
+    Only the agent makes these (``RunState.capture(for_save=True)``), right before its save.
+    """
+
+
 def _as_datetime(value: object) -> object:
     """ISO text becomes a ``datetime``; anything else is left for validation to name."""
     if isinstance(value, str):

@@ -10,6 +10,7 @@ row is detected before anything is handed back.
 from __future__ import annotations
 
 import hashlib
+import operator
 import zlib
 from datetime import datetime, timezone
 from collections.abc import Sequence
@@ -17,10 +18,14 @@ from typing import Any
 
 import orjson
 
-from ..errors import CheckpointCorruptError, StateDivergedError, StateError, StateFormatError
-from ..ids import check_id, utc_now
+from ..errors import (
+    CheckpointCorruptError, InvalidStateTypeError, StateDivergedError, StateError, StateFormatError,
+)
+from ..ids import utc_now
 from ..records import check_approval_record
-from ..types import SCHEMA_VERSION, AgentState, check_field
+from ..frozen import FrozenDict, freeze
+from ..jsonsafe import checked_json_copy
+from ..types import CONTAINER_FIELDS, SCHEMA_VERSION, AgentState, CapturedState, check_field
 from .base import GENESIS_HASH, STREAMS, CheckpointRow, LineageRow, RecordRow, SavePlan, StreamHead
 
 ROW_FIELDS = ("checkpoint_id", "agent_id", "parent_checkpoint_id", "step_number", "timestamp", "status")
@@ -30,6 +35,9 @@ BODY_FIELDS = (
     "active_specialists", "specialist_invocations", "control_protocol_state", "registered_hooks",
     "hook_event_history",
 )
+_ROW_SCALARS = ("agent_id", "checkpoint_id", "parent_checkpoint_id", "step_number", "status")
+_BODY_SCALARS = tuple(name for name in BODY_FIELDS if name not in CONTAINER_FIELDS)
+_containers_of = operator.attrgetter(*CONTAINER_FIELDS)
 _ROW_OVERHEAD = 200  # ids, numbers and checksum of a checkpoint row, roughly
 
 
@@ -58,24 +66,44 @@ def _check_entry(stream: str, entry: Any, index: int) -> Any:
     where = f"{stream}[{index}]"
     if stream == "approval_history":
         return check_approval_record(entry, where)
-    return check_field(stream, [entry])[0]
+    if not isinstance(entry, dict):
+        raise InvalidStateTypeError(f"{where} must be an object, got {type(entry).__name__}")
+    return freeze(checked_json_copy(entry, where))
+
+
+def _checked_fields(state: AgentState) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The row's fields and the body's, validated: every one, or (a ``CapturedState``, whose JSON
+    fields were checked as they were captured) the scalars only."""
+    row_values = {name: check_field(name, getattr(state, name)) for name in _ROW_SCALARS}
+    moment = state.timestamp
+    row_values["timestamp"] = _stored_timestamp(moment)
+    if type(state) is not CapturedState:
+        return row_values, {name: check_field(name, getattr(state, name)) for name in BODY_FIELDS}
+    body = dict(zip(CONTAINER_FIELDS, _containers_of(state)))
+    for name in _BODY_SCALARS:
+        body[name] = check_field(name, getattr(state, name))
+    return row_values, body
+
+
+def _stored_timestamp(value: object) -> str:
+    """A checkpoint's timestamp as stored: UTC ISO text with microseconds (compares as text)."""
+    if isinstance(value, datetime) and value.tzinfo is timezone.utc:
+        return value.isoformat(timespec="microseconds")  # the usual case: formatted once
+    return _utc(check_field("timestamp", value))
 
 
 def plan_save(state: AgentState, parent: CheckpointRow | None, lineage_id: str) -> SavePlan:
     """The rows a save of ``state`` writes on top of ``parent`` (None: the agent's first).
 
     Only entries past the parent's counts are encoded and hashed, so the cost is
-    O(what changed). Every field is validated first; nothing is written for an
-    invalid state.
+    O(what changed). Every field is validated first (a ``CapturedState``'s JSON fields and
+    frozen entries were validated when captured); nothing is written for an invalid state.
     """
+    trusted = type(state) is CapturedState
     try:
-        check_id(state.agent_id, "agent_id")
-        check_id(state.checkpoint_id, "checkpoint_id")
-        row_values = {name: check_field(name, getattr(state, name)) for name in ROW_FIELDS}
-        body = {name: check_field(name, getattr(state, name)) for name in BODY_FIELDS}
+        row_values, body = _checked_fields(state)
     except StateError as exc:
         raise type(exc)(f"cannot save checkpoint {state.checkpoint_id!r}: {exc}") from None
-    row_values["timestamp"] = _utc(row_values["timestamp"])  # stored timestamps compare as text
     body["schema_version"] = SCHEMA_VERSION
     body_bytes = canonical(body)
     heads: dict[str, StreamHead] = {}
@@ -83,18 +111,31 @@ def plan_save(state: AgentState, parent: CheckpointRow | None, lineage_id: str) 
     for stream in STREAMS:
         entries: Sequence[Any] = getattr(state, stream)
         base = parent.heads[stream] if parent is not None else StreamHead(0)
-        if len(entries) < base.count:
+        length = len(entries)
+        if length < base.count:
             raise StateDivergedError(
-                f"agent {state.agent_id!r}: {stream} has {len(entries)} entries but its parent checkpoint "
+                f"agent {state.agent_id!r}: {stream} has {length} entries but its parent checkpoint "
                 f"{parent.checkpoint_id if parent else None!r} already has {base.count}; history is append-only"
             )
+        if length == base.count:
+            heads[stream] = base
+            continue
         head, crc = base.head_hash, base.crc
-        for seq in range(base.count, len(entries)):
-            data = canonical(_check_entry(stream, entries[seq], seq))
+        for seq, entry in enumerate(entries[base.count:], base.count):
+            if not (trusted and type(entry) is FrozenDict):  # frozen entries were checked as they were made
+                try:
+                    entry = _check_entry(stream, entry, seq)
+                except StateError as exc:
+                    raise type(exc)(f"cannot save checkpoint {state.checkpoint_id!r}: {exc}") from None
+            try:
+                data = canonical(entry)
+            except TypeError as exc:  # a hand-made frozen entry holding something that is not JSON
+                raise InvalidStateTypeError(
+                    f"cannot save checkpoint {state.checkpoint_id!r}: {stream}[{seq}] is not JSON ({exc})") from None
             head = chain_step(head, data)
             crc = zlib.crc32(data, zlib.crc32(b",", crc) if seq else crc)
             records.append(RecordRow(lineage_id, stream, seq, data, head))
-        heads[stream] = StreamHead(len(entries), head, crc)
+        heads[stream] = StreamHead(length, head, crc)
     checkpoint_id = state.checkpoint_id
     parent_id = parent.checkpoint_id if parent is not None else None
     checksum = row_checksum(
@@ -169,12 +210,18 @@ def verify_stream(row: CheckpointRow, stream: str, count: int, joined: bytes, *,
                   known_crc: int = 0) -> None:
     """Raise unless ``joined`` is exactly the entries the row covers past the first ``known``
     ones (whose CRC-32 is ``known_crc``): count and the CRC-32 of all of them joined by commas."""
-    head = row.heads[stream]
-    if known + count != head.count:
-        raise CheckpointCorruptError(
-            row.checkpoint_id, f"{stream} has {known + count} stored entries, the checkpoint covers {head.count}"
-        )
     crc = zlib.crc32(joined, zlib.crc32(b",", known_crc) if known and count else known_crc)
+    check_stream(row, stream, known + count, crc)
+
+
+def check_stream(row: CheckpointRow, stream: str, count: int, crc: int) -> None:
+    """Raise unless ``count`` entries whose data joined by commas has CRC-32 ``crc`` are exactly
+    what the row covers of ``stream``."""
+    head = row.heads[stream]
+    if count != head.count:
+        raise CheckpointCorruptError(
+            row.checkpoint_id, f"{stream} has {count} stored entries, the checkpoint covers {head.count}"
+        )
     if crc != head.crc:
         raise CheckpointCorruptError(row.checkpoint_id, f"{stream} entries do not match the checkpoint's hash chain")
 

@@ -1,0 +1,49 @@
+"""New ids come from the operating system's randomness, fetched in batches: never repeated,
+within a process, across threads, or in a forked child that inherited a batch."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+
+import pytest
+
+from kaizen.core.autonomy.state.ids import check_id, new_agent_id, new_checkpoint_id, new_lineage_id
+
+
+def test_ids_have_the_original_shapes_and_do_not_repeat():
+    made = [new_checkpoint_id() for _ in range(5000)]
+    assert all(re.fullmatch(r"ckpt_[0-9a-f]{12}", made_id) for made_id in made)
+    assert len(set(made)) == len(made)
+    assert re.fullmatch(r"agent_[0-9a-f]{12}", check_id(new_agent_id(), "agent_id"))
+    assert re.fullmatch(r"lin_[0-9a-f]{16}", new_lineage_id())
+
+
+def test_threads_never_get_the_same_id():
+    made: list[list[str]] = [[] for _ in range(4)]
+    threads = [threading.Thread(target=lambda out: out.extend(new_checkpoint_id() for _ in range(2000)), args=(out,))
+               for out in made]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    every = [made_id for out in made for made_id in out]
+    assert len(set(every)) == len(every) == 8000
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_does_not_reuse_the_batch_its_parent_holds():
+    new_checkpoint_id()  # the parent now holds a batch of random bytes
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its ids go back through the pipe
+        os.close(read)
+        os.write(write, " ".join(new_checkpoint_id() for _ in range(200)).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child = pipe.read().split()
+    os.waitpid(pid, 0)
+    parent = [new_checkpoint_id() for _ in range(200)]
+    assert len(child) == 200 and not set(child) & set(parent)
