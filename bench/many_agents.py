@@ -262,7 +262,7 @@ def cpu_figures(store: str) -> tuple[Any, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--agents", type=int, nargs="+", default=[1, 8, 32], help="agents as threads (default 1 8 32)")
+    parser.add_argument("--agents", type=int, nargs="*", default=[1, 8, 32], help="agents as threads (default 1 8 32)")
     parser.add_argument("--processes", type=int, nargs="*", default=[8], help="agents as processes (default 8; none: skip)")
     parser.add_argument("--stores", nargs="+", choices=("sqlite", "postgres"), default=["sqlite", "postgres"])
     parser.add_argument("--saves", type=int, default=4000, help="timed saves per configuration (default 4000)")
@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     stores.append(Postgres())
         pg_floor = postgres_floor() if any(s.name == "postgres" for s in stores) else None
-        configs = [("threads", n) for n in args.agents] + [("processes", n) for n in args.processes or []]
+        configs = [("threads", n) for n in args.agents or []] + [("processes", n) for n in args.processes or []]
         results: list[dict[str, Any]] = []
         for store in stores:
             for mode, count in configs:

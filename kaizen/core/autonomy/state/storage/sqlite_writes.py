@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from contextlib import contextmanager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on Windows: writers of several processes poll instead
+    fcntl = None  # type: ignore[assignment]
 
 from ..errors import CheckpointConflictError, StorageError
 from .base import CheckpointRow, SavePlan
@@ -145,6 +152,32 @@ class SqliteBatchWriter:
         self.busy_timeout_ms = busy_timeout_ms
         self.synchronous = synchronous
         self._conn: sqlite3.Connection | None = None
+        self._queue_fd: int | None = None
+
+    @contextmanager
+    def _writers_queue(self) -> Iterator[None]:
+        """Wait in the kernel for the writers of other processes (``flock`` on ``<file>-kzlock``).
+
+        SQLite's own busy handler sleeps 1, 2, 5, 10 ... ms between tries, so a process that finds
+        the file locked often sleeps long after it was freed; queued on a lock it wakes as soon as
+        the previous batch commits. Only the group-commit writers take this lock; SQLite's lock
+        still guards the file against everyone (correctness does not depend on this one).
+        """
+        if fcntl is None or self._queue_fd == -1:
+            yield
+            return
+        if self._queue_fd is None:
+            try:
+                self._queue_fd = os.open(f"{self.path}-kzlock", os.O_CREAT | os.O_RDWR, 0o600)
+            except OSError:
+                self._queue_fd = -1  # e.g. a directory we may not create files in: poll as before
+                yield
+                return
+        fcntl.flock(self._queue_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._queue_fd, fcntl.LOCK_UN)
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -153,6 +186,10 @@ class SqliteBatchWriter:
 
     def write_batch(self, plans: list[SavePlan]) -> list[BaseException | None]:
         conn = self._connection()
+        with self._writers_queue():
+            return self._write_batch(conn, plans)
+
+    def _write_batch(self, conn: sqlite3.Connection, plans: list[SavePlan]) -> list[BaseException | None]:
         if len(plans) == 1 and plans[0].new_lineage is not None:
             return [self._alone(conn, plans[0])]
         outcomes: list[BaseException | None] = [None] * len(plans)
@@ -187,3 +224,6 @@ class SqliteBatchWriter:
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
+        fd, self._queue_fd = self._queue_fd, None
+        if fd is not None and fd >= 0:
+            os.close(fd)
