@@ -27,6 +27,13 @@ def test_secret_in_text_never_survives(before, shape, secret, after, limit):
     assert len(summary) <= limit
 
 
+def test_a_scheme_word_before_the_scheme_does_not_shield_the_credential():
+    for text in ("DIGEST Bearer 000000000000000000000000", "token Basic dXNlcjpwYXNzd29yZDEyMzQ1",
+                 "Bearer bearer abcdefghijklmnop"):
+        summary = summarize_input({"command": text}, 300)
+        assert text.split()[-1][:12] not in summary and REDACTED in summary
+
+
 @given(st.sampled_from(["password", "api_key", "X-Auth-Token", "client_secret", "Authorization", "PRIVATE_KEY"]),
        secret_values)
 def test_secret_named_fields_are_redacted(key, secret):

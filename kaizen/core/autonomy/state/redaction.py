@@ -36,8 +36,9 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
      "[REDACTED PRIVATE KEY]"),
     # Credentials inside URLs and DSNs: scheme://user:password@host
     (re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^\s/:@]*:)[^\s/@]+@"), rf"\1{REDACTED}@"),
-    # HTTP authorization schemes.
-    (re.compile(r"(?i)\b(bearer|basic|token|digest)(\s+)[A-Za-z0-9\-._~+/]{6,}=*"), rf"\1\2{REDACTED}"),
+    # HTTP authorization schemes (the credential, not a second scheme word: "Digest Bearer <secret>").
+    (re.compile(r"(?i)\b(bearer|basic|token|digest)(\s+)(?!(?:bearer|basic|token|digest)\b)[A-Za-z0-9\-._~+/]{6,}=*"),
+     rf"\1\2{REDACTED}"),
     # curl -u user:password / --user user:password
     (re.compile(r"(\s-u\s*|--user[=\s]+)([^\s:]+):(\S+)"), rf"\1\2:{REDACTED}"),
     # passwords glued to a flag: mysql -pSECRET, sshpass -p SECRET

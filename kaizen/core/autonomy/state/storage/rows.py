@@ -81,7 +81,10 @@ def _checked_fields(state: AgentState) -> tuple[dict[str, Any], dict[str, Any]]:
         return row_values, {name: check_field(name, getattr(state, name)) for name in BODY_FIELDS}
     body = dict(zip(CONTAINER_FIELDS, _containers_of(state)))
     for name in _BODY_SCALARS:
-        body[name] = check_field(name, getattr(state, name))
+        if name == "updated_at" and state.updated_at is moment and moment.microsecond and moment.tzinfo is timezone.utc:
+            body[name] = row_values["timestamp"]  # the capture's one instant, already formatted
+        else:
+            body[name] = check_field(name, getattr(state, name))
     return row_values, body
 
 
