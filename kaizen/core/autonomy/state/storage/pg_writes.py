@@ -5,6 +5,7 @@ agents in this process into one transaction (one WAL flush) on one connection (`
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -74,6 +75,7 @@ START_HINT = (
 _DUPLICATES = {"checkpoints_id_unique": "checkpoint", "lineages_id_unique": "lineage", "records_unique": "record"}
 
 LockKey = Callable[..., int]
+IDLE_CHECK_SECONDS = 5.0  # a connection idle longer is pinged before a batch uses it
 
 
 def reason(exc: BaseException) -> str:
@@ -167,9 +169,17 @@ class PostgresBatchWriter:
         self.where = where
         self.lock_key = lock_key
         self._conn: psycopg.Connection[Any] | None = None
+        self._last_used = 0.0
 
     def _connection(self) -> psycopg.Connection[Any]:
         conn = self._conn
+        now = time.monotonic()
+        if conn is not None and not conn.broken and now - self._last_used > IDLE_CHECK_SECONDS:
+            try:  # as the pool does: a connection broken by a server restart is replaced, not used
+                conn.execute("SELECT 1")
+            except psycopg.Error:
+                conn.close()
+        self._last_used = now
         if conn is None or conn.closed or conn.broken:
             try:
                 conn = self._conn = psycopg.connect(self.dsn, **self.kwargs)

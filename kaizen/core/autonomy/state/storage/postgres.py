@@ -33,7 +33,7 @@ from .base import (
 from .group_commit import CommitterHandle, GroupCommit
 from .pg_schema import LOCK, SCHEMA_VERSION, check_schema, first, migrate
 from .pg_writes import (
-    INSERT_LINEAGE, START_HINT, PostgresBatchWriter, insert_records, reason, storage_error,
+    IDLE_CHECK_SECONDS, INSERT_LINEAGE, START_HINT, PostgresBatchWriter, insert_records, reason, storage_error,
 )
 from .sql_common import (
     CHECKPOINT_COLUMNS, SqlShapes, delete_agent_rows, lineage_from, lineage_values, records_from, row_from, row_values,
@@ -43,7 +43,6 @@ from .state_backend import StateBackendMixin
 __all__ = ["SCHEMA_VERSION", "PostgresStorage", "redact_dsn"]
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-IDLE_CHECK_SECONDS = 5.0
 SQL = SqlShapes.for_placeholder("%s")
 SELECT_LIST = (
     f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE agent_id = %(agent)s "
