@@ -43,7 +43,8 @@ class _Pending:
         self.error: BaseException | None = None
         self.finished = False
         self.leads = False
-        self.wake = threading.Event()
+        self.wake = threading.Lock()  # held until released once: a lighter wake-up than an Event
+        self.wake.acquire()
 
 
 class GroupCommit:
@@ -73,7 +74,7 @@ class GroupCommit:
             lead = not self._leading
             self._leading = True
         if not lead:
-            me.wake.wait()
+            me.wake.acquire()
             if not me.leads:
                 self._outcome(me)
                 return
@@ -92,7 +93,7 @@ class GroupCommit:
                 if self._queue:
                     successor = self._queue[0]
                     successor.leads = True
-                    successor.wake.set()
+                    successor.wake.release()
                 else:
                     self._leading = False
                     if self._close_when_idle:
@@ -100,7 +101,7 @@ class GroupCommit:
                         self._close_when_idle = False
             for pending in batch:
                 if pending is not me:
-                    pending.wake.set()
+                    pending.wake.release()
 
     def _write(self, batch: list[_Pending]) -> None:
         plans = [pending.plan for pending in batch]
