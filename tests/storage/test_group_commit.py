@@ -101,8 +101,8 @@ def write_together(url: str, writes: list[tuple[CheckpointStore, SavePlan]]) -> 
     with writes_blocked(url):
         threads = [threading.Thread(target=write, args=(i,)) for i in range(len(writes))]
         threads[0].start()
-        wait_for(lambda: committer.queued() == 0 and committer.batches == before, "the first save to lead")
-        time.sleep(0.2)  # it is now blocked on the lock
+        wait_for(lambda: committer.leading and committer.queued() == 0, "the first save to lead")
+        time.sleep(0.1)  # it is now blocked on the lock
         for thread in threads[1:]:
             thread.start()
         wait_for(lambda: committer.queued() == len(writes) - 1, "the other saves to queue")

@@ -61,6 +61,12 @@ class GroupCommit:
         self._leading = False
         self._close_when_idle = False
 
+    @property
+    def leading(self) -> bool:
+        """Whether a batch is being written now."""
+        with self._lock:
+            return self._leading
+
     def queued(self) -> int:
         """Saves waiting for the next batch (not counting the batch in flight)."""
         with self._lock:
