@@ -16,9 +16,12 @@ except ImportError:  # pragma: no cover - not on Windows: writers of several pro
     fcntl = None  # type: ignore[assignment]
 
 from ..errors import CheckpointConflictError, StorageError
-from .base import CheckpointRow, SavePlan
+import orjson
+
+from .base import STREAM_NUMBERS, CheckpointRow, SavePlan
 from .sql_common import (
-    CHECKPOINT_COLUMNS, LINEAGE_COLUMNS, SqlShapes, head_conflict, lineage_values, move_head, record_values, row_values,
+    CHECKPOINT_COLUMNS, LINEAGE_COLUMNS, SqlShapes, encode_heads, head_conflict, lineage_values, move_head,
+    record_values, row_values,
 )
 
 SQL = SqlShapes.for_placeholder("?")
@@ -26,6 +29,62 @@ INSERT_LINEAGE = f"INSERT INTO lineages ({LINEAGE_COLUMNS}) VALUES (?,?,?,?,?,?,
 MOVE_HEAD = (
     "UPDATE lineages SET head_checkpoint_id = ? WHERE lineage_id = ? AND head_checkpoint_id IS ? RETURNING lid"
 )
+
+
+# The common save (a lone save that extends its lineage) in ONE statement, atomic in autocommit:
+# an INSERT into a view whose INSTEAD OF trigger moves the head if it is still the parent (else
+# aborts, writing nothing), adds the records and the checkpoint row. The view and trigger are TEMP:
+# they live in the writer's connection only, so the file's schema is unchanged. Records travel as
+# their data and hashes concatenated into two blobs plus a JSON list of [stream, seq, offset,
+# length] (SQLite has no arrays; ``substr`` cuts blobs by bytes, so the stored bytes are exact).
+HEAD_MOVED = "kaizen: the lineage head moved"
+_APPEND_COLUMNS = f"{CHECKPOINT_COLUMNS}, expected_head, recs, datas, hashes"
+CREATE_APPEND = (
+    f"CREATE TEMP VIEW IF NOT EXISTS kaizen_append ({_APPEND_COLUMNS}) AS SELECT "
+    + ", ".join(["NULL"] * 15) + " WHERE 0",
+    "CREATE TEMP TRIGGER IF NOT EXISTS kaizen_append_save INSTEAD OF INSERT ON kaizen_append BEGIN "
+    "UPDATE lineages SET head_checkpoint_id = NEW.checkpoint_id "
+    "WHERE lineage_id = NEW.lineage_id AND head_checkpoint_id IS NEW.expected_head; "
+    f"SELECT RAISE(ABORT, '{HEAD_MOVED}') WHERE changes() = 0; "
+    "INSERT INTO records (lid, stream, seq, data, hash) "
+    "SELECT l.lid, r.value ->> 0, r.value ->> 1, substr(NEW.datas, r.value ->> 2, r.value ->> 3), "
+    "substr(NEW.hashes, 32 * r.key + 1, 32) FROM lineages l, json_each(NEW.recs) r "
+    "WHERE l.lineage_id = NEW.lineage_id; "
+    f"INSERT INTO checkpoints ({CHECKPOINT_COLUMNS}) VALUES (NEW.checkpoint_id, NEW.agent_id, NEW.lineage_id, "
+    "NEW.parent_checkpoint_id, NEW.step_number, NEW.timestamp, NEW.status, NEW.heads, NEW.body, NEW.checksum, "
+    "NEW.size_bytes); "
+    "END",
+)
+APPEND = f"INSERT INTO kaizen_append ({_APPEND_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+
+
+def append_values(plan: SavePlan) -> tuple[Any, ...]:
+    """``APPEND``'s parameters for a save that extends its lineage."""
+    row = plan.row
+    records = plan.records
+    if not records:
+        recs: bytes | None = None
+        datas = hashes = b""
+    elif len(records) == 1:
+        record = records[0]
+        datas = record.data
+        recs = b"[[%d,%d,1,%d]]" % (STREAM_NUMBERS[record.stream], record.seq, len(datas))
+        hashes = bytes.fromhex(record.hash)
+    else:
+        spans = []
+        offset = 1
+        for record in records:
+            size = len(record.data)
+            spans.append((STREAM_NUMBERS[record.stream], record.seq, offset, size))
+            offset += size
+        recs = orjson.dumps(spans)
+        datas = b"".join([record.data for record in records])
+        hashes = bytes.fromhex("".join([record.hash for record in records]))
+    return (
+        row.checkpoint_id, row.agent_id, row.lineage_id, row.parent_checkpoint_id, row.step_number,
+        row.timestamp, row.status, encode_heads(row.heads), row.body, row.checksum, row.size_bytes,
+        plan.expected_head, recs, datas, hashes,
+    )
 
 
 def open_connection(path: Path, busy_timeout_ms: int, synchronous: str) -> sqlite3.Connection:
@@ -142,8 +201,9 @@ class SqliteBatchWriter:
     connection.
 
     A save whose parent is no longer its lineage's head fails alone: its conflict is detected before
-    it writes anything, and the rest of the batch commits. A lone save takes the same path (five
-    calls: begin, heads, records, rows, commit, as many as a save took before). Any other error rolls the whole batch back
+    it writes anything, and the rest of the batch commits. A lone save that extends its lineage (the
+    common case) is one statement (``APPEND``); a batch takes five calls (begin, heads, records, rows,
+    commit) whatever its size. Any other error rolls the whole batch back
     and replays each save in its own transaction, so only the save that fails again fails.
     """
 
@@ -181,7 +241,14 @@ class SqliteBatchWriter:
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            self._conn = open_connection(self.path, self.busy_timeout_ms, self.synchronous)
+            conn = open_connection(self.path, self.busy_timeout_ms, self.synchronous)
+            try:
+                for statement in CREATE_APPEND:
+                    conn.execute(statement)
+            except sqlite3.Error as exc:
+                conn.close()
+                raise StorageError(f"cannot open SQLite store {self.path}: {exc}") from exc
+            self._conn = conn
         return self._conn
 
     def write_batch(self, plans: list[SavePlan]) -> list[BaseException | None]:
@@ -190,8 +257,9 @@ class SqliteBatchWriter:
             return self._write_batch(conn, plans)
 
     def _write_batch(self, conn: sqlite3.Connection, plans: list[SavePlan]) -> list[BaseException | None]:
-        if len(plans) == 1 and plans[0].new_lineage is not None:
-            return [self._alone(conn, plans[0])]
+        if len(plans) == 1:
+            plan = plans[0]
+            return [self._alone(conn, plan) if plan.new_lineage is not None else self._append(conn, plan)]
         outcomes: list[BaseException | None] = [None] * len(plans)
         try:
             with Transaction(conn, self.path):
@@ -211,6 +279,20 @@ class SqliteBatchWriter:
             if len(plans) == 1:
                 return [self._alone(conn, plans[0])]
             return [self._alone(conn, plan) for plan in plans]
+
+    def _append(self, conn: sqlite3.Connection, plan: SavePlan) -> BaseException | None:
+        """A lone save extending its lineage: one statement, its own transaction (autocommit takes
+        the write lock when the statement starts, waiting on the busy timeout like ``BEGIN IMMEDIATE``)."""
+        try:
+            conn.execute(APPEND, append_values(plan))
+        except sqlite3.Error as exc:  # the statement wrote nothing
+            if isinstance(exc, sqlite3.IntegrityError) and str(exc) == HEAD_MOVED:
+                try:
+                    return head_conflict(conn, SQL, plan.row, plan.expected_head)
+                except sqlite3.Error as read_error:
+                    return StorageError(f"SQLite store {self.path}: {read_error}")
+            return self._alone(conn, plan)  # the statements one by one, for the precise error
+        return None
 
     def _alone(self, conn: sqlite3.Connection, plan: SavePlan) -> BaseException | None:
         try:

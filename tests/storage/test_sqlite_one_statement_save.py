@@ -1,0 +1,129 @@
+"""The SQLite store's lone save that extends a lineage is one statement (a TEMP view's INSTEAD OF
+trigger): it must store exactly the bytes a save planned, keep the head compare-and-set (a stale
+parent writes nothing and names the head found), and leave the file's schema as it was."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kaizen.core.autonomy.state.errors import CheckpointConflictError, StorageError
+from kaizen.core.autonomy.state.records import make_approval_record
+from kaizen.core.autonomy.state.storage import STREAMS
+from kaizen.core.autonomy.state.storage.rows import plan_save
+from kaizen.core.autonomy.state.storage.sqlite import SQLiteStorage
+from kaizen.core.autonomy.state.sync_manager import SyncStateManager
+from kaizen.core.autonomy.state.types import AgentState
+
+JSON_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+ENTRY = st.dictionaries(st.text(min_size=1, max_size=8), JSON_TEXT | st.integers(-10**6, 10**6), max_size=4)
+
+
+def _stored(path: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    conn = sqlite3.connect(path)
+    try:
+        records = conn.execute("SELECT lid, stream, seq, data, hash FROM records ORDER BY lid, stream, seq").fetchall()
+        rows = conn.execute("SELECT checkpoint_id, heads, body, checksum FROM checkpoints ORDER BY seq").fetchall()
+    finally:
+        conn.close()
+    return records, rows
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=st.lists(st.tuples(st.lists(ENTRY, max_size=3), st.lists(ENTRY, max_size=3)), min_size=1, max_size=4))
+def test_lone_saves_store_exactly_the_planned_records_and_load_back(tmp_path_factory, batches):
+    path = tmp_path_factory.mktemp("one") / "state.db"
+    manager = SyncStateManager(f"sqlite:///{path}", verify="chain")  # loads recompute the SHA-256 chains
+    state = AgentState(agent_id="a1")
+    manager.save_checkpoint(state)  # the first save makes the lineage (not the one-statement path)
+    try:
+        for step, (conversation, actions) in enumerate(batches, 1):
+            state = AgentState(
+                agent_id="a1", step_number=step, parent_checkpoint_id=state.checkpoint_id,
+                conversation_history=[*state.conversation_history, *conversation],
+                completed_actions=[*state.completed_actions, *actions],
+                approval_history=[*state.approval_history, *[
+                    make_approval_record("Bash", True, "once", action, summary_limit=300) for action in actions]],
+            )
+            manager.save_checkpoint(state)
+            loaded = manager.load_checkpoint(state.checkpoint_id)
+            assert loaded.conversation_history == state.conversation_history
+            assert loaded.completed_actions == state.completed_actions
+            assert loaded.approval_history == state.approval_history
+        audit = manager.verify_audit("a1")
+        assert audit.ok, audit
+    finally:
+        manager.close()
+    records, rows = _stored(path)
+    assert len(rows) == len(batches) + 1
+    assert all(len(record[4]) == 32 for record in records)  # hashes stored as 32 raw bytes
+    counted = {stream: 0 for stream in STREAMS}
+    for _lid, stream, seq, _data, _digest in records:
+        assert seq == counted[STREAMS[stream]]
+        counted[STREAMS[stream]] += 1
+    assert counted["conversation_history"] == sum(len(c) for c, _ in batches)
+    assert counted["completed_actions"] == counted["approval_history"] == sum(len(a) for _, a in batches)
+
+
+def test_a_stale_parent_writes_nothing_and_names_the_head(tmp_path):
+    path = tmp_path / "state.db"
+    store = SQLiteStorage(path)
+    manager = SyncStateManager(store)
+    try:
+        first = AgentState(agent_id="a1")
+        manager.save_checkpoint(first)
+        parent = store.latest_checkpoint("a1")
+        assert parent is not None
+        winner = AgentState(agent_id="a1", step_number=1, parent_checkpoint_id=first.checkpoint_id,
+                            conversation_history=[{"role": "user", "content": "one"}])
+        manager.save_checkpoint(winner)
+        loser = AgentState(agent_id="a1", step_number=1, conversation_history=[{"role": "user", "content": "two"}])
+        plan = plan_save(loser, parent, parent.lineage_id)
+        before = _stored(path)
+        with pytest.raises(CheckpointConflictError) as caught:
+            store.write(plan)
+        assert caught.value.actual_head == winner.checkpoint_id
+        assert _stored(path) == before
+    finally:
+        manager.close()
+
+
+def test_a_duplicate_checkpoint_id_is_refused_with_a_clear_error_and_nothing_written(tmp_path):
+    path = tmp_path / "state.db"
+    store = SQLiteStorage(path)
+    manager = SyncStateManager(store)
+    try:
+        first = AgentState(agent_id="a1")
+        manager.save_checkpoint(first)
+        parent = store.latest_checkpoint("a1")
+        assert parent is not None
+        again = AgentState(checkpoint_id=first.checkpoint_id, agent_id="a1", step_number=1,
+                           conversation_history=[{"role": "user", "content": "x"}])
+        plan = plan_save(again, parent, parent.lineage_id)
+        before = _stored(path)
+        with pytest.raises(StorageError, match="already exists"):
+            store.write(plan)
+        assert _stored(path) == before
+    finally:
+        manager.close()
+
+
+def test_the_files_schema_holds_no_view_or_trigger(tmp_path):
+    path = tmp_path / "state.db"
+    manager = SyncStateManager(f"sqlite:///{path}")
+    try:
+        state = AgentState(agent_id="a1")
+        manager.save_checkpoint(state)
+        manager.save_checkpoint(AgentState(agent_id="a1", step_number=1, parent_checkpoint_id=state.checkpoint_id))
+    finally:
+        manager.close()
+    conn = sqlite3.connect(path)
+    try:
+        kinds = {kind for (kind,) in conn.execute("SELECT DISTINCT type FROM sqlite_master")}
+    finally:
+        conn.close()
+    assert kinds <= {"table", "index"}
