@@ -1,4 +1,4 @@
-"""New ids come from the operating system's randomness, fetched in batches: never repeated,
+"""New ids and timestamps. Ids come from the operating system's randomness, fetched in batches: never repeated,
 within a process, across threads, or in a forked child that inherited a batch."""
 
 from __future__ import annotations
@@ -8,6 +8,8 @@ import re
 import threading
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kaizen.core.autonomy.state.ids import check_id, new_agent_id, new_checkpoint_id, new_lineage_id
 
@@ -47,3 +49,26 @@ def test_a_forked_child_does_not_reuse_the_batch_its_parent_holds():
     os.waitpid(pid, 0)
     parent = [new_checkpoint_id() for _ in range(200)]
     assert len(child) == 200 and not set(child) & set(parent)
+
+
+@given(st.integers(min_value=0, max_value=253402300799 * 10**9 + 999_999_999))
+def test_utc_text_is_datetimes_own_iso_form(epoch_ns):
+    from datetime import datetime, timedelta, timezone
+
+    from kaizen.core.autonomy.state.ids import utc_text
+
+    expected = (datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=epoch_ns // 1000))
+    assert utc_text(epoch_ns) == expected.isoformat(timespec="microseconds")
+    assert utc_text(epoch_ns) == expected.isoformat(timespec="microseconds")  # the kept second, reused
+
+
+def test_utc_now_lies_between_two_readings_of_the_clock():
+    from datetime import datetime, timezone
+
+    from kaizen.core.autonomy.state.ids import utc_now
+
+    for _ in range(1000):
+        before = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+        now = utc_now()
+        after = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+        assert before <= now <= after

@@ -142,6 +142,24 @@ class GroupCommit:
         self.writer.close()
 
 
+# This process's id, kept up to date across forks: read on every save, and os.getpid() is a system
+# call. (Without register_at_fork, every read asks the system.)
+_PID = [os.getpid()]
+
+
+def _current_pid() -> int:
+    return _PID[0] if _TRACKS_FORKS else os.getpid()
+
+
+def _forked() -> None:
+    _PID[0] = os.getpid()
+
+
+_TRACKS_FORKS = hasattr(os, "register_at_fork")
+if _TRACKS_FORKS:
+    os.register_at_fork(after_in_child=_forked)
+
+
 _COMMITTERS: dict[tuple[Hashable, ...], GroupCommit] = {}
 _COMMITTERS_LOCK = threading.Lock()
 
@@ -182,11 +200,12 @@ class CommitterHandle:
 
     def get(self) -> GroupCommit:
         held = self._held
-        if held is not None and held[0] == os.getpid():
+        pid = _current_pid()
+        if held is not None and held[0] == pid:
             return held[1]
         with self._lock:
-            if self._held is None or self._held[0] != os.getpid():
-                self._held = (os.getpid(), shared_committer(self.key, self.make_writer, self.where))
+            if self._held is None or self._held[0] != pid:
+                self._held = (pid, shared_committer(self.key, self.make_writer, self.where))
             return self._held[1]
 
     def release(self) -> None:

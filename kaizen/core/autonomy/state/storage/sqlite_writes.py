@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from contextlib import contextmanager
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -214,30 +212,26 @@ class SqliteBatchWriter:
         self._conn: sqlite3.Connection | None = None
         self._queue_fd: int | None = None
 
-    @contextmanager
-    def _writers_queue(self) -> Iterator[None]:
-        """Wait in the kernel for the writers of other processes (``flock`` on ``<file>-kzlock``).
+    def _writers_queue(self) -> int | None:
+        """Wait in the kernel for the writers of other processes (``flock`` on ``<file>-kzlock``);
+        returns the descriptor to unlock (None: no queue here).
 
         SQLite's own busy handler sleeps 1, 2, 5, 10 ... ms between tries, so a process that finds
         the file locked often sleeps long after it was freed; queued on a lock it wakes as soon as
         the previous batch commits. Only the group-commit writers take this lock; SQLite's lock
         still guards the file against everyone (correctness does not depend on this one).
         """
-        if fcntl is None or self._queue_fd == -1:
-            yield
-            return
-        if self._queue_fd is None:
+        fd = self._queue_fd
+        if fcntl is None or fd == -1:
+            return None
+        if fd is None:
             try:
-                self._queue_fd = os.open(f"{self.path}-kzlock", os.O_CREAT | os.O_RDWR, 0o600)
+                fd = self._queue_fd = os.open(f"{self.path}-kzlock", os.O_CREAT | os.O_RDWR, 0o600)
             except OSError:
                 self._queue_fd = -1  # e.g. a directory we may not create files in: poll as before
-                yield
-                return
-        fcntl.flock(self._queue_fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(self._queue_fd, fcntl.LOCK_UN)
+                return None
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return fd
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -253,8 +247,12 @@ class SqliteBatchWriter:
 
     def write_batch(self, plans: list[SavePlan]) -> list[BaseException | None]:
         conn = self._connection()
-        with self._writers_queue():
+        queued = self._writers_queue()
+        try:
             return self._write_batch(conn, plans)
+        finally:
+            if queued is not None:
+                fcntl.flock(queued, fcntl.LOCK_UN)
 
     def _write_batch(self, conn: sqlite3.Connection, plans: list[SavePlan]) -> list[BaseException | None]:
         if len(plans) == 1:
