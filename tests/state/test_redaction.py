@@ -73,3 +73,16 @@ def test_formats_a_review_found(value, secret):
 
 def test_ordinary_flags_stay_readable():
     assert summarize_input({"c": "mkdir -p /tmp/x && ls -la"}) == "{'c': 'mkdir -p /tmp/x && ls -la'}"
+
+
+_KEYS = st.sampled_from(["command", "path", "password", "api_key", "url", "max_tokens", "Authorization", "x"]) | st.text(
+    max_size=12)
+_VALUES = st.sampled_from(["ls -la", "Bearer abcdefghijklmnop", "postgres://u:pw@h/db", "sk-" + "a" * 20, "hunter2"]) | st.text(
+    max_size=60)
+
+
+@given(st.dictionaries(_KEYS, _VALUES, max_size=6), st.integers(16, 400))
+def test_the_flat_input_shortcut_gives_the_general_renderers_text(tool_input, limit):
+    from kaizen.core.autonomy.state.redaction import render_summary
+
+    assert summarize_input(tool_input, limit) == render_summary(tool_input, limit)

@@ -202,6 +202,33 @@ def summarize_input(tool_input: Any, limit: int = DEFAULT_SUMMARY_LIMIT) -> str:
     """
     if tool_input is None:
         return ""
+    if type(tool_input) is dict and len(tool_input) <= _FLAT_ITEMS:
+        flat = _flat_summary(tool_input, limit)
+        if flat is not None:
+            return flat
+    return render_summary(tool_input, limit)
+
+
+_FLAT_ITEMS = 16
+
+
+def _flat_summary(tool_input: dict[Any, Any], limit: int) -> str | None:
+    """The usual input, a few short str values under str keys, rendered without the budget
+    (the same text ``render_summary`` gives); None when it is anything else or would be cut."""
+    parts = []
+    for key, item in tool_input.items():
+        if type(key) is not str or type(item) is not str or len(key) > _CACHED_KEY or len(item) > limit:
+            return None
+        parts.append(_key_text(key) + ": " + (_REDACTED_TEXT if _secret_item(key, item) else repr(redact_text(item))))
+    text = "{" + ", ".join(parts) + "}"
+    return text if len(text) <= limit else None
+
+
+_REDACTED_TEXT = repr(REDACTED)
+
+
+def render_summary(tool_input: Any, limit: int) -> str:
+    """``summarize_input`` for any input: renders until the summary is long enough."""
     out = _Budget(limit)
     _render(tool_input, out, 0)
     text = "".join(out.parts)

@@ -206,14 +206,14 @@ def _money(value: object, name: str) -> float:
 def _json_object(value: object, name: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise InvalidStateTypeError(f"{name} must be an object, got {type(value).__name__}")
-    copied: dict[str, Any] = checked_json_copy(dict(value), name)
+    copied: dict[str, Any] = checked_json_copy(value if type(value) is dict else dict(value), name)  # copies it
     return copied
 
 
 def _json_list(value: object, name: str) -> list[Any]:
     if not isinstance(value, (list, tuple)):
         raise InvalidStateTypeError(f"{name} must be a list, got {type(value).__name__}")
-    copied: list[Any] = checked_json_copy(list(value), name)
+    copied: list[Any] = checked_json_copy(value if type(value) is list else list(value), name)  # copies it
     return copied
 
 
