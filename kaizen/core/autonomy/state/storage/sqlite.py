@@ -12,6 +12,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,7 @@ SELECT_STREAM = (
     "WHERE l.lineage_id = ? AND r.stream = ? AND r.seq >= ? AND r.seq < ? ORDER BY r.seq)"
 )
 SELECT_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table'"
+STREAMING_CACHE_PAGES = 16  # the page cache while a long history streams through (read_stream_chunks)
 DELETE_CHECKPOINT = "DELETE FROM checkpoints WHERE agent_id = ? AND checkpoint_id = ?"
 SQL = SqlShapes.for_placeholder("?")
 _FAR_FUTURE = "9999"
@@ -290,6 +292,35 @@ class SQLiteStorage(StateBackendMixin):
     def read_stream(self, lineage_id: str, stream: str, start: int, stop: int) -> tuple[int, bytes]:
         count, joined = self._read(SELECT_STREAM, (lineage_id, STREAM_NUMBERS[stream], start, stop))[0]
         return count, as_bytes(joined) if joined is not None else b""
+
+    def read_stream_chunks(self, lineage_id: str, stream: str, start: int, stop: int,
+                           chunk: int) -> Iterator[tuple[int, bytes]]:
+        """``read_stream`` of ``[start, stop)``, ``chunk`` records at a time (see ``base.stream_chunks``).
+
+        A long history is read once and its pages are not needed again, so meanwhile the
+        connection's page cache holds only a few pages: the ones streamed through are recycled
+        instead of each taking fresh memory (about 1 MB, and its page faults, per 5,000 records).
+        The cache's size is restored afterwards; it refills as later queries need it."""
+        if stop - start <= chunk:
+            if stop > start:
+                yield self.read_stream(lineage_id, stream, start, stop)
+            return
+        if not self._ready:
+            self.setup()
+        conn = self._connect()
+        try:
+            kept = int(conn.execute("PRAGMA cache_size").fetchone()[0])
+            conn.execute(f"PRAGMA cache_size = {STREAMING_CACHE_PAGES}")
+        except sqlite3.Error as exc:
+            raise StorageError(f"SQLite store {self.path}: {exc}") from exc
+        try:
+            for first in range(start, stop, chunk):
+                yield self.read_stream(lineage_id, stream, first, min(first + chunk, stop))
+        finally:
+            try:
+                conn.execute(f"PRAGMA cache_size = {kept}")
+            except sqlite3.Error:  # a closed connection: nothing left to restore
+                pass
 
     def latest_checkpoint(self, agent_id: str) -> CheckpointRow | None:
         rows = self._read(SQL.select_latest, (agent_id,))
