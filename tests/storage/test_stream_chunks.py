@@ -3,6 +3,9 @@ ours or a plug-in without ``read_stream_chunks``, gives exactly what one ``read_
 
 from __future__ import annotations
 
+import sqlite3
+
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -73,3 +76,34 @@ def test_sqlite_restores_its_page_cache_after_a_long_read_finished_or_abandoned(
         assert _cache_size(store) == before
     finally:
         store.close()
+
+
+def test_sqlite_reads_a_stream_in_primary_key_order(tmp_path):
+    """``SELECT_STREAM`` joins records without ORDER BY: it relies on every plan walking the records'
+    primary key (lid, stream, seq). Adding an index on records, or a plan that sorts, breaks that."""
+    from kaizen.core.autonomy.state.storage.sqlite import SELECT_STREAM
+
+    store = open_store(f"sqlite:///{tmp_path}/state.db")
+    try:
+        store.setup()
+        lineage_id = saved_lineage(store)
+    finally:
+        store.close()
+    with sqlite3.connect(tmp_path / "state.db") as conn:
+        indexes = conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'records'").fetchall()
+        plan = " | ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + SELECT_STREAM, (lineage_id, 0, 0, 9)))
+        # records 2 and 5 swap places: the answer follows seq, not where a row was written
+        conn.execute("UPDATE records SET seq = -seq - 1 WHERE seq IN (2, 5)")
+        conn.execute("UPDATE records SET seq = CASE seq WHEN -3 THEN 5 ELSE 2 END WHERE seq < 0")
+        swapped = conn.execute(SELECT_STREAM, (lineage_id, 0, 0, ENTRIES)).fetchone()
+    assert [name for (name,) in indexes if not name.startswith("sqlite_autoindex_records")] == []
+    assert "SEARCH r USING PRIMARY KEY" in plan and "TEMP B-TREE" not in plan, plan
+    assert swapped[0] == ENTRIES
+    reopened = open_store(f"sqlite:///{tmp_path}/state.db")
+    try:
+        pieces = b",".join(j for _, j in stream_chunks(reopened, lineage_id, "approval_history", 0, ENTRIES, 7))
+        assert pieces == swapped[1]
+        summaries = [entry["input_summary"] for entry in orjson.loads(b"[" + pieces + b"]")]
+        assert summaries[2] == str({"command": "ls 5, {}]"}) and summaries[5] == str({"command": "ls 2, {}]"})
+    finally:
+        reopened.close()

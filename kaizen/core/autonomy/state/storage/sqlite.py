@@ -84,12 +84,14 @@ MOVE_HEAD = (
 )
 SELECT_LID = "SELECT lid FROM lineages WHERE lineage_id = ?"
 SELECT_LIST = f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE agent_id = ? AND timestamp < ? ORDER BY seq DESC"
-# One row for a whole history: the aggregate reads the ordered subquery in order (SQLite does not
-# flatten an ORDER BY subquery into an aggregate), and the caller checks count and CRC anyway.
+# One row for a whole history. The aggregate sees the records in primary-key order, so by seq:
+# ``records`` is its primary key (WITHOUT ROWID) and has no other index, so every plan walks that
+# key (tests/storage/test_stream_chunks.py checks the plan). Cheaper than an ordered subquery (a
+# co-routine copying each row); the caller checks count and CRC anyway, so a wrong order could only
+# ever be refused, never loaded.
 SELECT_STREAM = (
-    "SELECT count(*), CAST(group_concat(data, ',') AS BLOB) FROM ("
-    "SELECT r.data AS data FROM records r JOIN lineages l ON l.lid = r.lid "
-    "WHERE l.lineage_id = ? AND r.stream = ? AND r.seq >= ? AND r.seq < ? ORDER BY r.seq)"
+    "SELECT count(*), CAST(group_concat(r.data, ',') AS BLOB) FROM lineages l JOIN records r ON r.lid = l.lid "
+    "WHERE l.lineage_id = ? AND r.stream = ? AND r.seq >= ? AND r.seq < ?"
 )
 SELECT_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table'"
 STREAMING_CACHE_PAGES = 16  # the page cache while a long history streams through (read_stream_chunks)
