@@ -141,8 +141,9 @@ class HistoryReader:
         are exactly what ``row`` covers (count and running CRC-32): a damaged stream raises and
         nothing of it is returned or kept.
 
-        They are read and parsed ``CHUNK`` at a time: the buffers of one chunk are freed before
-        the next is read, so a long history is not copied whole three times over."""
+        They are read (``stream_chunks``) and parsed ``CHUNK`` at a time: the buffers of one chunk
+        are freed before the next is read, so a long history is not copied whole three times over,
+        and each chunk is frozen in one C-level pass."""
         count, crc = known.count, known.crc
         parsed: list[Any] = []
         freezer = freezer_of(stream)
