@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from kaizen.agents.autonomous.base import BaseAutonomousAgent
 from kaizen.agents.autonomous.config import AutonomousConfig
 from kaizen.core.autonomy.hooks import HookManager
-from kaizen.core.autonomy.permissions import APPROVE_ALL, ApprovalCallback
+from kaizen.core.autonomy.permissions import APPROVE_ALL, ApprovalCallback, ApprovalMode
 from kaizen.core.autonomy.state.sync_manager import SyncStateManager
 from kaizen.providers import NamedTool, OpenAIProvider, ScriptedProvider, ToolChoice
 from kaizen.providers.wire import normalize_base_url
@@ -118,14 +118,16 @@ def build_demo_agent(store: str | None, workdir: Path | None = None, agent_id: s
                      approval_callback: ApprovalCallback | None = None,
                      with_workflow: bool | None = None, *, worker_id: str | None = None,
                      temporary_workdir: bool | None = None, model_url: str | None = None,
-                     model_name: str | None = None, tool_choice: ToolChoice | None = None) -> BaseAutonomousAgent:
+                     model_name: str | None = None, tool_choice: ToolChoice | None = None,
+                     approval_mode: ApprovalMode = "inline") -> BaseAutonomousAgent:
     """The demo agent; with the same ``agent_id``/``workdir`` it is also how a demo run is resumed.
 
     ``worker_id``: the agent holds a lease while it runs, so a second process cannot run it
     at the same time. Without ``workdir`` a temporary one is made (``metadata["cli"]`` says so).
     ``model_url`` (and ``model_name``, see :func:`model_server`): a real model on an
     OpenAI-compatible server plays the demo instead of the script; ``tool_choice`` is sent with
-    each of its calls.
+    each of its calls. ``approval_mode="defer"``: calls that need approval wait for
+    ``kaizen approve``/``kaizen deny`` instead of asking ``approval_callback``.
     """
     with_workflow = has_kailash() if with_workflow is None else with_workflow
     if temporary_workdir is None:
@@ -133,7 +135,8 @@ def build_demo_agent(store: str | None, workdir: Path | None = None, agent_id: s
     workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="kaizen-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     common: dict[str, Any] = dict(max_cycles=10, storage=store, workdir=str(workdir), approval_policy="allow_safe",
-                                  checkpoint_frequency=1, worker_id=worker_id, tool_choice=tool_choice)
+                                  checkpoint_frequency=1, worker_id=worker_id, tool_choice=tool_choice,
+                                  approval_mode=approval_mode)
     provider: Any = None  # a real model: the provider the config describes
     if model_url is not None:
         base_url, model_name = model_server(model_url, model_name)
@@ -155,6 +158,8 @@ def build_demo_agent(store: str | None, workdir: Path | None = None, agent_id: s
         add_workflow_step(agent)
     agent.metadata["cli"] = {"kind": "demo", "workdir": str(workdir), "with_workflow": with_workflow,
                              "temporary_workdir": temporary_workdir}
+    if approval_mode != "inline":  # so `kaizen resume` leaves the calls to `kaizen approve` as well
+        agent.metadata["cli"]["approval_mode"] = approval_mode
     if model_url is not None:  # so `kaizen resume` asks the same server and model
         agent.metadata["cli"].update(model_url=config.base_url, model_name=config.model,
                                      tool_choice=_plain(config.tool_choice))

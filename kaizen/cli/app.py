@@ -19,28 +19,33 @@ INTERRUPT_LINE = "kaizen.interrupt_line"  # ctx.meta key: a callable giving what
 class KaizenGroup(click.Group):
     """A group whose commands end quietly on a closed pipe and with one line on Ctrl-C."""
 
+    owns_process = False  # True under the console script (reading sys.argv), not a caller's CliRunner
+
     def main(self, args: Any = None, *rest: Any, **options: Any) -> Any:
-        owns_process = args is None  # the console script (reading sys.argv), not a caller's CliRunner
+        self.owns_process = args is None
         try:
             return super().main(args, *rest, **options)
         finally:
-            if owns_process:  # the command is over: a Ctrl-C while Python exits changes nothing
+            if self.owns_process:  # the command is over: a Ctrl-C while Python exits changes nothing
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:  # run commands say which checkpoint was saved (run.on_interrupt)
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            if self.owns_process:  # a caller's process (a test's CliRunner) keeps its own Ctrl-C
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
             describe = ctx.meta.get(INTERRUPT_LINE)
-            interrupted(describe() if describe is not None else "interrupted")
+            interrupted(describe() if describe is not None else "interrupted", self.owns_process)
         except BrokenPipeError:  # `kaizen audit ... | head -1`: the reader has what it wanted
             quiet_broken_pipe()
 
 
-def interrupted(line: str) -> None:
-    """End the command after Ctrl-C: one line on stderr, exit 130; further Ctrl-C are ignored."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def interrupted(line: str, owns_process: bool = True) -> None:
+    """End the command after Ctrl-C: one line on stderr, exit 130; further Ctrl-C are ignored
+    (when the command owns the process)."""
+    if owns_process:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     errors.print(line, highlight=False, soft_wrap=True, markup=False)
     sys.exit(EXIT_INTERRUPTED)
 

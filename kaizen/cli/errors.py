@@ -21,6 +21,7 @@ from kaizen.core.autonomy.state.errors import StateError
 EXIT_ERROR = 1          # a usage or state error
 # 2 is click's own code for a bad command line
 EXIT_TAMPERED = 3       # what a command shows or checks is damaged or was edited
+EXIT_NOT_PENDING = 4    # approve/deny: the call is not waiting (decided by someone else, expired, moved on)
 EXIT_BUSY = 75          # another worker is running the agent (EX_TEMPFAIL: try again later)
 EXIT_INTERNAL = 70      # a bug of ours
 EXIT_INTERRUPTED = 130  # Ctrl-C

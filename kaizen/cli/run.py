@@ -46,11 +46,13 @@ KEEP_WORKDIR_OPTION = click.option("--keep-workdir", is_flag=True,
 @click.option("--tool-choice", metavar="auto|none|required|TOOL",
               help="With --model: whether the model may, must or must not call a tool, or which one "
                    "(small models often call a tool only when it is named).")
+@click.option("--defer", is_flag=True, help="Do not ask at the terminal: a call that needs approval ends the run "
+              "(awaiting_approval) until `kaizen approve`/`kaizen deny` decide it; `kaizen resume` continues.")
 @WORKER_OPTION
 @STORE_OPTION
 @friendly
 def demo(yes: bool, workdir: Path | None, keep_workdir: bool, agent_id: str | None, no_workflow: bool,
-         model_url: str | None, model_name: str | None, tool_choice: str | None,
+         model_url: str | None, model_name: str | None, tool_choice: str | None, defer: bool,
          worker_id: str | None, store_url: str) -> None:
     """Run a small autonomous agent offline (scripted model) on the embedded store.
 
@@ -60,6 +62,8 @@ def demo(yes: bool, workdir: Path | None, keep_workdir: bool, agent_id: str | No
     from kaizen.providers import ProviderError
     from kaizen.providers.toolchoice import TOOL_CHOICE_MODES, NamedTool
 
+    if yes and defer:
+        raise CliError("--yes approves every call at once and --defer leaves them to `kaizen approve`: give one")
     if model_url is None and (model_name or tool_choice):
         raise CliError("--model-name and --tool-choice need --model URL (the scripted demo has no model to tell)")
     choice = None if tool_choice is None else (
@@ -75,7 +79,8 @@ def demo(yes: bool, workdir: Path | None, keep_workdir: bool, agent_id: str | No
     try:
         agent = build_demo_agent(store_url, workdir, agent_id, approver(yes),
                                  with_workflow=has_kailash() and not no_workflow, worker_id=worker_id,
-                                 model_url=model_url, model_name=model_name, tool_choice=choice)
+                                 model_url=model_url, model_name=model_name, tool_choice=choice,
+                                 approval_mode="defer" if defer else "inline")
     except ProviderError as exc:
         raise CliError(f"--model {model_url}: cannot ask the server for its model ({exc}); "
                        "check the URL, or name the model with --model-name") from None
@@ -106,6 +111,9 @@ def resume(agent_id: str, from_checkpoint: str | None, yes: bool, keep_workdir: 
            store_url: str) -> None:
     """Continue an interrupted run of AGENT from its newest checkpoint.
 
+    A run waiting for approval (`kaizen demo --defer`) runs the calls decided with `kaizen
+    approve`/`kaizen deny` and says what still waits.
+
     A damaged newest checkpoint is never skipped silently (the run would repeat tool calls
     it records as done): resume refuses and says how to continue deliberately, with
     `--from CHECKPOINT` or `kaizen fork CHECKPOINT`.
@@ -129,7 +137,7 @@ def resume(agent_id: str, from_checkpoint: str | None, yes: bool, keep_workdir: 
     agent = build_demo_agent(store_url, Path(cli["workdir"]), agent_id, approver(yes), cli.get("with_workflow", False),
                              worker_id=worker_id, temporary_workdir=cli.get("temporary_workdir", False),
                              model_url=cli.get("model_url"), model_name=cli.get("model_name"),
-                             tool_choice=cli.get("tool_choice"))
+                             tool_choice=cli.get("tool_choice"), approval_mode=cli.get("approval_mode", "inline"))
     close_with_command(agent)
     if from_checkpoint is not None:
         state = agent.resume_from_checkpoint(start)  # forks when it is not its lineage's newest
@@ -200,6 +208,11 @@ def run_agent(agent: Any, start: Callable[[], Any], store_url: str, keep_workdir
     progress = Progress(agent)
     with SaveSafeInterrupts():
         result = start()
+    if result.status == "awaiting_approval":
+        from .approvals import print_waiting
+
+        print_waiting(result, store_url)
+        return
     print_summary(agent, result, progress.saves, store_url)
     cli = agent.metadata.get("cli", {})
     if result.status == "completed" and cli.get("temporary_workdir") and not keep_workdir:

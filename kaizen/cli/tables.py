@@ -28,9 +28,11 @@ def approvals_table(records: list[Any], title: str) -> Table:
         table.add_column(column, overflow="fold", no_wrap=column == "time")
     for record in records:
         decision = "[green]approved[/green]" if record["approved"] else "[red]denied[/red]"
+        if record.get("reason"):  # a deferred decision's why (redacted when it was recorded)
+            decision += ": " + escape(short(record["reason"], 60))
+        by = record.get("decided_by", "-") + (f" via {record['via']}" if record.get("via") else "")
         table.add_row(escape(when(record["timestamp"])), escape(record["tool_name"]), decision,
-                      escape(record["action"]), escape(record.get("decided_by", "-")),
-                      escape(short(record["input_summary"], 60)))
+                      escape(record["action"]), escape(by), escape(short(record["input_summary"], 60)))
     return table
 
 

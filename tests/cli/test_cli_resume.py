@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
@@ -183,9 +184,12 @@ def test_ctrl_c_at_the_approval_prompt_then_resume(tmp_path, sqlite_store, monke
         return ask
 
     monkeypatch.setattr(permissions, "console_approver", impatient_user)
+    handler_before = signal.getsignal(signal.SIGINT)
     result = invoke("demo", "--store", sqlite_store, "--workdir", tmp_path / "w", "--agent-id", "impatient",
                     "--no-workflow")
     assert result.exit_code == 130
+    # in a caller's process (here the test's) the command leaves Ctrl-C as it found it
+    assert signal.getsignal(signal.SIGINT) is handler_before
     stopped_at = latest(sqlite_store, "impatient").checkpoint_id
     assert result.stderr.strip() == (f"interrupted: saved checkpoint {stopped_at} of impatient (step 3); "
                                      f"continue with: kaizen resume impatient --store '{sqlite_store}'")

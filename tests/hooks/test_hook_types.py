@@ -19,6 +19,7 @@ from kaizen.core.autonomy.hooks import (
 EXPECTED_EVENTS = {
     "pre_tool_use", "post_tool_use", "pre_agent_loop", "post_agent_loop", "pre_cycle", "post_cycle",
     "pre_permission_check", "post_permission_check", "approval_decided", "pre_checkpoint_save",
+    "approval_requested",  # ours: a call waits for a deferred decision
     "post_checkpoint_save", "pre_interrupt", "post_interrupt", "error", "pre_model_call", "post_model_call",
     # the original's specialist, planning and memory pairs, offered for migrating code
     "pre_specialist_invoke", "post_specialist_invoke", "pre_plan_generation", "post_plan_generation",

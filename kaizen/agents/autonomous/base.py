@@ -14,7 +14,9 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 from kaizen.core.autonomy.state import AgentState, StateTracker
-from kaizen.core.autonomy.state.errors import CheckpointNotFoundError, InvalidStateTypeError, LeaseHeldError
+from kaizen.core.autonomy.state.errors import (
+    CheckpointNotFoundError, InvalidStateTypeError, LeaseHeldError, StorageError,
+)
 from kaizen.core.autonomy.state.ids import check_id, new_agent_id
 from kaizen.core.autonomy.state.jsonsafe import checked_json_copy
 from kaizen.signatures import Signature
@@ -27,7 +29,7 @@ from .workers import AgentRunningError
 
 if TYPE_CHECKING:
     from kaizen.core.autonomy.hooks import HookManager
-    from kaizen.core.autonomy.permissions import ApprovalCallback, ApprovalPolicy
+    from kaizen.core.autonomy.permissions import ApprovalCallback, ApprovalPolicy, PendingApproval
     from kaizen.core.autonomy.state.lease import Lease
     from kaizen.core.autonomy.state.manager import StateManager
     from kaizen.core.autonomy.state.sync_manager import SyncStateManager
@@ -133,8 +135,8 @@ class BaseAutonomousAgent:
 
     current_step = _InRunState[int]("step_number", "The number of model cycles run so far (the original's name).")
     step_number = current_step
-    status = _InRunState[str]("status", '"running", "completed", "interrupted", "failed", "denied", "max_cycles" '
-                                        'or "budget_exceeded".')
+    status = _InRunState[str]("status", '"running", "completed", "interrupted", "failed", "denied", "max_cycles", '
+                                        '"budget_exceeded" or "awaiting_approval".')
     pending_actions = _InRunState[list[Any]]("pending_actions")
     memory_contents = _InRunState[dict[str, Any]]("memory_contents")
     tool_results_cache = _InRunState[dict[str, Any]]("tool_results_cache")
@@ -295,7 +297,7 @@ class BaseAutonomousAgent:
         checked = None if resume else self._checked_inputs(inputs)  # bad inputs fail before any I/O
         with self._lease() as lease:
             loop = AgentLoop(self, lease)
-            if resume:
+            for _ in range(20) if resume else ():  # again when a decision was written while loading
                 restored = self.state_manager.resume_from_latest(self.agent_id)
                 if restored is not None:
                     self._restore_state(restored)
@@ -306,14 +308,37 @@ class BaseAutonomousAgent:
                         if inputs:
                             log.info("agent %s: run already completed; inputs ignored", self.agent_id)
                         return loop.result()
+                    if status == "awaiting_approval":
+                        if loop.waiting():
+                            return loop.result()  # still waiting for a person: nothing to run or save
+                        if not loop.reopen_waiting():
+                            continue
                     if status is not None:
-                        if status != "running":
+                        if status not in ("running", "awaiting_approval"):
                             loop.reopen()
                         return loop.execute()
                 checked = self._checked_inputs(inputs)  # nothing to continue: this starts a run
-            assert checked is not None
+                break
+            if checked is None:
+                raise StorageError(f"agent {self.agent_id!r} keeps changing while resuming; try again")
             loop.start(checked)
             return loop.execute()
+
+    # --- deferred approvals (any process may decide; see docs/approvals-and-hooks.md) -------
+    def pending_approvals(self) -> list[PendingApproval]:
+        """The calls of this agent waiting for a decision, as stored (another process may decide them)."""
+        return self.state_manager.pending_approvals(self.agent_id)
+
+    def approve(self, call_id: str, action: str = "once", by: str | None = None,
+                reason: str | None = None) -> dict[str, Any]:
+        """Approve a waiting call ("once", or "all" for every later call of its tool); then
+        ``run(resume=True)`` continues the run. Returns the decision record."""
+        return self.state_manager.approve(self.agent_id, call_id, action, by, reason)
+
+    def deny(self, call_id: str, action: str = "once", by: str | None = None,
+             reason: str | None = None) -> dict[str, Any]:
+        """Deny a waiting call ("once", or "deny_all" for every later call of its tool)."""
+        return self.state_manager.deny(self.agent_id, call_id, action, by, reason)
 
     def _checked_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
         checked = self.signature.validate_inputs(inputs) if self.signature is not None else dict(inputs)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from kaizen.core.values import is_int
+from kaizen.core.autonomy.permissions.pending import APPROVAL_MODES, ApprovalMode
 from kaizen.core.autonomy.permissions.policy import POLICIES, Policy
 from kaizen.core.autonomy.state.redaction import DEFAULT_SUMMARY_LIMIT
 from kaizen.core.autonomy.state.storage.base import DEFAULT_STORE_URL
@@ -38,7 +39,11 @@ class AutonomousConfig:
     repeating a call. With ``worker_id`` set, ``run`` holds an expiring lease on
     the agent (renewed while running) so two workers never run it at once.
     ``on_denial``: "stop" ends the run with status "denied";
-    "continue" tells the model and goes on.
+    "continue" tells the model and goes on. ``approval_mode``: "inline" asks the approval
+    callback in this process; "defer" ends the run with status "awaiting_approval" instead,
+    the waiting calls saved in the checkpoint for any process to decide
+    (``approve``/``deny``) before ``run(resume=True)`` continues (docs/approvals-and-hooks.md);
+    ``approval_deadline_seconds``: a waiting call not decided that long is denied on resume.
 
     The original's names, with its meaning: ``planning_enabled`` (default True) asks the model
     to lay out a short plan before acting and to keep it up to date; ``resume_from_checkpoint``
@@ -71,6 +76,8 @@ class AutonomousConfig:
     lease_ttl: float = 30.0
     # approvals and tools
     approval_policy: Policy = "ask"
+    approval_mode: ApprovalMode = "inline"
+    approval_deadline_seconds: float | None = None
     on_denial: OnDenial = "stop"
     workdir: str | None = None
     bash_timeout: float = 30.0
@@ -101,6 +108,13 @@ class AutonomousConfig:
             raise ConfigError(
                 f"approval_policy {self.approval_policy!r} is not one of {', '.join(APPROVAL_POLICIES)}"
             )
+        if self.approval_mode not in APPROVAL_MODES:
+            raise ConfigError(f"approval_mode {self.approval_mode!r} is not one of {', '.join(APPROVAL_MODES)}")
+        deadline = self.approval_deadline_seconds
+        if deadline is not None and (isinstance(deadline, bool) or not isinstance(deadline, (int, float))
+                                     or not 0 < deadline <= 10 * 365 * 86_400):  # NaN fails too
+            raise ConfigError(f"approval_deadline_seconds must be a number of seconds > 0 (at most ten years) "
+                              f"or None, got {deadline!r}")
         if self.on_denial not in ON_DENIAL:
             raise ConfigError(f"on_denial must be 'stop' or 'continue', got {self.on_denial!r}")
         if not is_int(self.summary_limit) or self.summary_limit < 16:

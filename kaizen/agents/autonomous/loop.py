@@ -20,16 +20,17 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import orjson
-from kaizen.core.autonomy.permissions import ApprovalRequest
+from kaizen.core.autonomy.permissions.pending import AWAITING
+from kaizen.core.autonomy.state.errors import CheckpointConflictError
 from kaizen.core.autonomy.state.jsonsafe import json_copy
-from kaizen.core.autonomy.state.redaction import summarize_input
 from kaizen.providers.types import LLMResponse, Message
 
 from .config import AutonomousConfig
 from .cost import Prices
+from .deferred import mark_waiting, request_for, settle, still_waiting, waiting_calls
 from .prompts import parse_outputs, system_prompt, user_prompt
 from .result import TERMINAL, RunResult
 from .runtime import RunState
@@ -129,6 +130,16 @@ class AgentLoop:
         self.state.status = "running"
         self.state.tracker.update_workflow_state(status="running", error_message=None, error_type=None)
 
+    def reopen_waiting(self) -> bool:
+        """Continue a run that waited for approval, saving "running" first (no decision lands under a
+        running run); False when a decision was written since the state was loaded: load again."""
+        self.reopen()
+        try:
+            self._save()
+        except CheckpointConflictError:
+            return False
+        return True
+
     def execute(self) -> RunResult:
         agent, state, hooks = self.agent, self.state, self.agent.hooks
         tracker = state.tracker
@@ -153,7 +164,7 @@ class AgentLoop:
             status = "completed"
         except _Stop as stop:
             status = stop.status
-            run["error"] = str(stop)
+            run["error"] = None if status == AWAITING else str(stop)
         except KeyboardInterrupt:  # Ctrl-C: leave a clean checkpoint marked "interrupted", then stop
             hooks.trigger_sync("pre_interrupt", {"run_id": run["id"], "cycle": run["cycle"]}, agent_id=agent.agent_id)
             run["status"] = state.status = "interrupted"
@@ -181,11 +192,15 @@ class AgentLoop:
 
     def result(self, checkpoint_id: str | None = None) -> RunResult:
         run = self.run
+        status = run.get("status", "running")
+        pending = (waiting_calls(self.state, self.agent.agent_id, self.state.tracker.standing_decision)
+                   if status == AWAITING else [])
         return RunResult(
-            status=run.get("status", "running"), outputs=run.get("outputs") or {}, cycles=run.get("cycle", 0),
+            status=status, outputs=run.get("outputs") or {}, cycles=run.get("cycle", 0),
             agent_id=self.agent.agent_id, run_id=run.get("id", ""),
             checkpoint_id=checkpoint_id or self.state.last_checkpoint_id, error=run.get("error"),
             tool_calls=run.get("tool_calls", 0), budget_spent_usd=self.state.budget_spent_usd,
+            pending_approvals=pending,
         )
 
     # --- one cycle ----------------------------------------------------------------------
@@ -304,13 +319,17 @@ class AgentLoop:
         name, arguments = call["name"], call["arguments"]
         agent.hooks.trigger_sync("pre_permission_check", {"tool_name": name, "arguments": json_copy(arguments)},
                                  agent_id=agent.agent_id)
-        request = ApprovalRequest(agent.agent_id, name, json_copy(arguments), tool.danger, call["call_id"],
-                                  summarize_input(arguments, self.config.summary_limit))
-        decision = agent.approvals.decide(request, tracker.standing_decision(name))
-        tracker.record_approval(name, decision.approved, decision.action, arguments, decided_by=decision.decided_by)
+        request = request_for(agent.agent_id, call, tool.danger, self.config)
+        settled = settle(self.config, agent.approvals, call, request, tracker.standing_decision(name))
+        if settled is None:
+            self._wait_for_approval()
+        decision = settled.decision
+        if not settled.recorded:  # a deferred decision is in the history since it was made
+            tracker.record_approval(name, decision.approved, decision.action, arguments, decided_by=decision.decided_by,
+                                    **settled.record)
         agent.hooks.trigger_sync("approval_decided", {"tool_name": name, "approved": decision.approved,
                                                       "action": decision.action, "decided_by": decision.decided_by,
-                                                      "call_id": call["call_id"]},
+                                                      "call_id": call["call_id"], **settled.extra},
                                  agent_id=agent.agent_id)
         agent.hooks.trigger_sync("post_permission_check", {"tool_name": name, "approved": decision.approved},
                                  agent_id=agent.agent_id)
@@ -321,6 +340,21 @@ class AgentLoop:
         if self.config.on_denial == "stop":
             raise _Stop("denied", f"{name}: {reason}")
         return False
+
+    def _wait_for_approval(self) -> NoReturn:
+        """Defer: mark the calls that need a person as waiting and end the run (saved by ``execute``)."""
+        agent = self.agent
+        for call in mark_waiting(self.state, agent.agent_id, self.config, agent.approvals, agent.tools,
+                                 self.state.tracker.standing_decision):
+            agent.hooks.trigger_sync("approval_requested", {"tool_name": call["name"], "call_id": call["call_id"],
+                                                            **call["approval"]}, agent_id=agent.agent_id)
+        raise _Stop(AWAITING, "waiting for approval")
+
+    def waiting(self) -> bool:
+        """A resumed run whose next call still waits for a person: nothing to run, nothing to save."""
+        agent = self.agent
+        return still_waiting(self.state, agent.agent_id, self.config, agent.approvals, agent.tools,
+                             self.state.tracker.standing_decision)
 
     def _complete(self, call: dict[str, Any], ok: bool, output: Any, error: str | None) -> None:
         self.state.append_completed_action({

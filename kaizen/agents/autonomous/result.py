@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-RunStatus = Literal["running", "completed", "max_cycles", "denied", "budget_exceeded", "failed", "interrupted"]
+from kaizen.core.autonomy.permissions.pending import PendingApproval
+
+RunStatus = Literal["running", "completed", "max_cycles", "denied", "budget_exceeded", "failed", "interrupted",
+                    "awaiting_approval"]
+# awaiting_approval is not terminal: the run continues (run(resume=True)) once its calls are decided
 TERMINAL: tuple[RunStatus, ...] = ("completed", "max_cycles", "denied", "budget_exceeded", "failed")
 
 
@@ -14,6 +18,7 @@ class RunResult:
     """The signature's outputs, how the run ended, and where it is stored.
 
     ``tool_calls`` counts the tool calls of the run that were executed (see ``docs/agent-loop.md``).
+    ``pending_approvals``: with status "awaiting_approval", the calls waiting for a decision.
     """
 
     status: str
@@ -26,6 +31,7 @@ class RunResult:
     tool_calls: int = 0
     budget_spent_usd: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    pending_approvals: list[PendingApproval] = field(default_factory=list)
 
     def __getitem__(self, key: str) -> Any:
         """``result["answer"]`` reads an output; ``result["status"]`` the status."""

@@ -24,6 +24,7 @@ class HookEvent(str, Enum):
     PRE_PERMISSION_CHECK = "pre_permission_check"
     POST_PERMISSION_CHECK = "post_permission_check"
     APPROVAL_DECIDED = "approval_decided"
+    APPROVAL_REQUESTED = "approval_requested"  # a call waits for a deferred decision (approval_mode="defer")
     PRE_CHECKPOINT_SAVE = "pre_checkpoint_save"
     POST_CHECKPOINT_SAVE = "post_checkpoint_save"
     PRE_INTERRUPT = "pre_interrupt"

@@ -1,8 +1,10 @@
-"""Approval policy: once / all / deny_all decisions, enforced and remembered across resumes."""
+"""Approval policy: once / all / deny_all decisions, enforced and remembered across resumes, asked
+inline (a callback) or deferred (a pending call any process decides later)."""
 
 from __future__ import annotations
 
 from .errors import ApprovalCallbackError
+from .pending import APPROVAL_MODES, AWAITING, ApprovalMode, ApprovalNotPendingError, PendingApproval
 from .policy import (
     APPROVE,
     APPROVE_ALL,
@@ -20,6 +22,11 @@ from .policy import (
 )
 
 __all__ = [
+    "APPROVAL_MODES",
+    "AWAITING",
+    "ApprovalMode",
+    "ApprovalNotPendingError",
+    "PendingApproval",
     "APPROVE",
     "APPROVE_ALL",
     "DENY",

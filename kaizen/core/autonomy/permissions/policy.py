@@ -103,6 +103,17 @@ class ApprovalPolicy:
         self.callback = callback
 
     def decide(self, request: ApprovalRequest, standing: str | None) -> ApprovalDecision:
+        settled = self.decide_without_person(request, standing)
+        if settled is not None:
+            return settled
+        if self.callback is None:
+            return ApprovalDecision(False, "once", "policy", "no approver is configured for a tool that needs one")
+        return as_decision(_call(self.callback, request))
+
+
+    def decide_without_person(self, request: ApprovalRequest, standing: str | None) -> ApprovalDecision | None:
+        """The decision the policy and standing decisions make on their own; None when the call
+        needs a person (the callback, or a deferred decision)."""
         if self.policy == "deny":  # the operator's "nothing runs" beats any earlier "approve all"
             return ApprovalDecision(False, "once", "policy", "policy deny")
         if standing == "all":
@@ -111,9 +122,11 @@ class ApprovalPolicy:
             return ApprovalDecision(False, "deny_all", "standing", "an earlier 'deny all' covers this tool")
         if self.policy == "allow_all" or (self.policy == "allow_safe" and request.danger in READ_ONLY):
             return ApprovalDecision(True, "once", "policy", f"policy {self.policy}")
-        if self.callback is None:
-            return ApprovalDecision(False, "once", "policy", "no approver is configured for a tool that needs one")
-        return as_decision(_call(self.callback, request))
+        return None
+
+    def why_asked(self, request: ApprovalRequest) -> str:
+        """Why a call needs a person, in words a reviewer reads."""
+        return f"{request.danger} tool, policy {self.policy}"
 
 
 def _shown(danger: str) -> str:

@@ -210,6 +210,28 @@ class StateManager:
         imported: str = await self._run("import_agent", document)
         return imported
 
+    # --- deferred approvals: the sync core's, on a worker thread (never a plug-in's) -------------
+    async def pending_approvals(self, agent_id: str | None = None) -> list[Any]:
+        """Tool calls waiting for a decision (``PendingApproval``), of one agent or of all."""
+        return await self._in_core(lambda: self.sync.pending_approvals(agent_id))  # type: ignore[no-any-return]
+
+    async def approve(self, agent_id: str, call_id: str, action: str = "once", by: str | None = None,
+                      reason: str | None = None, via: str = "api") -> dict[str, Any]:
+        return await self._in_core(  # type: ignore[no-any-return]
+            lambda: self.sync.approve(agent_id, call_id, action, by, reason, via))
+
+    async def deny(self, agent_id: str, call_id: str, action: str = "once", by: str | None = None,
+                   reason: str | None = None, via: str = "api") -> dict[str, Any]:
+        return await self._in_core(  # type: ignore[no-any-return]
+            lambda: self.sync.deny(agent_id, call_id, action, by, reason, via))
+
+    async def _in_core(self, call: Any) -> Any:
+        def locked() -> Any:
+            with self._lock:
+                return call()
+
+        return await in_thread(locked)
+
     async def aclose(self) -> None:
         await self._run("close")
 

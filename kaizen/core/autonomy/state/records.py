@@ -8,12 +8,15 @@ from typing import Any
 from .errors import InvalidStateTypeError, InvalidStateValueError
 from .frozen import FrozenDict
 from .ids import check_timestamp, utc_now
-from .redaction import summarize_input
+from .redaction import redact_text, summarize_input
 
 APPROVAL_ACTIONS = ("once", "all", "deny_all")
 REQUIRED_RECORD_FIELDS = ("tool_name", "approved", "action", "timestamp", "input_summary")
-OPTIONAL_RECORD_FIELDS = ("decided_by",)
+# A deferred decision (decided later, by another process) also says how, why and which call.
+OPTIONAL_RECORD_FIELDS = ("decided_by", "via", "reason", "call_id")
+DECISION_CHANNELS = ("api", "cli", "web", "timeout")
 MAX_TOOL_NAME = 256
+MAX_REASON = 1000
 
 
 def check_tool_name(tool_name: object, name: str = "tool_name") -> str:
@@ -42,6 +45,20 @@ def check_approved(approved: object) -> bool:
     return approved
 
 
+def check_via(via: object) -> str:
+    if via not in DECISION_CHANNELS:
+        raise InvalidStateValueError(f"via {str(via)[:40]!r} is not one of {', '.join(DECISION_CHANNELS)}")
+    return str(via)
+
+
+def check_reason(reason: object) -> str:
+    if not isinstance(reason, str):
+        raise InvalidStateTypeError(f"reason must be a str, got {type(reason).__name__}")
+    if len(reason) > MAX_REASON:
+        raise InvalidStateValueError(f"reason is {len(reason)} characters; the limit is {MAX_REASON}")
+    return reason
+
+
 def make_approval_record(
     tool_name: object,
     approved: object,
@@ -50,17 +67,30 @@ def make_approval_record(
     *,
     decided_by: object = None,
     summary_limit: int,
+    via: object = None,
+    reason: object = None,
+    call_id: object = None,
+    input_summary: str | None = None,
 ) -> FrozenDict:
-    """Validate a decision and build its immutable record (all checks before anything is built)."""
+    """Validate a decision and build its immutable record (all checks before anything is built).
+
+    ``via``/``reason``/``call_id`` are set by deferred decisions; ``reason`` is redacted like an
+    input. ``input_summary`` (already redacted) replaces summarising ``tool_input``."""
     record = {
         "tool_name": check_tool_name(tool_name),
         "approved": check_approved(approved),
         "action": check_action(action),
         "timestamp": utc_now(),
-        "input_summary": summarize_input(tool_input, summary_limit),
+        "input_summary": summarize_input(tool_input, summary_limit) if input_summary is None else input_summary,
     }
     if decided_by is not None:
         record["decided_by"] = check_tool_name(decided_by, "decided_by")
+    if via is not None:
+        record["via"] = check_via(via)
+    if reason is not None:
+        record["reason"] = redact_text(check_reason(reason))
+    if call_id is not None:
+        record["call_id"] = check_tool_name(call_id, "call_id")
     return FrozenDict(record)
 
 
@@ -83,6 +113,12 @@ def check_approval_record(raw: object, where: str) -> FrozenDict:
             raise InvalidStateTypeError("input_summary must be a str")
         if "decided_by" in raw:
             check_tool_name(raw["decided_by"], "decided_by")
+        if "via" in raw:
+            check_via(raw["via"])
+        if "reason" in raw:
+            check_reason(raw["reason"])
+        if "call_id" in raw:
+            check_tool_name(raw["call_id"], "call_id")
     except (InvalidStateTypeError, InvalidStateValueError) as exc:
         raise type(exc)(f"{where}: {exc}") from None
     return raw if isinstance(raw, FrozenDict) else FrozenDict(raw)

@@ -31,6 +31,7 @@ from .storage.rows import plan_fork, plan_save
 from .types import AgentState, CheckpointMetadata
 
 if TYPE_CHECKING:
+    from ..permissions.pending import PendingApproval
     from .audit import AuditReport
 
 log = logging.getLogger("kaizen.state")
@@ -370,6 +371,28 @@ class SyncStateManager:
         from .lease import claim
 
         return claim(self.storage, agent_id, worker_id, ttl, keepalive)
+
+    # --- deferred approvals (decisions.py) ------------------------------------------------
+    def pending_approvals(self, agent_id: str | None = None) -> list[PendingApproval]:
+        """Tool calls waiting for a person's decision (of one agent, or of all), oldest first."""
+        from .decisions import pending_approvals
+
+        return pending_approvals(self, agent_id)
+
+    def approve(self, agent_id: str, call_id: str, action: str = "once", by: str | None = None,
+                reason: str | None = None, via: str = "api") -> dict[str, Any]:
+        """Approve a waiting call ("once", or "all" for every later call of its tool); returns the
+        decision record. ``ApprovalNotPendingError`` if it is not waiting (nothing is written)."""
+        from .decisions import decide
+
+        return decide(self, agent_id, call_id, True, action, by, reason, via)
+
+    def deny(self, agent_id: str, call_id: str, action: str = "once", by: str | None = None,
+             reason: str | None = None, via: str = "api") -> dict[str, Any]:
+        """Deny a waiting call ("once", or "deny_all"/"all" for every later call of its tool)."""
+        from .decisions import decide
+
+        return decide(self, agent_id, call_id, False, "deny_all" if action == "all" else action, by, reason, via)
 
     def verify_audit(self, agent_id: str) -> AuditReport:
         """Check ``agent_id``'s approval history against its hash chain and checkpoints."""

@@ -59,9 +59,13 @@ class StateTracker:
         tool_input: Any = None,
         *,
         decided_by: str | None = None,
+        via: str | None = None,
+        reason: str | None = None,
+        call_id: str | None = None,
     ) -> FrozenDict:
         record = make_approval_record(
-            tool_name, approved, action, tool_input, decided_by=decided_by, summary_limit=self.summary_limit
+            tool_name, approved, action, tool_input, decided_by=decided_by, summary_limit=self.summary_limit,
+            via=via, reason=reason, call_id=call_id,
         )
         if record["action"] == "all" and not approved:
             raise InvalidStateValueError("action 'all' means approve every later call: approved must be True")

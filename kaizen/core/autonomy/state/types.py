@@ -22,7 +22,8 @@ from .jsonsafe import checked_json_copy
 from .records import check_approval_record, check_tool_name
 
 SCHEMA_VERSION = 1
-STATUSES = ("running", "completed", "failed", "interrupted", "max_cycles", "denied", "budget_exceeded")
+STATUSES = ("running", "completed", "failed", "interrupted", "max_cycles", "denied", "budget_exceeded",
+            "awaiting_approval")
 # Append-only histories: stored once per entry, shared by every later checkpoint.
 STREAM_FIELDS = ("approval_history", "conversation_history", "completed_actions")
 

@@ -157,7 +157,8 @@ class TracingHook(BaseHook):
             span.add_event("kaizen.approval", _attrs({
                 "gen_ai.tool.name": data.get("tool_name"), "gen_ai.tool.call.id": data.get("call_id"),
                 "kaizen.approval.approved": bool(data.get("approved")), "kaizen.approval.action": data.get("action"),
-                "kaizen.approval.decided_by": data.get("decided_by")}), timestamp=now)
+                "kaizen.approval.decided_by": data.get("decided_by"),
+                "kaizen.approval.via": data.get("via")}), timestamp=now)  # via: a deferred decision's channel
             return span
         if event == HookEvent.POST_CHECKPOINT_SAVE:
             span = spans.innermost()
