@@ -51,7 +51,7 @@ def freezer_of(stream: str) -> Callable[[Any], Any]:
     return FrozenDict if stream == "approval_history" else freeze
 
 
-CHUNK = 256  # entries read and parsed at a time on a load (a few tens of KB: small buffers are reused)
+CHUNK = 512  # entries read and parsed at a time on a load (a few tens of KB)
 _BULK = 2_000  # entries from which a load pauses the cyclic garbage collector
 
 
