@@ -3,9 +3,11 @@
 Tables live in their own schema (default ``kaizen``; ``postgresql://...?schema=x``),
 which is the whole ``search_path`` of every pooled connection. ``setup`` applies
 numbered migrations under an advisory lock, so any number of processes may call it
-at once. Each save is one transaction: the lineage head moves only if it is still
-the plan's parent, and an agent's first checkpoint is checked under a per-agent
-advisory lock, so two writers can never both win.
+at once. Each save is atomic: the lineage head moves only if it is still the plan's
+parent, and an agent's first checkpoint is checked under a per-agent advisory lock,
+so two writers can never both win. Saves from this process go through its group
+commit on the database (``group_commit.py``, ``pg_writes.py``): saves that arrive
+together share one transaction.
 """
 
 from __future__ import annotations
@@ -23,58 +25,25 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool
 
-from ..errors import (
-    CheckpointConflictError, LeaseHeldError, StorageError, StoreNotFoundError,
+from ..errors import LeaseHeldError, StorageError, StoreNotFoundError
+from .base import (
+    STREAM_NUMBERS, CheckpointRow, LeaseRow, LineageRow, RecordRow, SavePlan, checkpoint_not_found, lineage_not_found,
+    refuse_write,
 )
-from .base import STREAM_NUMBERS, CheckpointRow, LeaseRow, LineageRow, RecordRow, SavePlan, checkpoint_not_found, lineage_not_found, refuse_write
+from .group_commit import CommitterHandle, GroupCommit
 from .pg_schema import LOCK, SCHEMA_VERSION, check_schema, first, migrate
+from .pg_writes import (
+    IDLE_CHECK_SECONDS, INSERT_LINEAGE, START_HINT, PostgresBatchWriter, insert_records, reason, storage_error,
+)
 from .sql_common import (
-    CHECKPOINT_COLUMNS, LINEAGE_COLUMNS, SqlShapes, delete_agent_rows, head_conflict, lineage_from, lineage_values,
-    move_head, record_values, records_from, row_from, row_values,
+    CHECKPOINT_COLUMNS, SqlShapes, delete_agent_rows, lineage_from, lineage_values, records_from, row_from, row_values,
 )
 from .state_backend import StateBackendMixin
 
 __all__ = ["SCHEMA_VERSION", "PostgresStorage", "redact_dsn"]
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-IDLE_CHECK_SECONDS = 5.0
-_COPY_THRESHOLD = 64  # records per save above which COPY beats a pipelined executemany
-START_HINT = (
-    "start the server (e.g. `pg_ctlcluster <version> main start` or "
-    "`docker run -d -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust postgres`), or point the store URL "
-    "(and KAIZEN_PG_DSN for the tests) at a running one"
-)
-
-_DUPLICATES = {"checkpoints_id_unique": "checkpoint", "lineages_id_unique": "lineage", "records_unique": "record"}
-
-# --- statements ---------------------------------------------------------------------------
 SQL = SqlShapes.for_placeholder("%s")
-INSERT_LINEAGE = f"INSERT INTO lineages ({LINEAGE_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s) RETURNING lid"
-COPY_RECORDS = "COPY records (lid, stream, seq, data, hash) FROM STDIN (FORMAT BINARY)"
-COPY_TYPES = ("integer", "smallint", "integer", "bytea", "bytea")
-MOVE_HEAD = (
-    "UPDATE lineages SET head_checkpoint_id = %s "
-    "WHERE lineage_id = %s AND head_checkpoint_id IS NOT DISTINCT FROM %s RETURNING lid"
-)
-# The common save in ONE statement (one round trip, atomic in autocommit): move the head if it is
-# still the parent, add the new records and the checkpoint row. No row back: someone else moved it.
-APPEND = """
-WITH moved AS (
-    UPDATE lineages SET head_checkpoint_id = %(id)s
-    WHERE lineage_id = %(lineage)s AND head_checkpoint_id IS NOT DISTINCT FROM %(expected)s
-    RETURNING lid
-), recs AS (
-    INSERT INTO records (lid, stream, seq, data, hash)
-    SELECT moved.lid, r.stream, r.seq, r.data, r.hash FROM moved,
-        unnest(%(streams)s::smallint[], %(seqs)s::integer[], %(datas)s::bytea[], %(hashes)s::bytea[])
-        AS r(stream, seq, data, hash)
-)
-INSERT INTO checkpoints ({columns})
-SELECT %(c0)s, %(c1)s, %(c2)s, %(c3)s, %(c4)s, %(c5)s, %(c6)s, %(c7)s, %(c8)s, %(c9)s, %(c10)s FROM moved
-RETURNING 1
-"""
-APPEND_SQL = APPEND.replace("{columns}", CHECKPOINT_COLUMNS)
-SELECT_LATEST_ID = "SELECT checkpoint_id FROM checkpoints WHERE agent_id = %s ORDER BY seq DESC LIMIT 1"
 SELECT_LIST = (
     f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE agent_id = %(agent)s "
     "AND (%(before)s::text IS NULL OR timestamp < %(before)s::text) ORDER BY seq DESC LIMIT %(limit)s"
@@ -147,6 +116,9 @@ class PostgresStorage(StateBackendMixin):
         self._pool_lock = threading.Lock()
         self._last_used: dict[int, float] = {}
         self._ready = False
+        self._group = CommitterHandle(
+            ("postgres", dsn, schema),
+            lambda: PostgresBatchWriter(dsn, dict(self._kwargs), self._where, self._lock_key), self._where)
 
     # --- connections ---------------------------------------------------------------------
     def _open_pool(self) -> ConnectionPool:
@@ -161,7 +133,7 @@ class PostgresStorage(StateBackendMixin):
                         f"no kaizen store at {self.url}: the database {self._dbname!r} does not exist; create it "
                         f"with `createdb {self._dbname}` (or point the store URL at an existing database)"
                     ) from None
-                raise StorageError(f"cannot connect to {self._where}: {_reason(exc)} -- {START_HINT}") from None
+                raise StorageError(f"cannot connect to {self._where}: {reason(exc)} -- {START_HINT}") from None
             # check_connection: a connection broken by a server restart is replaced, not handed out
             self._pool = ConnectionPool(
                 self.dsn, kwargs=self._kwargs, min_size=self.min_size, max_size=self.max_size, open=False,
@@ -177,15 +149,9 @@ class PostgresStorage(StateBackendMixin):
             with pool.connection(timeout=self.connect_timeout * 3) as conn:
                 yield conn
                 self._last_used[id(conn)] = time.monotonic()
-        except psycopg.errors.UniqueViolation as exc:
-            kind = _DUPLICATES.get(exc.diag.constraint_name or "", "row")
-            key = re.search(r"\)=\((.*)\) already exists", exc.diag.message_detail or "")
-            name = f"{kind} {key.group(1)!r}" if key else kind
-            raise StorageError(f"{what}: {name} already exists in {self._where}") from None
-        except psycopg.OperationalError as exc:
-            raise StorageError(f"{self._where}: {what} failed: {_reason(exc)} -- {START_HINT}") from exc
         except psycopg.Error as exc:
-            raise StorageError(f"{self._where}: {what} failed: {_reason(exc)}") from exc
+            raise storage_error(exc, what, self._where) from (None if isinstance(exc, psycopg.errors.UniqueViolation)
+                                                              else exc)
 
     def _check_if_idle(self, conn: psycopg.Connection[Any]) -> None:
         """Ping a pooled connection only if it sat idle a while: a server restart is still caught
@@ -228,42 +194,23 @@ class PostgresStorage(StateBackendMixin):
         if pool is not None:
             pool.close()
         self._ready = False
+        self._group.release()
 
     # --- writes --------------------------------------------------------------------------
-    def write(self, plan: SavePlan) -> None:
-        row = plan.row
-        if self.read_only:
-            raise refuse_write(self.url, f"save checkpoint {row.checkpoint_id!r}")
-        if plan.new_lineage is None:
-            self._append(plan)
-            return
-        with self._write(f"save of checkpoint {row.checkpoint_id!r}") as conn:
-            if plan.new_lineage is not None:
-                if not plan.is_fork:
-                    conn.execute(LOCK, (self._lock_key("agent", row.agent_id),))
-                    latest = conn.execute(SELECT_LATEST_ID, (row.agent_id,)).fetchone()
-                    if latest is not None:
-                        raise CheckpointConflictError(row.agent_id, None, latest[0])
-                lid = first(conn.execute(INSERT_LINEAGE, lineage_values(plan.new_lineage)).fetchone())[0]
-            else:
-                lid = move_head(conn, SQL, MOVE_HEAD, row, plan.expected_head)
-            _insert_records(conn, [(lid, r) for r in plan.records])
-            conn.execute(SQL.insert_checkpoint, row_values(row))
+    @property
+    def committer(self) -> GroupCommit:
+        """The group commit this store's saves go through (shared with every store object of this
+        process on the same database schema)."""
+        return self._group.get()
 
-    def _append(self, plan: SavePlan) -> None:
-        row = plan.row
-        params: dict[str, Any] = {
-            "id": row.checkpoint_id, "lineage": row.lineage_id, "expected": plan.expected_head,
-            "streams": [STREAM_NUMBERS[r.stream] for r in plan.records], "seqs": [r.seq for r in plan.records],
-            "datas": [r.data for r in plan.records], "hashes": [bytes.fromhex(r.hash) for r in plan.records],
-        }
-        params.update({f"c{i}": value for i, value in enumerate(row_values(row))})
+    def write(self, plan: SavePlan) -> None:
+        """The save joins this process's group commit on the database and schema (``group_commit.py``):
+        saves arriving together from any store object on it share one transaction and one WAL flush."""
+        if self.read_only:
+            raise refuse_write(self.url, f"save checkpoint {plan.row.checkpoint_id!r}")
         if not self._ready:
             self.setup()
-        with self._connect(f"save of checkpoint {row.checkpoint_id!r}") as conn:
-            saved = conn.execute(APPEND_SQL, params).fetchone()
-            if saved is None:
-                raise head_conflict(conn, SQL, row, plan.expected_head)
+        self._group.get().write(plan)
 
     def import_rows(self, lineages: list[LineageRow], records: list[RecordRow], rows: list[CheckpointRow]) -> None:
         with self._write(f"import of {len(rows)} checkpoints") as conn:
@@ -283,7 +230,7 @@ class PostgresStorage(StateBackendMixin):
             conn.execute(LOCK, (self._lock_key("agent", agent_id),))
         lids = {lin.lineage_id: first(conn.execute(INSERT_LINEAGE, lineage_values(lin)).fetchone())[0]
                 for lin in lineages}
-        _insert_records(conn, [(lids[r.lineage_id], r) for r in records])
+        insert_records(conn, [(lids[r.lineage_id], r) for r in records])
         with conn.cursor() as cur:
             cur.executemany(SQL.insert_checkpoint, [row_values(row) for row in rows])
 
@@ -351,20 +298,3 @@ class PostgresStorage(StateBackendMixin):
 
     def list_agents(self) -> list[str]:
         return [r[0] for r in self._read("list of agents", SQL.select_agents, ())]
-
-
-def _reason(exc: BaseException) -> str:
-    """A psycopg message on one line."""
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
-def _insert_records(conn: psycopg.Connection[Any], records: list[tuple[int, RecordRow]]) -> None:
-    values = [record_values(lid, r) for lid, r in records]
-    if len(values) >= _COPY_THRESHOLD:
-        with conn.cursor() as cur, cur.copy(COPY_RECORDS) as copy:
-            copy.set_types(list(COPY_TYPES))
-            for value in values:
-                copy.write_row(value)
-    elif values:
-        with conn.cursor() as cur:
-            cur.executemany(SQL.insert_record, values)

@@ -23,9 +23,13 @@ from .base import (
     lineage_not_found,
     STREAM_NUMBERS, CheckpointRow, LeaseRow, LineageRow, RecordRow, SavePlan, check_lease_free, refuse_write,
 )
+from .group_commit import CommitterHandle, GroupCommit
 from .sql_common import (
-    CHECKPOINT_COLUMNS, KAIZEN_TABLES, LINEAGE_COLUMNS, SqlShapes, as_bytes, delete_agent_rows, lineage_from,
-    lineage_values, move_head, record_values, records_from, row_from, row_values,
+    CHECKPOINT_COLUMNS, KAIZEN_TABLES, as_bytes, delete_agent_rows, lineage_from, lineage_values, record_values,
+    records_from, row_from,
+)
+from .sqlite_writes import (
+    INSERT_LINEAGE, SQL, SqliteBatchWriter, Transaction, insert_checkpoint, insert_unique, open_connection,
 )
 from .state_backend import StateBackendMixin
 
@@ -78,10 +82,6 @@ UPSERT_LEASE = (
     "INSERT INTO leases (agent_id, worker_id, expires_at) VALUES (?,?,?) "
     "ON CONFLICT(agent_id) DO UPDATE SET worker_id = excluded.worker_id, expires_at = excluded.expires_at"
 )
-INSERT_LINEAGE = f"INSERT INTO lineages ({LINEAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?)"
-MOVE_HEAD = (
-    "UPDATE lineages SET head_checkpoint_id = ? WHERE lineage_id = ? AND head_checkpoint_id IS ? RETURNING lid"
-)
 SELECT_LID = "SELECT lid FROM lineages WHERE lineage_id = ?"
 SELECT_LIST = f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE agent_id = ? AND timestamp < ? ORDER BY seq DESC"
 # One row for a whole history. The aggregate sees the records in primary-key order, so by seq:
@@ -96,7 +96,6 @@ SELECT_STREAM = (
 SELECT_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table'"
 STREAMING_CACHE_PAGES = 16  # the page cache while a long history streams through (read_stream_chunks)
 DELETE_CHECKPOINT = "DELETE FROM checkpoints WHERE agent_id = ? AND checkpoint_id = ?"
-SQL = SqlShapes.for_placeholder("?")
 _FAR_FUTURE = "9999"
 
 
@@ -121,6 +120,9 @@ class SQLiteStorage(StateBackendMixin):
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         self._ready = False
+        self._group = CommitterHandle(
+            ("sqlite", os.path.realpath(self.path), self.synchronous),
+            lambda: SqliteBatchWriter(self.path, busy_timeout_ms, self.synchronous), f"SQLite store {self.path}")
 
     # --- connections ---------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -134,20 +136,7 @@ class SQLiteStorage(StateBackendMixin):
         return conn
 
     def _open_for_writing(self) -> sqlite3.Connection:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            if not self.path.exists():
-                fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
-                os.close(fd)
-            conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None,
-                                   check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-            conn.execute("PRAGMA foreign_keys = ON")
-        except (OSError, sqlite3.Error) as exc:
-            raise StorageError(f"cannot open SQLite store {self.path}: {exc}") from exc
-        return conn
+        return open_connection(self.path, self.busy_timeout_ms, self.synchronous)
 
     def _open_read_only(self) -> sqlite3.Connection:
         if not self.path.is_file():
@@ -165,12 +154,12 @@ class SQLiteStorage(StateBackendMixin):
             raise StorageError(f"cannot open SQLite store {self.path} read-only: {exc}") from exc
         return conn
 
-    def _write(self, what: str) -> _Transaction:
+    def _write(self, what: str) -> Transaction:
         if self.read_only:
             raise refuse_write(self.url, what)
         if not self._ready:
             self.setup()
-        return _Transaction(self._connect(), self.path)
+        return Transaction(self._connect(), self.path)
 
     def _read(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         if not self._ready:
@@ -189,7 +178,7 @@ class SQLiteStorage(StateBackendMixin):
         if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
             self._ready = True  # the common case: no write transaction just to open a store
             return
-        with _Transaction(conn, self.path):
+        with Transaction(conn, self.path):
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise StorageError(
@@ -227,22 +216,23 @@ class SQLiteStorage(StateBackendMixin):
             self._connections.clear()
         self._local = threading.local()
         self._ready = False
+        self._group.release()
 
     # --- writes --------------------------------------------------------------------------
+    @property
+    def committer(self) -> GroupCommit:
+        """The group commit this store's saves go through (shared with every store object of this
+        process on the same file)."""
+        return self._group.get()
+
     def write(self, plan: SavePlan) -> None:
-        row = plan.row
-        with self._write(f"save checkpoint {row.checkpoint_id!r}") as conn:
-            if plan.new_lineage is not None:
-                if not plan.is_fork:
-                    latest = conn.execute(SQL.select_latest, (row.agent_id,)).fetchone()
-                    if latest is not None:
-                        raise CheckpointConflictError(row.agent_id, None, latest[0])
-                lid = int(conn.execute(INSERT_LINEAGE, lineage_values(plan.new_lineage)).lastrowid or 0)
-            else:
-                lid = move_head(conn, SQL, MOVE_HEAD, row, plan.expected_head)
-            if plan.records:
-                conn.executemany(SQL.insert_record, [record_values(lid, r) for r in plan.records])
-            _insert_checkpoint(conn, row)
+        """The save joins this process's group commit on the file (``group_commit.py``): saves
+        arriving together from any store object on the same file share one transaction and one sync."""
+        if self.read_only:
+            raise refuse_write(self.url, f"save checkpoint {plan.row.checkpoint_id!r}")
+        if not self._ready:
+            self.setup()
+        self._group.get().write(plan)
 
     def import_rows(self, lineages: list[LineageRow], records: list[RecordRow], rows: list[CheckpointRow]) -> None:
         with self._write(f"import {len(rows)} checkpoints") as conn:
@@ -339,52 +329,14 @@ class SQLiteStorage(StateBackendMixin):
         return [r[0] for r in self._read(SQL.select_agents, ())]
 
 
-class _Transaction:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` on any error."""
-
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
-        self.conn = conn
-        self.path = path
-
-    def __enter__(self) -> sqlite3.Connection:
-        try:
-            self.conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StorageError(f"SQLite store {self.path}: cannot start a write: {exc}") from exc
-        return self.conn
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if exc_type is None:
-            try:
-                self.conn.execute("COMMIT")
-                return
-            except sqlite3.Error as commit_error:
-                self.conn.execute("ROLLBACK")
-                raise StorageError(f"SQLite store {self.path}: commit failed: {commit_error}") from commit_error
-        self.conn.execute("ROLLBACK")
-        if isinstance(exc, sqlite3.Error):
-            raise StorageError(f"SQLite store {self.path}: {exc}") from exc
-
-
 def _insert_history(conn: sqlite3.Connection, lineages: list[LineageRow], records: list[RecordRow],
                     rows: list[CheckpointRow]) -> None:
     for lineage in lineages:
-        _insert_unique(conn, INSERT_LINEAGE, lineage_values(lineage), f"lineage {lineage.lineage_id!r}")
+        insert_unique(conn, INSERT_LINEAGE, lineage_values(lineage), f"lineage {lineage.lineage_id!r}")
     lids = {lin.lineage_id: conn.execute(SELECT_LID, (lin.lineage_id,)).fetchone()[0] for lin in lineages}
     for record in records:
         if record.lineage_id not in lids:
             lids[record.lineage_id] = conn.execute(SELECT_LID, (record.lineage_id,)).fetchone()[0]
     conn.executemany(SQL.insert_record, [record_values(lids[r.lineage_id], r) for r in records])
     for row in rows:
-        _insert_checkpoint(conn, row)
-
-
-def _insert_checkpoint(conn: sqlite3.Connection, row: CheckpointRow) -> None:
-    _insert_unique(conn, SQL.insert_checkpoint, row_values(row), f"checkpoint {row.checkpoint_id!r}")
-
-
-def _insert_unique(conn: sqlite3.Connection, sql: str, values: tuple[Any, ...], what: str) -> None:
-    try:
-        conn.execute(sql, values)
-    except sqlite3.IntegrityError:
-        raise StorageError(f"{what} already exists in the store") from None
+        insert_checkpoint(conn, row)

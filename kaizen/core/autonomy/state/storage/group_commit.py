@@ -1,0 +1,196 @@
+"""Group commit: saves that arrive together share one transaction and one sync to disk.
+
+Every agent usually opens its own store object on the same database, so the committer is shared by
+database, not by store object: ``shared_committer`` hands out one ``GroupCommit`` per (process,
+database) key, counted by the stores using it and closed with the last of them.
+
+Leader and followers, no extra thread: a save joins the queue; if no batch is in flight it leads
+(it takes the whole queue, writes it in one transaction, commits once), otherwise it waits. When
+the leader's batch is durable it wakes each caller in it with its own outcome, and hands the lead to
+the first save that queued meanwhile. A lone agent therefore writes its own save directly, as
+without group commit; under load every commit carries everything that queued during the previous
+one. Each caller returns only when its own save is committed, and gets its own error: the
+``BatchWriter`` decides per save (a conflict fails that save only; see the SQLite and PostgreSQL
+writers).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Hashable
+from typing import Protocol
+
+from ..errors import StorageError
+from .base import SavePlan
+
+
+class BatchWriter(Protocol):
+    """Writes a batch of saves in one transaction on its own connection (only the leader calls it)."""
+
+    def write_batch(self, plans: list[SavePlan]) -> list[BaseException | None]:
+        """One outcome per plan, in order: None when the plan is committed (durable), else the error
+        to raise in that plan's caller. Plans that failed leave nothing behind; the others commit."""
+
+    def close(self) -> None: ...
+
+
+class _Pending:
+    __slots__ = ("plan", "error", "finished", "leads", "wake")
+
+    def __init__(self, plan: SavePlan) -> None:
+        self.plan = plan
+        self.error: BaseException | None = None
+        self.finished = False
+        self.leads = False
+        self.wake = threading.Lock()  # held until released once: a lighter wake-up than an Event
+        self.wake.acquire()
+
+
+class GroupCommit:
+    """The leader-follower queue in front of one ``BatchWriter``."""
+
+    def __init__(self, writer: BatchWriter, where: str) -> None:
+        self.writer = writer
+        self.where = where
+        self.users = 0
+        self.batches = 0  # batches committed (tests and benchmarks read the sizes through these)
+        self.saves = 0
+        self._lock = threading.Lock()
+        self._queue: list[_Pending] = []
+        self._leading = False
+        self._close_when_idle = False
+
+    @property
+    def leading(self) -> bool:
+        """Whether a batch is being written now."""
+        with self._lock:
+            return self._leading
+
+    def queued(self) -> int:
+        """Saves waiting for the next batch (not counting the batch in flight)."""
+        with self._lock:
+            return len(self._queue)
+
+    def write(self, plan: SavePlan) -> None:
+        """Write ``plan`` in the next batch; returns once it is durable, raises its own error if not."""
+        me = _Pending(plan)
+        with self._lock:
+            self._queue.append(me)
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            me.wake.acquire()
+            if not me.leads:
+                self._outcome(me)
+                return
+        self._lead(me)
+        self._outcome(me)
+
+    def _lead(self, me: _Pending) -> None:
+        with self._lock:
+            batch, self._queue = self._queue, []
+        try:
+            self._write(batch)
+        finally:  # whatever happened, nobody in the batch may wait forever
+            with self._lock:
+                for pending in batch:
+                    pending.finished = True
+                if self._queue:
+                    successor = self._queue[0]
+                    successor.leads = True
+                    successor.wake.release()
+                else:
+                    self._leading = False
+                    if self._close_when_idle:
+                        self.writer.close()
+                        self._close_when_idle = False
+            for pending in batch:
+                if pending is not me:
+                    pending.wake.release()
+
+    def _write(self, batch: list[_Pending]) -> None:
+        plans = [pending.plan for pending in batch]
+        try:
+            outcomes = self.writer.write_batch(plans)
+        except BaseException as exc:  # each caller gets its own error, the leader too
+            for pending in batch:
+                pending.error = StorageError(
+                    f"{self.where}: save of checkpoint {pending.plan.row.checkpoint_id!r} failed: {exc}")
+                pending.error.__cause__ = exc
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for pending, outcome in zip(batch, outcomes, strict=True):
+            pending.error = outcome
+        self.batches += 1
+        self.saves += len(plans)
+
+    @staticmethod
+    def _outcome(me: _Pending) -> None:
+        if not me.finished:
+            raise StorageError(f"save of checkpoint {me.plan.row.checkpoint_id!r} was interrupted before its batch ran")
+        if me.error is not None:
+            raise me.error
+
+    def close(self) -> None:
+        """Close the writer's connection now, or when the batch in flight ends."""
+        with self._lock:
+            if self._leading:
+                self._close_when_idle = True
+                return
+        self.writer.close()
+
+
+_COMMITTERS: dict[tuple[Hashable, ...], GroupCommit] = {}
+_COMMITTERS_LOCK = threading.Lock()
+
+
+def shared_committer(key: tuple[Hashable, ...], make_writer: Callable[[], BatchWriter], where: str) -> GroupCommit:
+    """The process's committer for the database ``key`` names (made on first use); pair each call
+    with ``_release``. A forked child gets its own: the parent's connections are never touched."""
+    full_key = (os.getpid(), *key)
+    with _COMMITTERS_LOCK:
+        committer = _COMMITTERS.get(full_key)
+        if committer is None:
+            committer = _COMMITTERS[full_key] = GroupCommit(make_writer(), where)
+        committer.users += 1
+        return committer
+
+
+def _release(key: tuple[Hashable, ...], committer: GroupCommit) -> None:
+    """One store stopped using ``committer``; the last one closes its connection."""
+    full_key = (os.getpid(), *key)
+    with _COMMITTERS_LOCK:
+        committer.users -= 1
+        if committer.users > 0 or _COMMITTERS.get(full_key) is not committer:
+            return
+        del _COMMITTERS[full_key]
+    committer.close()
+
+
+class CommitterHandle:
+    """A store's claim on its database's shared committer: taken on the first save, given back by
+    ``release`` (the store's ``close``), taken again in a forked child."""
+
+    def __init__(self, key: tuple[Hashable, ...], make_writer: Callable[[], BatchWriter], where: str) -> None:
+        self.key = key
+        self.make_writer = make_writer
+        self.where = where
+        self._held: tuple[int, GroupCommit] | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> GroupCommit:
+        held = self._held
+        if held is not None and held[0] == os.getpid():
+            return held[1]
+        with self._lock:
+            if self._held is None or self._held[0] != os.getpid():
+                self._held = (os.getpid(), shared_committer(self.key, self.make_writer, self.where))
+            return self._held[1]
+
+    def release(self) -> None:
+        with self._lock:
+            held, self._held = self._held, None
+        if held is not None and held[0] == os.getpid():
+            _release(self.key, held[1])

@@ -1,0 +1,229 @@
+"""How the SQLite store writes: its transaction, one save's statements, and the group-commit writer
+that puts many saves from this process into one transaction (``group_commit.py``)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from contextlib import contextmanager
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on Windows: writers of several processes poll instead
+    fcntl = None  # type: ignore[assignment]
+
+from ..errors import CheckpointConflictError, StorageError
+from .base import CheckpointRow, SavePlan
+from .sql_common import (
+    CHECKPOINT_COLUMNS, LINEAGE_COLUMNS, SqlShapes, head_conflict, lineage_values, move_head, record_values, row_values,
+)
+
+SQL = SqlShapes.for_placeholder("?")
+INSERT_LINEAGE = f"INSERT INTO lineages ({LINEAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?)"
+MOVE_HEAD = (
+    "UPDATE lineages SET head_checkpoint_id = ? WHERE lineage_id = ? AND head_checkpoint_id IS ? RETURNING lid"
+)
+
+
+def open_connection(path: Path, busy_timeout_ms: int, synchronous: str) -> sqlite3.Connection:
+    """A connection for writing: WAL, the store's ``synchronous``, waits ``busy_timeout_ms`` for the lock."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not path.exists():
+            fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+            os.close(fd)
+        conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {synchronous}")
+        conn.execute("PRAGMA foreign_keys = ON")
+    except (OSError, sqlite3.Error) as exc:
+        raise StorageError(f"cannot open SQLite store {path}: {exc}") from exc
+    return conn
+
+
+class Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` on any error."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    def __enter__(self) -> sqlite3.Connection:
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StorageError(f"SQLite store {self.path}: cannot start a write: {exc}") from exc
+        return self.conn
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            try:
+                self.conn.execute("COMMIT")
+                return
+            except sqlite3.Error as commit_error:
+                self.conn.execute("ROLLBACK")
+                raise StorageError(f"SQLite store {self.path}: commit failed: {commit_error}") from commit_error
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error):
+            raise StorageError(f"SQLite store {self.path}: {exc}") from exc
+
+
+def write_plan(conn: sqlite3.Connection, plan: SavePlan) -> None:
+    """One save's statements inside the caller's transaction. A ``CheckpointConflictError`` is
+    raised before anything is written (the group-commit writer relies on that)."""
+    row = plan.row
+    if plan.new_lineage is not None:
+        if not plan.is_fork:
+            latest = conn.execute(SQL.select_latest, (row.agent_id,)).fetchone()
+            if latest is not None:
+                raise CheckpointConflictError(row.agent_id, None, latest[0])
+        lid = int(conn.execute(INSERT_LINEAGE, lineage_values(plan.new_lineage)).lastrowid or 0)
+    else:
+        lid = move_head(conn, SQL, MOVE_HEAD, row, plan.expected_head)
+    if plan.records:
+        conn.executemany(SQL.insert_record, [record_values(lid, r) for r in plan.records])
+    insert_checkpoint(conn, row)
+
+
+def insert_checkpoint(conn: sqlite3.Connection, row: CheckpointRow) -> None:
+    insert_unique(conn, SQL.insert_checkpoint, row_values(row), f"checkpoint {row.checkpoint_id!r}")
+
+
+def insert_unique(conn: sqlite3.Connection, sql: str, values: tuple[Any, ...], what: str) -> None:
+    try:
+        conn.execute(sql, values)
+    except sqlite3.IntegrityError:
+        raise StorageError(f"{what} already exists in the store") from None
+
+
+CHUNK = 500  # saves per head-moving statement: 500 x 3 values, far below SQLite's 32,766 variables
+
+
+def extend_lineages(conn: sqlite3.Connection, plans: list[SavePlan], indexes: list[int],
+                    outcomes: list[BaseException | None]) -> None:
+    """Saves that extend their lineages, in three calls whatever their number (each call into SQLite
+    lets other threads take the GIL, so fewer calls keep the batch short): one statement moves every
+    head that is still its save's parent, then the records and rows of the saves that moved one are
+    inserted (``executemany``: faster in SQLite than one many-row ``VALUES``). A save whose head had
+    moved gets its conflict in ``outcomes`` and writes nothing."""
+    values = ",".join(["(?,?,?)"] * len(indexes))
+    params: list[Any] = []
+    for index in indexes:
+        plan = plans[index]
+        params += (plan.row.checkpoint_id, plan.row.lineage_id, plan.expected_head)
+    moved = conn.execute(
+        f"UPDATE lineages SET head_checkpoint_id = v.column1 FROM (VALUES {values}) AS v "
+        "WHERE lineages.lineage_id = v.column2 AND lineages.head_checkpoint_id IS v.column3 "
+        "RETURNING head_checkpoint_id, lid", params).fetchall()
+    lids = dict(moved)
+    records: list[Any] = []
+    rows: list[Any] = []
+    for index in indexes:
+        plan = plans[index]
+        lid = lids.get(plan.row.checkpoint_id)
+        if lid is None:
+            outcomes[index] = head_conflict(conn, SQL, plan.row, plan.expected_head)
+            continue
+        records += [record_values(lid, record) for record in plan.records]
+        rows.append(row_values(plan.row))
+    if records:
+        conn.executemany(SQL.insert_record, records)
+    if rows:
+        conn.executemany(SQL.insert_checkpoint, rows)
+
+
+class SqliteBatchWriter:
+    """Writes a batch of saves in one ``BEGIN IMMEDIATE`` ... ``COMMIT`` (one WAL sync) on its own
+    connection.
+
+    A save whose parent is no longer its lineage's head fails alone: its conflict is detected before
+    it writes anything, and the rest of the batch commits. A lone save takes the same path (five
+    calls: begin, heads, records, rows, commit, as many as a save took before). Any other error rolls the whole batch back
+    and replays each save in its own transaction, so only the save that fails again fails.
+    """
+
+    def __init__(self, path: Path, busy_timeout_ms: int, synchronous: str) -> None:
+        self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
+        self.synchronous = synchronous
+        self._conn: sqlite3.Connection | None = None
+        self._queue_fd: int | None = None
+
+    @contextmanager
+    def _writers_queue(self) -> Iterator[None]:
+        """Wait in the kernel for the writers of other processes (``flock`` on ``<file>-kzlock``).
+
+        SQLite's own busy handler sleeps 1, 2, 5, 10 ... ms between tries, so a process that finds
+        the file locked often sleeps long after it was freed; queued on a lock it wakes as soon as
+        the previous batch commits. Only the group-commit writers take this lock; SQLite's lock
+        still guards the file against everyone (correctness does not depend on this one).
+        """
+        if fcntl is None or self._queue_fd == -1:
+            yield
+            return
+        if self._queue_fd is None:
+            try:
+                self._queue_fd = os.open(f"{self.path}-kzlock", os.O_CREAT | os.O_RDWR, 0o600)
+            except OSError:
+                self._queue_fd = -1  # e.g. a directory we may not create files in: poll as before
+                yield
+                return
+        fcntl.flock(self._queue_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._queue_fd, fcntl.LOCK_UN)
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = open_connection(self.path, self.busy_timeout_ms, self.synchronous)
+        return self._conn
+
+    def write_batch(self, plans: list[SavePlan]) -> list[BaseException | None]:
+        conn = self._connection()
+        with self._writers_queue():
+            return self._write_batch(conn, plans)
+
+    def _write_batch(self, conn: sqlite3.Connection, plans: list[SavePlan]) -> list[BaseException | None]:
+        if len(plans) == 1 and plans[0].new_lineage is not None:
+            return [self._alone(conn, plans[0])]
+        outcomes: list[BaseException | None] = [None] * len(plans)
+        try:
+            with Transaction(conn, self.path):
+                extending: list[int] = []
+                for index, plan in enumerate(plans):
+                    if plan.new_lineage is None:
+                        extending.append(index)
+                        continue
+                    try:
+                        write_plan(conn, plan)
+                    except CheckpointConflictError as conflict:
+                        outcomes[index] = conflict
+                for start in range(0, len(extending), CHUNK):
+                    extend_lineages(conn, plans, extending[start:start + CHUNK], outcomes)
+            return outcomes
+        except Exception:  # noqa: BLE001 - rolled back: find the failing save(s) one by one
+            if len(plans) == 1:
+                return [self._alone(conn, plans[0])]
+            return [self._alone(conn, plan) for plan in plans]
+
+    def _alone(self, conn: sqlite3.Connection, plan: SavePlan) -> BaseException | None:
+        try:
+            with Transaction(conn, self.path):
+                write_plan(conn, plan)
+        except Exception as exc:  # noqa: BLE001 - handed to the save's own caller
+            return exc
+        return None
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+        fd, self._queue_fd = self._queue_fd, None
+        if fd is not None and fd >= 0:
+            os.close(fd)
