@@ -120,9 +120,10 @@ class SQLiteStorage(StateBackendMixin):
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         self._ready = False
+        path, sync = self.path, self.synchronous  # the committer must not keep this store alive
         self._group = CommitterHandle(
-            ("sqlite", os.path.realpath(self.path), self.synchronous),
-            lambda: SqliteBatchWriter(self.path, busy_timeout_ms, self.synchronous), f"SQLite store {self.path}")
+            ("sqlite", os.path.realpath(path), sync),
+            lambda: SqliteBatchWriter(path, busy_timeout_ms, sync), f"SQLite store {path}")
 
     # --- connections ---------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
