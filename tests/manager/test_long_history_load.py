@@ -8,9 +8,12 @@ from dataclasses import replace
 
 import pytest
 from histories import _execute
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kaizen.core.autonomy.state import AgentState
 from kaizen.core.autonomy.state.errors import CheckpointCorruptError, DamagedCheckpointError
+from kaizen.core.autonomy.state import history_reader
 from kaizen.core.autonomy.state.history_reader import CHUNK
 from kaizen.core.autonomy.state.ids import new_checkpoint_id
 from kaizen.core.autonomy.state.records import make_approval_record
@@ -104,3 +107,39 @@ def test_a_reader_that_loaded_a_long_history_reads_only_what_was_added(manager):
     with pytest.raises(DamagedCheckpointError), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         SyncStateManager(manager.storage).resume_from_latest("long")
+
+
+def test_records_swapped_between_reads_are_detected(manager):
+    states = long_agent(manager)
+    _execute(manager, "UPDATE records SET seq = -1 WHERE stream = 0 AND seq = 1", ())
+    _execute(manager, "UPDATE records SET seq = 1 WHERE stream = 0 AND seq = %s", (CHUNK + 2,))
+    _execute(manager, "UPDATE records SET seq = %s WHERE stream = 0 AND seq = -1", (CHUNK + 2,))
+    with pytest.raises(CheckpointCorruptError, match="approval_history entries do not match"):
+        SyncStateManager(manager.storage).load_checkpoint(states[-1].checkpoint_id)
+
+
+# JSON text with what a joined history is made of (commas, braces, brackets, quotes) inside strings
+_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=10) | st.sampled_from(
+    ['},{', '"]', ",", "\\", '{"a":1}', "[", ""])
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False, allow_infinity=False)
+    | _TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TEXT, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(entries=st.lists(st.dictionaries(_TEXT, _JSON, max_size=4), max_size=12),
+       summaries=st.lists(_TEXT, max_size=9), chunk=st.integers(1, 5))
+def test_any_history_loads_back_exactly_whatever_the_reads_cut_it_into(manager, monkeypatch, entries, summaries,
+                                                                      chunk):
+    monkeypatch.setattr(history_reader, "CHUNK", chunk)
+    agent_id = f"any-{new_checkpoint_id()}"
+    approvals_saved = [make_approval_record("Bash", True, "once", {"command": text}, summary_limit=64)
+                       for text in summaries]
+    saved = AgentState(agent_id=agent_id, conversation_history=entries, approval_history=approvals_saved)
+    manager.save_checkpoint(saved)
+    loaded = SyncStateManager(manager.storage).load_latest(agent_id)
+    assert loaded.conversation_history == entries
+    assert loaded.approval_history == approvals_saved

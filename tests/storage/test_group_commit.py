@@ -251,3 +251,50 @@ def test_kill_9_during_batches_loses_no_acknowledged_save(backend):
         saves += sum(len(mine) for mine in acked.values())
     assert saves > agents * trials, "too few saves to test anything"
     assert grouped > 0, "no trial grouped saves into batches"
+
+
+@pytest.mark.parametrize("backend", SQL_STORES, indirect=True)
+def test_a_store_dropped_without_close_gives_back_its_committer(backend):
+    """A service that opens a store per request and never closes it must not keep one connection
+    per database forever: the committer goes with the last store that uses it."""
+    import gc
+    import weakref
+
+    _, url = backend
+    store = open_store(url)
+    store.setup()
+    SyncStateManager(store).save_checkpoint(AgentState(agent_id="dropped"))
+    committer = weakref.ref(store.committer)
+    del store
+    gc.collect()
+    assert committer() is None
+    again = open_store(url)  # a later store on the same database gets a working committer of its own
+    SyncStateManager(again).save_checkpoint(AgentState(agent_id="again"))
+    assert SyncStateManager(again).load_latest("dropped") is not None
+    again.close()
+
+
+@pytest.mark.slow
+def test_many_dropped_postgres_stores_do_not_use_up_the_servers_connections():
+    """More stores than the server takes connections (max_connections), each on its own schema,
+    each saved to and dropped without close: every one of them still saves."""
+    import gc
+
+    from pg import drop_schema, new_schema, require_server, store_url
+
+    require_server()
+    import psycopg
+
+    with psycopg.connect(os.environ.get("KAIZEN_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")) as conn:
+        limit = int(conn.execute("SHOW max_connections").fetchone()[0])
+    schemas = [new_schema() for _ in range(limit + 10)]
+    try:
+        for number, schema in enumerate(schemas):
+            store = open_store(store_url(schema))
+            store.setup()
+            SyncStateManager(store).save_checkpoint(AgentState(agent_id=f"agent-{number}"))
+            del store
+            gc.collect()
+    finally:
+        for schema in schemas:
+            drop_schema(schema)

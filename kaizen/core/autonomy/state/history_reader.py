@@ -18,8 +18,8 @@ import gc
 import hashlib
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,9 @@ import orjson
 
 from .errors import CheckpointCorruptError
 from .frozen import FrozenDict, freeze
-from .storage.base import STREAMS, CheckpointRow, CheckpointStore, LineageRow, RecordRow, StreamHead
+from .storage.base import (
+    STREAMS, CheckpointRow, CheckpointStore, LineageRow, RecordRow, StreamHead, stream_chunks,
+)
 from .storage.rows import canonical, check_stream, state_from_parts, verify_chain, verify_row
 from .types import AgentState
 
@@ -43,14 +45,10 @@ class KnownEntries:
     entries: list[Any]
 
 
-def frozen_entries(stream: str, parsed: list[Any]) -> list[Any]:
-    """``parsed`` (a list nobody else holds) with its entries frozen in place: each parsed entry is
-    freed as its frozen copy replaces it, so the copies reuse its memory instead of new pages.
-    Approval records are flat (checked on the way in), so one dict copy freezes them."""
-    freezer = FrozenDict if stream == "approval_history" else freeze
-    for index, entry in enumerate(parsed):
-        parsed[index] = freezer(entry)
-    return parsed
+def freezer_of(stream: str) -> Callable[[Any], Any]:
+    """How ``stream``'s parsed entries are made immutable: approval records are flat (checked on
+    the way in), so one dict copy freezes them; other entries are frozen all the way down."""
+    return FrozenDict if stream == "approval_history" else freeze
 
 
 CHUNK = 512  # entries read and parsed at a time on a load (a few tens of KB)
@@ -58,8 +56,9 @@ _BULK = 2_000  # entries from which a load pauses the cyclic garbage collector
 
 
 def parse_entries(stream: str, joined: bytes) -> list[Any]:
-    """Frozen entries from their stored data joined by commas."""
-    return frozen_entries(stream, orjson.loads(b"".join((b"[", joined, b"]"))))
+    """Frozen entries from their stored data joined by commas: one parse, then one C-level pass
+    (``map``) makes the frozen copies, each parsed dict freed as soon as the list is."""
+    return list(map(freezer_of(stream), orjson.loads(b"".join((b"[", joined, b"]")))))
 
 
 @contextmanager
@@ -142,24 +141,27 @@ class HistoryReader:
         are exactly what ``row`` covers (count and running CRC-32): a damaged stream raises and
         nothing of it is returned or kept.
 
-        They are read and parsed ``CHUNK`` at a time: the buffers of one chunk are freed before
-        the next is read, so a long history is not copied whole three times over."""
+        They are read (``stream_chunks``) and parsed ``CHUNK`` at a time: the buffers of one chunk
+        are freed before the next is read, so a long history is not copied whole three times over,
+        and each chunk is frozen in one C-level pass."""
         count, crc = known.count, known.crc
         parsed: list[Any] = []
+        freezer = freezer_of(stream)
         unreadable: orjson.JSONDecodeError | None = None
         with collector_paused(row.heads[stream].count - known.count >= _BULK):
             for lineage_id, start, stop in self.segments(row, stream):
-                for first in range(max(start, known.count), stop, CHUNK):
-                    n, joined = self.store.read_stream(lineage_id, stream, first, min(first + CHUNK, stop))
-                    if not n:
-                        continue
-                    crc = zlib.crc32(joined, zlib.crc32(b",", crc) if count else crc)
-                    count += n
-                    if unreadable is None:
-                        try:
-                            parsed += parse_entries(stream, joined)
-                        except orjson.JSONDecodeError as exc:
-                            unreadable = exc  # the check below says whether the data was damaged
+                pieces = stream_chunks(self.store, lineage_id, stream, max(start, known.count), stop, CHUNK)
+                with closing(pieces):
+                    for n, joined in pieces:
+                        if not n:
+                            continue
+                        crc = zlib.crc32(joined, zlib.crc32(b",", crc) if count else crc)
+                        count += n
+                        if unreadable is None:
+                            try:
+                                parsed += map(freezer, orjson.loads(b"".join((b"[", joined, b"]"))))
+                            except orjson.JSONDecodeError as exc:
+                                unreadable = exc  # the check below says whether the data was damaged
         check_stream(row, stream, count, crc)
         if unreadable is not None:
             raise CheckpointCorruptError(row.checkpoint_id, f"unreadable {stream} ({unreadable})")

@@ -12,6 +12,7 @@ lineages and applies policy. What a backend must guarantee:
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -59,6 +60,20 @@ def refuse_write(url: str, what: str) -> ReadOnlyStoreError:
 def joined_stream(records: list[RecordRow]) -> tuple[int, bytes]:
     """``read_stream``'s answer from ``read_records``' records."""
     return len(records), b",".join([record.data for record in records])
+
+
+def stream_chunks(store: CheckpointStore, lineage_id: str, stream: str, start: int, stop: int,
+                  chunk: int) -> Generator[tuple[int, bytes], None, None]:
+    """``store.read_stream`` of ``[start, stop)`` in pieces of ``chunk`` records, in order, as a load
+    reads a long history (each piece parsed and dropped before the next). A store may offer its own
+    ``read_stream_chunks`` with the same answers (SQLite does, to read with less memory); any other
+    store, a plug-in one included, is read a ``read_stream`` at a time."""
+    own = getattr(store, "read_stream_chunks", None)
+    if own is not None:
+        yield from own(lineage_id, stream, start, stop, chunk)
+        return
+    for first in range(start, stop, chunk):
+        yield store.read_stream(lineage_id, stream, first, min(first + chunk, stop))
 
 
 class StreamFromRecords:

@@ -2,7 +2,9 @@
 
 Every agent usually opens its own store object on the same database, so the committer is shared by
 database, not by store object: ``shared_committer`` hands out one ``GroupCommit`` per (process,
-database) key, counted by the stores using it and closed with the last of them.
+database) key, counted by the stores using it and closed with the last of them. A store that is
+dropped without ``close`` gives its claim back too: the registry holds committers weakly, so the
+committer (and its connection) goes with the last store that refers to it.
 
 Leader and followers, no extra thread: a save joins the queue; if no batch is in flight it leads
 (it takes the whole queue, writes it in one transaction, commits once), otherwise it waits. When
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Callable, Hashable
 from typing import Protocol
 
@@ -60,6 +63,12 @@ class GroupCommit:
         self._queue: list[_Pending] = []
         self._leading = False
         self._close_when_idle = False
+
+    def __del__(self) -> None:  # the last store let go of it without close(): its connection goes too
+        try:
+            self.writer.close()
+        except Exception:  # noqa: BLE001 - at collection or interpreter exit nothing can be reported
+            pass
 
     @property
     def leading(self) -> bool:
@@ -160,7 +169,7 @@ if _TRACKS_FORKS:
     os.register_at_fork(after_in_child=_forked)
 
 
-_COMMITTERS: dict[tuple[Hashable, ...], GroupCommit] = {}
+_COMMITTERS: weakref.WeakValueDictionary[tuple[Hashable, ...], GroupCommit] = weakref.WeakValueDictionary()
 _COMMITTERS_LOCK = threading.Lock()
 
 

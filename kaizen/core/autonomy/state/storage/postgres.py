@@ -12,6 +12,7 @@ together share one transaction.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import threading
@@ -116,9 +117,10 @@ class PostgresStorage(StateBackendMixin):
         self._pool_lock = threading.Lock()
         self._last_used: dict[int, float] = {}
         self._ready = False
+        kwargs, where = self._kwargs, self._where  # the committer must not keep this store alive
         self._group = CommitterHandle(
             ("postgres", dsn, schema),
-            lambda: PostgresBatchWriter(dsn, dict(self._kwargs), self._where, self._lock_key), self._where)
+            lambda: PostgresBatchWriter(dsn, dict(kwargs), where, functools.partial(advisory_key, schema)), where)
 
     # --- connections ---------------------------------------------------------------------
     def _open_pool(self) -> ConnectionPool:
@@ -175,9 +177,7 @@ class PostgresStorage(StateBackendMixin):
             return conn.execute(query, params).fetchall()
 
     def _lock_key(self, *parts: str) -> int:
-        """A stable signed 64-bit advisory lock key (the same in every process)."""
-        digest = hashlib.blake2b("\0".join((self.schema, *parts)).encode(), digest_size=8).digest()
-        return int.from_bytes(digest, "big", signed=True)
+        return advisory_key(self.schema, *parts)
 
     def setup(self) -> None:
         if self.read_only:
@@ -298,3 +298,9 @@ class PostgresStorage(StateBackendMixin):
 
     def list_agents(self) -> list[str]:
         return [r[0] for r in self._read("list of agents", SQL.select_agents, ())]
+
+
+def advisory_key(schema: str, *parts: str) -> int:
+    """A stable signed 64-bit advisory lock key of a schema (the same in every process)."""
+    digest = hashlib.blake2b("\0".join((schema, *parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
