@@ -1,6 +1,7 @@
 """SQLite store: the embedded default. One file, WAL, safe for threads and processes.
 
-Writes take the database's write lock up front (``BEGIN IMMEDIATE``) so two
+Writes take the database's write lock up front (``BEGIN IMMEDIATE``, or a lone save's
+single statement in autocommit, which takes it as the statement starts) so two
 writers queue on the busy timeout instead of failing with "database is locked"
 when one upgrades a read lock. Durability is ``synchronous=FULL`` unless the URL
 says otherwise (``sqlite:///path?synchronous=NORMAL``).
