@@ -127,3 +127,27 @@ def test_the_files_schema_holds_no_view_or_trigger(tmp_path):
     finally:
         conn.close()
     assert kinds <= {"table", "index"}
+
+
+def test_without_the_view_a_lone_save_takes_the_batch_statements(tmp_path, monkeypatch):
+    """An SQLite that cannot make the view and trigger (e.g. built without JSON functions) still saves."""
+    from kaizen.core.autonomy.state.storage import sqlite_writes
+
+    monkeypatch.setattr(sqlite_writes, "CREATE_APPEND", ("CREATE TEMP VIEW kaizen_append AS SELECT no_such_function()",))
+    path = tmp_path / "state.db"
+    store = SQLiteStorage(path)
+    manager = SyncStateManager(store, verify="chain")
+    try:
+        first = AgentState(agent_id="a1")
+        manager.save_checkpoint(first)
+        parent = store.latest_checkpoint("a1")
+        assert parent is not None
+        second = AgentState(agent_id="a1", step_number=1, parent_checkpoint_id=first.checkpoint_id,
+                            conversation_history=[{"role": "user", "content": "one"}])
+        manager.save_checkpoint(second)
+        assert manager.load_checkpoint(second.checkpoint_id).conversation_history == second.conversation_history
+        stale = plan_save(AgentState(agent_id="a1", step_number=1), parent, parent.lineage_id)
+        with pytest.raises(CheckpointConflictError):
+            store.write(stale)
+    finally:
+        manager.close()

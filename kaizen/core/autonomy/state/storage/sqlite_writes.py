@@ -45,7 +45,8 @@ CREATE_APPEND = (
     "WHERE lineage_id = NEW.lineage_id AND head_checkpoint_id IS NEW.expected_head; "
     f"SELECT RAISE(ABORT, '{HEAD_MOVED}') WHERE changes() = 0; "
     "INSERT INTO records (lid, stream, seq, data, hash) "
-    "SELECT l.lid, r.value ->> 0, r.value ->> 1, substr(NEW.datas, r.value ->> 2, r.value ->> 3), "
+    "SELECT l.lid, json_extract(r.value, '$[0]'), json_extract(r.value, '$[1]'), "
+    "substr(NEW.datas, json_extract(r.value, '$[2]'), json_extract(r.value, '$[3]')), "
     "substr(NEW.hashes, 32 * r.key + 1, 32) FROM lineages l, json_each(NEW.recs) r "
     "WHERE l.lineage_id = NEW.lineage_id; "
     f"INSERT INTO checkpoints ({CHECKPOINT_COLUMNS}) VALUES (NEW.checkpoint_id, NEW.agent_id, NEW.lineage_id, "
@@ -210,6 +211,7 @@ class SqliteBatchWriter:
         self.busy_timeout_ms = busy_timeout_ms
         self.synchronous = synchronous
         self._conn: sqlite3.Connection | None = None
+        self._one_statement = False  # whether the connection holds APPEND's view and trigger
         self._queue_fd: int | None = None
 
     def _writers_queue(self) -> int | None:
@@ -239,9 +241,9 @@ class SqliteBatchWriter:
             try:
                 for statement in CREATE_APPEND:
                     conn.execute(statement)
-            except sqlite3.Error as exc:
-                conn.close()
-                raise StorageError(f"cannot open SQLite store {self.path}: {exc}") from exc
+                self._one_statement = True
+            except sqlite3.Error:  # an SQLite without JSON functions: lone saves take the batch's calls
+                self._one_statement = False
             self._conn = conn
         return self._conn
 
@@ -257,7 +259,10 @@ class SqliteBatchWriter:
     def _write_batch(self, conn: sqlite3.Connection, plans: list[SavePlan]) -> list[BaseException | None]:
         if len(plans) == 1:
             plan = plans[0]
-            return [self._alone(conn, plan) if plan.new_lineage is not None else self._append(conn, plan)]
+            if plan.new_lineage is not None:
+                return [self._alone(conn, plan)]
+            if self._one_statement:
+                return [self._append(conn, plan)]
         outcomes: list[BaseException | None] = [None] * len(plans)
         try:
             with Transaction(conn, self.path):
