@@ -144,21 +144,13 @@ def _build_langgraph(path: Path, records: int) -> str:
 
 def _child(side: str, path: str, key: str, records: int) -> None:
     """One cold load in this (new) process; prints {"ms": ...} as JSON."""
-    if side == "ours":
+    if side in ("ours", "ours_resume"):
         from kaizen.core.autonomy.state.sync_manager import SyncStateManager
 
         started, cpu = time.perf_counter(), time.process_time()
         manager = SyncStateManager(f"sqlite:///{path}")
-        state = manager.load_latest(key)
-        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-        count = len(state.approval_history) if state is not None else -1
-        manager.close()
-    elif side == "ours_resume":
-        from kaizen.core.autonomy.state.sync_manager import SyncStateManager
-
-        started, cpu = time.perf_counter(), time.process_time()
-        manager = SyncStateManager(f"sqlite:///{path}")
-        state = manager.resume_from_latest(key)
+        load = manager.load_latest if side == "ours" else manager.resume_from_latest
+        state = load(key)
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         count = len(state.approval_history) if state is not None else -1
         manager.close()

@@ -69,15 +69,21 @@ def test_lone_saves_store_exactly_the_planned_records_and_load_back(tmp_path_fac
     assert counted["completed_actions"] == counted["approval_history"] == sum(len(a) for _, a in batches)
 
 
-def test_a_stale_parent_writes_nothing_and_names_the_head(tmp_path):
-    path = tmp_path / "state.db"
+def _saved_once(path):
+    """A store holding agent a1's first checkpoint: the parent a lone save continues from."""
     store = SQLiteStorage(path)
     manager = SyncStateManager(store)
+    first = AgentState(agent_id="a1")
+    manager.save_checkpoint(first)
+    parent = store.latest_checkpoint("a1")
+    assert parent is not None
+    return store, manager, first, parent
+
+
+def test_a_stale_parent_writes_nothing_and_names_the_head(tmp_path):
+    path = tmp_path / "state.db"
+    store, manager, first, parent = _saved_once(path)
     try:
-        first = AgentState(agent_id="a1")
-        manager.save_checkpoint(first)
-        parent = store.latest_checkpoint("a1")
-        assert parent is not None
         winner = AgentState(agent_id="a1", step_number=1, parent_checkpoint_id=first.checkpoint_id,
                             conversation_history=[{"role": "user", "content": "one"}])
         manager.save_checkpoint(winner)
@@ -94,13 +100,8 @@ def test_a_stale_parent_writes_nothing_and_names_the_head(tmp_path):
 
 def test_a_duplicate_checkpoint_id_is_refused_with_a_clear_error_and_nothing_written(tmp_path):
     path = tmp_path / "state.db"
-    store = SQLiteStorage(path)
-    manager = SyncStateManager(store)
+    store, manager, first, parent = _saved_once(path)
     try:
-        first = AgentState(agent_id="a1")
-        manager.save_checkpoint(first)
-        parent = store.latest_checkpoint("a1")
-        assert parent is not None
         again = AgentState(checkpoint_id=first.checkpoint_id, agent_id="a1", step_number=1,
                            conversation_history=[{"role": "user", "content": "x"}])
         plan = plan_save(again, parent, parent.lineage_id)
