@@ -25,7 +25,7 @@ from collections.abc import Callable, Hashable
 from typing import Protocol
 
 from ..errors import StorageError
-from .base import SavePlan
+from .base import SavePlan, refuse_write
 
 
 class BatchWriter(Protocol):
@@ -222,3 +222,27 @@ class CommitterHandle:
             held, self._held = self._held, None
         if held is not None and held[0] == os.getpid():
             _release(self.key, held[1])
+
+
+class GroupCommittedWrites:
+    """The save path the SQL stores share: a save joins the process's group commit on its database
+    (saves arriving together from any store object on it share one transaction and one sync)."""
+
+    url: str
+    read_only: bool
+    _ready: bool
+    _group: CommitterHandle
+    setup: Callable[[], None]  # the store's own: creates or checks its schema
+
+    @property
+    def committer(self) -> GroupCommit:
+        """The group commit this store's saves go through (shared with every store object of this
+        process on the same database)."""
+        return self._group.get()
+
+    def write(self, plan: SavePlan) -> None:
+        if self.read_only:
+            raise refuse_write(self.url, f"save checkpoint {plan.row.checkpoint_id!r}")
+        if not self._ready:
+            self.setup()
+        self._group.get().write(plan)

@@ -31,7 +31,7 @@ from .base import (
     STREAM_NUMBERS, CheckpointRow, LeaseRow, LineageRow, RecordRow, SavePlan, checkpoint_not_found, lineage_not_found,
     refuse_write,
 )
-from .group_commit import CommitterHandle, GroupCommit
+from .group_commit import CommitterHandle, GroupCommittedWrites
 from .pg_schema import LOCK, SCHEMA_VERSION, check_schema, first, migrate
 from .pg_writes import (
     IDLE_CHECK_SECONDS, INSERT_LINEAGE, START_HINT, PostgresBatchWriter, insert_records, reason, storage_error,
@@ -80,7 +80,7 @@ def redact_dsn(dsn: str) -> str:
         return re.sub(r"password\s*=\s*('(\\.|[^'])*'|\S+)", "password=***", dsn)
 
 
-class PostgresStorage(StateBackendMixin):
+class PostgresStorage(GroupCommittedWrites, StateBackendMixin):
     """Checkpoints in a PostgreSQL schema, through a small connection pool.
 
     ``read_only=True``: every session runs with ``default_transaction_read_only``, ``setup`` checks
@@ -197,21 +197,6 @@ class PostgresStorage(StateBackendMixin):
         self._group.release()
 
     # --- writes --------------------------------------------------------------------------
-    @property
-    def committer(self) -> GroupCommit:
-        """The group commit this store's saves go through (shared with every store object of this
-        process on the same database schema)."""
-        return self._group.get()
-
-    def write(self, plan: SavePlan) -> None:
-        """The save joins this process's group commit on the database and schema (``group_commit.py``):
-        saves arriving together from any store object on it share one transaction and one WAL flush."""
-        if self.read_only:
-            raise refuse_write(self.url, f"save checkpoint {plan.row.checkpoint_id!r}")
-        if not self._ready:
-            self.setup()
-        self._group.get().write(plan)
-
     def import_rows(self, lineages: list[LineageRow], records: list[RecordRow], rows: list[CheckpointRow]) -> None:
         with self._write(f"import of {len(rows)} checkpoints") as conn:
             self._insert_history(conn, lineages, records, rows)

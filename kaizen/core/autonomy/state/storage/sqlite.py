@@ -24,7 +24,7 @@ from .base import (
     lineage_not_found,
     STREAM_NUMBERS, CheckpointRow, LeaseRow, LineageRow, RecordRow, SavePlan, check_lease_free, refuse_write,
 )
-from .group_commit import CommitterHandle, GroupCommit
+from .group_commit import CommitterHandle, GroupCommittedWrites
 from .sql_common import (
     CHECKPOINT_COLUMNS, KAIZEN_TABLES, as_bytes, delete_agent_rows, lineage_from, lineage_values, record_values,
     records_from, row_from,
@@ -100,7 +100,7 @@ DELETE_CHECKPOINT = "DELETE FROM checkpoints WHERE agent_id = ? AND checkpoint_i
 _FAR_FUTURE = "9999"
 
 
-class SQLiteStorage(StateBackendMixin):
+class SQLiteStorage(GroupCommittedWrites, StateBackendMixin):
     """Checkpoints in one SQLite file (default ``.kaizen/state.db``).
 
     ``read_only=True`` opens the file as a ``mode=ro`` URI (plus ``immutable=1`` when its directory
@@ -221,21 +221,6 @@ class SQLiteStorage(StateBackendMixin):
         self._group.release()
 
     # --- writes --------------------------------------------------------------------------
-    @property
-    def committer(self) -> GroupCommit:
-        """The group commit this store's saves go through (shared with every store object of this
-        process on the same file)."""
-        return self._group.get()
-
-    def write(self, plan: SavePlan) -> None:
-        """The save joins this process's group commit on the file (``group_commit.py``): saves
-        arriving together from any store object on the same file share one transaction and one sync."""
-        if self.read_only:
-            raise refuse_write(self.url, f"save checkpoint {plan.row.checkpoint_id!r}")
-        if not self._ready:
-            self.setup()
-        self._group.get().write(plan)
-
     def import_rows(self, lineages: list[LineageRow], records: list[RecordRow], rows: list[CheckpointRow]) -> None:
         with self._write(f"import {len(rows)} checkpoints") as conn:
             _insert_history(conn, lineages, records, rows)
