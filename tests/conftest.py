@@ -34,6 +34,20 @@ def backend(request, tmp_path):
         drop_schema(schema)
 
 
+@pytest.fixture(params=["sqlite", "filesystem", "postgres"])
+def any_store(request, tmp_path):
+    """The URL of a fresh store of each kind that outlives its process (for CLI and cross-process tests)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/state.db"
+    elif request.param == "filesystem":
+        yield f"file://{tmp_path}/ck"
+    else:
+        require_server()
+        schema = new_schema()
+        yield store_url(schema)
+        drop_schema(schema)
+
+
 @pytest.fixture
 def store(backend):
     name, url = backend

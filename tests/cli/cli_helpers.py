@@ -157,20 +157,6 @@ def pg_store():
     drop_schema(schema)
 
 
-@pytest.fixture(params=["sqlite", "filesystem", "postgres"])
-def any_store(request, tmp_path: Path):
-    """A fresh store of each real kind."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/state.db"
-    elif request.param == "filesystem":
-        yield f"file://{tmp_path}/ck"
-    else:
-        require_server()
-        schema = new_schema()
-        yield store_url(schema)
-        drop_schema(schema)
-
-
 @pytest.fixture(scope="module")
 def demo_store(tmp_path_factory) -> dict[str, Any]:
     """One completed demo run (with the Kailash step when available), shared read-only by a module."""
