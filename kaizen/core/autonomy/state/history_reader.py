@@ -51,7 +51,10 @@ def freezer_of(stream: str) -> Callable[[Any], Any]:
     return FrozenDict if stream == "approval_history" else freeze
 
 
-CHUNK = 256  # entries read and parsed at a time on a load (a few tens of KB)
+# Entries read and parsed at a time on a load (a few tens of KB): each piece's buffers (the joined
+# bytes, orjson's working memory of about ten times its input) are reused by the next one instead
+# of taking fresh pages; from 128 to 512 a cold load of 5,000 records measured the same, 1,024 slower.
+CHUNK = 256
 _BULK = 2_000  # entries from which a load pauses the cyclic garbage collector
 
 
@@ -142,7 +145,8 @@ class HistoryReader:
         if known.count == head.count:
             check_stream(row, stream, known.count, known.crc)
             return list(known.entries)
-        entries = known.entries + self.read_new(row, stream, known)
+        added = self.read_new(row, stream, known)
+        entries = known.entries + added if known.entries else added
         self._cache.put(row.lineage_id, stream, KnownEntries(head.count, head.crc, entries))
         return list(entries)
 
