@@ -17,10 +17,11 @@ from kaizen.core.autonomy.state.errors import StateError
 from kaizen.core.autonomy.state.frozen import AppendOnlyView, FrozenDict, freeze
 from kaizen.core.autonomy.state.ids import new_checkpoint_id
 from kaizen.core.autonomy.state.jsonsafe import checked_json_copy, json_copy
-from kaizen.core.autonomy.state.types import CapturedState, check_field
+from kaizen.core.autonomy.state.types import FIELD_CHECKS, CapturedState
 
 # The RunState's free-form JSON fields (mutable dicts and lists handed out to the loop and users).
 _USER_JSON_FIELDS = ("memory_contents", "pending_actions", "tool_results_cache", "metadata")
+_USER_JSON_CHECKS = tuple((name, FIELD_CHECKS[name]) for name in _USER_JSON_FIELDS)
 
 
 @dataclass
@@ -85,7 +86,7 @@ class RunState:
         checkpoint_id = new_checkpoint_id()
         try:
             # Anyone may have changed these in place since the last save: this is their one check.
-            checked = {name: check_field(name, getattr(self, name)) for name in _USER_JSON_FIELDS}
+            checked = {name: check(getattr(self, name), name) for name, check in _USER_JSON_CHECKS}
         except StateError as exc:
             raise type(exc)(f"cannot save checkpoint {checkpoint_id!r}: {exc}") from None
         now = datetime.now(timezone.utc)

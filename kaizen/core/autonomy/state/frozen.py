@@ -105,6 +105,10 @@ class AppendOnlyView(Sequence):  # type: ignore[type-arg]
     def __len__(self) -> int:
         return self._length
 
+    def since(self, start: int) -> list[Any]:
+        """The items from ``start`` (>= 0) on, as a list: what a save reads of the view."""
+        return self._items[start:self._length]
+
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):  # O(len(slice)): the range maps the slice onto the first _length items
             span = range(self._length)[index]

@@ -31,18 +31,21 @@ from .storage.base import (
     STREAMS, CheckpointRow, CheckpointStore, LineageRow, RecordRow, StreamHead, stream_chunks,
 )
 from .storage.rows import canonical, check_stream, state_from_parts, verify_chain, verify_row
-from .types import AgentState
+from .types import AgentState, CapturedState
 
 Segment = tuple[str, int, int]  # (lineage id, first seq, stop seq)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class KnownEntries:
     """The verified first ``count`` entries of a lineage's stream and their running CRC-32."""
 
     count: int
     crc: int
     entries: list[Any]
+
+    def __init__(self, count: int, crc: int, entries: list[Any]) -> None:  # one per save: see StreamHead
+        self.__dict__.update(count=count, crc=crc, entries=entries)
 
 
 def freezer_of(stream: str) -> Callable[[Any], Any]:
@@ -62,6 +65,19 @@ def parse_entries(stream: str, joined: bytes) -> list[Any]:
     """Frozen entries from their stored data joined by commas: one parse, then one C-level pass
     (``map``) makes the frozen copies, each parsed dict freed as soon as the list is."""
     return list(map(freezer_of(stream), orjson.loads(b"".join((b"[", joined, b"]")))))
+
+
+def _written_entries(stream: str, data: list[bytes] | None, state: AgentState | None, start: int,
+                     stop: int) -> list[Any]:
+    """The entries ``start:stop`` of ``stream`` just saved: a captured state's own when every one
+    is frozen (immutable, validated when frozen), else parsed from the bytes written."""
+    if not data:
+        return []
+    if type(state) is CapturedState:
+        taken = list(getattr(state, stream)[start:stop])
+        if len(taken) == len(data) and all(type(entry) is FrozenDict for entry in taken):
+            return taken
+    return parse_entries(stream, b",".join(data))
 
 
 @contextmanager
@@ -181,32 +197,37 @@ class HistoryReader:
             raise CheckpointCorruptError(row.checkpoint_id, f"unreadable {stream} ({unreadable})")
         return parsed
 
-    def remember_saved(self, parent: CheckpointRow | None, row: CheckpointRow, records: Sequence[RecordRow]) -> None:
+    def remember_saved(self, parent: CheckpointRow | None, row: CheckpointRow, records: Sequence[RecordRow],
+                       state: AgentState | None = None) -> None:
         """After a save: the new row's verified prefix is the parent's (when known) plus the
-        entries just written, read back from their stored bytes so they are frozen as on a load."""
+        entries just written. Entries of ``state`` (the state saved) that an agent captured frozen
+        are kept as they are: they are the very objects whose bytes were written, so the live agent
+        and this reader share one copy (and ``extends`` compares them by identity); any other
+        entry is read back from its stored bytes, frozen as on a load."""
         written: dict[str, list[bytes]] = {}
         for record in records:
             written.setdefault(record.stream, []).append(record.data)
         for stream in STREAMS:
             data = written.get(stream)
-            if parent is None:
-                entries: list[Any] = parse_entries(stream, b",".join(data)) if data else []
-            else:
+            base = parent.heads[stream].count if parent is not None else 0
+            known = None
+            if parent is not None:
                 known = self._cache.get(parent.lineage_id, stream)
-                base = parent.heads[stream].count
                 if parent.lineage_id != row.lineage_id or known is None or known.count < base:
                     continue
                 if not data and known.count == base:
                     continue  # nothing new in this stream: what is held already covers the new row
-                added = parse_entries(stream, b",".join(data)) if data else []
-                if len(known.entries) == base:
-                    # The usual case, saving on the newest checkpoint: grow the cached list in place
-                    # (it is never handed out, reads get copies), so a save stays O(what it wrote).
-                    entries = known.entries
-                    entries.extend(added)
-                else:
-                    entries = known.entries[:base] + added
             head = row.heads[stream]
+            added = _written_entries(stream, data, state, base, head.count)
+            if known is None:  # the agent's first save
+                entries: list[Any] = added
+            elif len(known.entries) == base:
+                # The usual case, saving on the newest checkpoint: grow the cached list in place
+                # (it is never handed out, reads get copies), so a save stays O(what it wrote).
+                entries = known.entries
+                entries.extend(added)
+            else:
+                entries = known.entries[:base] + added
             self._cache.put(row.lineage_id, stream, KnownEntries(head.count, head.crc, entries))
 
     def extends(self, entries: Sequence[Any], row: CheckpointRow, stream: str,

@@ -149,7 +149,7 @@ class SyncStateManager:
         else:
             raise StorageError(f"agent {state.agent_id!r} keeps changing while saving: another worker is running it")
         self.rows.remember(plan.row)
-        self.history.remember_saved(parent, plan.row, plan.records)
+        self.history.remember_saved(parent, plan.row, plan.records, state)
         self._last_save[state.agent_id] = (state.step_number, time.time())
         if self._hooked("post_checkpoint_save"):
             self._trigger("post_checkpoint_save", state, checkpoint_id=state.checkpoint_id,

@@ -156,7 +156,7 @@ def _check_document(doc: Mapping[str, Any]) -> dict[str, Any]:
     for name in _FIELD_NAMES:
         if name in doc:
             try:
-                out[name] = _CHECKS[name](doc[name], name)
+                out[name] = FIELD_CHECKS[name](doc[name], name)
             except (StateError, TypeError, ValueError) as exc:
                 raise StateFormatError(f"not a valid agent state: field {name}: {exc}") from None
     return out
@@ -164,7 +164,7 @@ def _check_document(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 def check_field(name: str, value: object) -> Any:
     """Validate one ``AgentState`` field the way ``from_dict`` does; returns the clean value."""
-    return _CHECKS[name](value, name)
+    return FIELD_CHECKS[name](value, name)
 
 
 def _str(value: object, name: str) -> str:
@@ -204,6 +204,8 @@ def _money(value: object, name: str) -> float:
 
 
 def _json_object(value: object, name: str) -> dict[str, Any]:
+    if type(value) is dict and not value:
+        return {}  # the usual case of most fields: nothing to walk
     if not isinstance(value, Mapping):
         raise InvalidStateTypeError(f"{name} must be an object, got {type(value).__name__}")
     copied: dict[str, Any] = checked_json_copy(value if type(value) is dict else dict(value), name)  # copies it
@@ -211,6 +213,8 @@ def _json_object(value: object, name: str) -> dict[str, Any]:
 
 
 def _json_list(value: object, name: str) -> list[Any]:
+    if type(value) is list and not value:
+        return []
     if not isinstance(value, (list, tuple)):
         raise InvalidStateTypeError(f"{name} must be a list, got {type(value).__name__}")
     copied: list[Any] = checked_json_copy(value if type(value) is list else list(value), name)  # copies it
@@ -275,7 +279,7 @@ def _objects(value: object, name: str) -> list[dict[str, Any]]:
     return items
 
 
-_CHECKS: dict[str, Any] = {
+FIELD_CHECKS: dict[str, Any] = {  # field name -> check(value, name) returning the clean value
     "agent_id": check_id,
     "checkpoint_id": check_id,
     "model": _str,
@@ -302,7 +306,7 @@ _CHECKS: dict[str, Any] = {
     "registered_hooks": _objects,
     "hook_event_history": _objects,
 }
-assert set(_CHECKS) == set(_FIELD_NAMES), "every AgentState field needs a check"
+assert set(FIELD_CHECKS) == set(_FIELD_NAMES), "every AgentState field needs a check"
 
 
 @dataclass(frozen=True)

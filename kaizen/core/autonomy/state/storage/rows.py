@@ -23,9 +23,9 @@ from ..errors import (
 )
 from ..ids import utc_now
 from ..records import check_approval_record
-from ..frozen import FrozenDict, freeze
+from ..frozen import AppendOnlyView, FrozenDict, freeze
 from ..jsonsafe import checked_json_copy
-from ..types import CONTAINER_FIELDS, SCHEMA_VERSION, AgentState, CapturedState, check_field
+from ..types import CONTAINER_FIELDS, FIELD_CHECKS, SCHEMA_VERSION, AgentState, CapturedState, check_field
 from .base import GENESIS_HASH, STREAMS, CheckpointRow, LineageRow, RecordRow, SavePlan, StreamHead
 
 ROW_FIELDS = ("checkpoint_id", "agent_id", "parent_checkpoint_id", "step_number", "timestamp", "status")
@@ -36,7 +36,9 @@ BODY_FIELDS = (
     "hook_event_history",
 )
 _ROW_SCALARS = ("agent_id", "checkpoint_id", "parent_checkpoint_id", "step_number", "status")
-_BODY_SCALARS = tuple(name for name in BODY_FIELDS if name not in CONTAINER_FIELDS)
+_ROW_CHECKS = tuple((name, FIELD_CHECKS[name]) for name in _ROW_SCALARS)
+_BODY_SCALAR_CHECKS = tuple((name, FIELD_CHECKS[name]) for name in BODY_FIELDS if name not in CONTAINER_FIELDS)
+_NO_HEADS = {stream: StreamHead(0) for stream in STREAMS}
 _containers_of = operator.attrgetter(*CONTAINER_FIELDS)
 _ROW_OVERHEAD = 200  # ids, numbers and checksum of a checkpoint row, roughly
 
@@ -56,7 +58,7 @@ def row_checksum(
 ) -> str:
     covered = [
         checkpoint_id, agent_id, lineage_id, parent, step_number, timestamp, status,
-        {stream: [head.count, head.head_hash, head.crc] for stream, head in sorted(heads.items())},
+        {stream: [head.count, head.head_hash, head.crc] for stream, head in heads.items()},  # sorted by canonical
         hashlib.sha256(body).hexdigest(),
     ]
     return hashlib.sha256(canonical(covered)).hexdigest()
@@ -74,17 +76,17 @@ def _check_entry(stream: str, entry: Any, index: int) -> Any:
 def _checked_fields(state: AgentState) -> tuple[dict[str, Any], dict[str, Any]]:
     """The row's fields and the body's, validated: every one, or (a ``CapturedState``, whose JSON
     fields were checked as they were captured) the scalars only."""
-    row_values = {name: check_field(name, getattr(state, name)) for name in _ROW_SCALARS}
+    row_values = {name: check(getattr(state, name), name) for name, check in _ROW_CHECKS}
     moment = state.timestamp
     row_values["timestamp"] = _stored_timestamp(moment)
     if type(state) is not CapturedState:
         return row_values, {name: check_field(name, getattr(state, name)) for name in BODY_FIELDS}
     body = dict(zip(CONTAINER_FIELDS, _containers_of(state)))
-    for name in _BODY_SCALARS:
+    for name, check in _BODY_SCALAR_CHECKS:
         if name == "updated_at" and state.updated_at is moment and moment.microsecond and moment.tzinfo is timezone.utc:
             body[name] = row_values["timestamp"]  # the capture's one instant, already formatted
         else:
-            body[name] = check_field(name, getattr(state, name))
+            body[name] = check(getattr(state, name), name)
     return row_values, body
 
 
@@ -93,6 +95,13 @@ def _stored_timestamp(value: object) -> str:
     if isinstance(value, datetime) and value.tzinfo is timezone.utc:
         return value.isoformat(timespec="microseconds")  # the usual case: formatted once
     return _utc(check_field("timestamp", value))
+
+
+def _new_entries(entries: Sequence[Any], start: int) -> Sequence[Any]:
+    """``entries[start:]``; a captured state's live-history view hands its slice over directly."""
+    if type(entries) is AppendOnlyView:
+        return entries.since(start)
+    return entries[start:]
 
 
 def plan_save(state: AgentState, parent: CheckpointRow | None, lineage_id: str) -> SavePlan:
@@ -109,22 +118,24 @@ def plan_save(state: AgentState, parent: CheckpointRow | None, lineage_id: str) 
         raise type(exc)(f"cannot save checkpoint {state.checkpoint_id!r}: {exc}") from None
     body["schema_version"] = SCHEMA_VERSION
     body_bytes = canonical(body)
+    size = len(body_bytes) + _ROW_OVERHEAD
     heads: dict[str, StreamHead] = {}
     records: list[RecordRow] = []
+    parent_heads = parent.heads if parent is not None else _NO_HEADS
     for stream in STREAMS:
         entries: Sequence[Any] = getattr(state, stream)
-        base = parent.heads[stream] if parent is not None else StreamHead(0)
+        base = parent_heads[stream]
         length = len(entries)
+        if length == base.count:
+            heads[stream] = base
+            continue
         if length < base.count:
             raise StateDivergedError(
                 f"agent {state.agent_id!r}: {stream} has {length} entries but its parent checkpoint "
                 f"{parent.checkpoint_id if parent else None!r} already has {base.count}; history is append-only"
             )
-        if length == base.count:
-            heads[stream] = base
-            continue
         head, crc = base.head_hash, base.crc
-        for seq, entry in enumerate(entries[base.count:], base.count):
+        for seq, entry in enumerate(_new_entries(entries, base.count), base.count):
             if not (trusted and type(entry) is FrozenDict):  # frozen entries were checked as they were made
                 try:
                     entry = _check_entry(stream, entry, seq)
@@ -138,22 +149,22 @@ def plan_save(state: AgentState, parent: CheckpointRow | None, lineage_id: str) 
             head = chain_step(head, data)
             crc = zlib.crc32(data, zlib.crc32(b",", crc) if seq else crc)
             records.append(RecordRow(lineage_id, stream, seq, data, head))
+            size += len(data) + 64
         heads[stream] = StreamHead(length, head, crc)
     checkpoint_id = state.checkpoint_id
     parent_id = parent.checkpoint_id if parent is not None else None
+    step_number, timestamp, status = row_values["step_number"], row_values["timestamp"], row_values["status"]
     checksum = row_checksum(
-        checkpoint_id, state.agent_id, lineage_id, parent_id, row_values["step_number"],
-        row_values["timestamp"], row_values["status"], heads, body_bytes,
+        checkpoint_id, state.agent_id, lineage_id, parent_id, step_number, timestamp, status, heads, body_bytes,
     )
-    size = len(body_bytes) + sum(len(r.data) + len(r.hash) for r in records) + _ROW_OVERHEAD
     row = CheckpointRow(
-        checkpoint_id, state.agent_id, lineage_id, parent_id, row_values["step_number"],
-        row_values["timestamp"], row_values["status"], heads, body_bytes, checksum, size,
+        checkpoint_id, state.agent_id, lineage_id, parent_id, step_number, timestamp, status, heads, body_bytes,
+        checksum, size,
     )
     new_lineage = None
     if parent is None:
         new_lineage = LineageRow(lineage_id, state.agent_id, None, None, {}, checkpoint_id, utc_now())
-    return SavePlan(row=row, records=records, new_lineage=new_lineage, expected_head=parent_id)
+    return SavePlan(row, records, new_lineage, parent_id)
 
 
 def _utc(timestamp: str) -> str:

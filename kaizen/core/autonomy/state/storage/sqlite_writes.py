@@ -31,11 +31,32 @@ MOVE_HEAD = (
 
 # The common save (a lone save that extends its lineage) in ONE statement, atomic in autocommit:
 # an INSERT into a view whose INSTEAD OF trigger moves the head if it is still the parent (else
-# aborts, writing nothing), adds the records and the checkpoint row. The view and trigger are TEMP:
-# they live in the writer's connection only, so the file's schema is unchanged. Records travel as
-# their data and hashes concatenated into two blobs plus a JSON list of [stream, seq, offset,
-# length] (SQLite has no arrays; ``substr`` cuts blobs by bytes, so the stored bytes are exact).
+# aborts, writing nothing), adds the records and the checkpoint row. The views and triggers are
+# TEMP: they live in the writer's connection only, so the file's schema is unchanged. A save of at
+# most one record (an agent's usual step) passes it as columns and its lineage by ``lid`` (the
+# integer key: no index lookups; the lineage id is compared too, so a reused ``lid`` cannot match).
+# More records travel as their data and hashes concatenated into two blobs plus a JSON list of
+# [stream, seq, offset, length] (SQLite has no arrays; ``substr`` cuts blobs by bytes, so the
+# stored bytes are exact); that view needs SQLite's JSON functions.
 HEAD_MOVED = "kaizen: the lineage head moved"
+_INSERT_ROW = (
+    f"INSERT INTO checkpoints ({CHECKPOINT_COLUMNS}) VALUES (NEW.checkpoint_id, NEW.agent_id, NEW.lineage_id, "
+    "NEW.parent_checkpoint_id, NEW.step_number, NEW.timestamp, NEW.status, NEW.heads, NEW.body, NEW.checksum, "
+    "NEW.size_bytes); "
+)
+_ONE_COLUMNS = f"{CHECKPOINT_COLUMNS}, lid, expected_head, stream, seq, data, hash"
+CREATE_APPEND_ONE = (
+    f"CREATE TEMP VIEW IF NOT EXISTS kaizen_append_one ({_ONE_COLUMNS}) AS SELECT "
+    + ", ".join(["NULL"] * 17) + " WHERE 0",
+    "CREATE TEMP TRIGGER IF NOT EXISTS kaizen_append_one_save INSTEAD OF INSERT ON kaizen_append_one BEGIN "
+    "UPDATE lineages SET head_checkpoint_id = NEW.checkpoint_id "
+    "WHERE lid = NEW.lid AND lineage_id = NEW.lineage_id AND head_checkpoint_id IS NEW.expected_head; "
+    f"SELECT RAISE(ABORT, '{HEAD_MOVED}') WHERE changes() = 0; "
+    "INSERT INTO records (lid, stream, seq, data, hash) "
+    "SELECT NEW.lid, NEW.stream, NEW.seq, NEW.data, NEW.hash WHERE NEW.stream IS NOT NULL; "
+    + _INSERT_ROW + "END",
+)
+APPEND_ONE = f"INSERT INTO kaizen_append_one ({_ONE_COLUMNS}) VALUES ({','.join('?' * 17)})"
 _APPEND_COLUMNS = f"{CHECKPOINT_COLUMNS}, expected_head, recs, datas, hashes"
 CREATE_APPEND = (
     f"CREATE TEMP VIEW IF NOT EXISTS kaizen_append ({_APPEND_COLUMNS}) AS SELECT "
@@ -49,12 +70,28 @@ CREATE_APPEND = (
     "substr(NEW.datas, json_extract(r.value, '$[2]'), json_extract(r.value, '$[3]')), "
     "substr(NEW.hashes, 32 * r.key + 1, 32) FROM lineages l, json_each(NEW.recs) r "
     "WHERE l.lineage_id = NEW.lineage_id; "
-    f"INSERT INTO checkpoints ({CHECKPOINT_COLUMNS}) VALUES (NEW.checkpoint_id, NEW.agent_id, NEW.lineage_id, "
-    "NEW.parent_checkpoint_id, NEW.step_number, NEW.timestamp, NEW.status, NEW.heads, NEW.body, NEW.checksum, "
-    "NEW.size_bytes); "
-    "END",
+    + _INSERT_ROW + "END",
 )
 APPEND = f"INSERT INTO kaizen_append ({_APPEND_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+_KNOWN_LIDS = 4096  # lineage id -> lid kept by a writer (cleared when full: a miss costs one lookup)
+
+
+def append_one_values(plan: SavePlan, lid: int) -> tuple[Any, ...]:
+    """``APPEND_ONE``'s parameters for a save of at most one record that extends lineage ``lid``."""
+    row = plan.row
+    if plan.records:
+        record = plan.records[0]
+        stream: int | None = STREAM_NUMBERS[record.stream]
+        seq: int | None = record.seq
+        data: bytes | None = record.data
+        digest: bytes | None = bytes.fromhex(record.hash)
+    else:
+        stream = seq = data = digest = None
+    return (
+        row.checkpoint_id, row.agent_id, row.lineage_id, row.parent_checkpoint_id, row.step_number,
+        row.timestamp, row.status, encode_heads(row.heads), row.body, row.checksum, row.size_bytes,
+        lid, plan.expected_head, stream, seq, data, digest,
+    )
 
 
 def append_values(plan: SavePlan) -> tuple[Any, ...]:
@@ -195,6 +232,16 @@ def extend_lineages(conn: sqlite3.Connection, plans: list[SavePlan], indexes: li
         conn.executemany(SQL.insert_checkpoint, rows)
 
 
+def _created(conn: sqlite3.Connection, statements: tuple[str, ...]) -> bool:
+    """Whether ``statements`` (a TEMP view and its trigger) could be made on ``conn``."""
+    try:
+        for statement in statements:
+            conn.execute(statement)
+    except sqlite3.Error:
+        return False
+    return True
+
+
 class SqliteBatchWriter:
     """Writes a batch of saves in one ``BEGIN IMMEDIATE`` ... ``COMMIT`` (one WAL sync) on its own
     connection.
@@ -212,6 +259,8 @@ class SqliteBatchWriter:
         self.synchronous = synchronous
         self._conn: sqlite3.Connection | None = None
         self._one_statement = False  # whether the connection holds APPEND's view and trigger
+        self._one_record = False  # ... and APPEND_ONE's
+        self._lids: dict[str, int] = {}
         self._queue_fd: int | None = None
 
     def _writers_queue(self) -> int | None:
@@ -238,12 +287,9 @@ class SqliteBatchWriter:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             conn = open_connection(self.path, self.busy_timeout_ms, self.synchronous)
-            try:
-                for statement in CREATE_APPEND:
-                    conn.execute(statement)
-                self._one_statement = True
-            except sqlite3.Error:  # an SQLite without JSON functions: lone saves take the batch's calls
-                self._one_statement = False
+            self._one_record = _created(conn, CREATE_APPEND_ONE)
+            self._one_statement = _created(conn, CREATE_APPEND)  # not without JSON functions: lone saves
+            self._lids = {}  # of more records then take the batch's calls
             self._conn = conn
         return self._conn
 
@@ -261,6 +307,8 @@ class SqliteBatchWriter:
             plan = plans[0]
             if plan.new_lineage is not None:
                 return [self._alone(conn, plan)]
+            if self._one_record and len(plan.records) <= 1:
+                return [self._append_one(conn, plan)]
             if self._one_statement:
                 return [self._append(conn, plan)]
         outcomes: list[BaseException | None] = [None] * len(plans)
@@ -286,10 +334,31 @@ class SqliteBatchWriter:
     def _append(self, conn: sqlite3.Connection, plan: SavePlan) -> BaseException | None:
         """A lone save extending its lineage: one statement, its own transaction (autocommit takes
         the write lock when the statement starts, waiting on the busy timeout like ``BEGIN IMMEDIATE``)."""
+        return self._one_statement_save(conn, plan, APPEND, append_values(plan))
+
+    def _append_one(self, conn: sqlite3.Connection, plan: SavePlan) -> BaseException | None:
+        """``_append`` for a save of at most one record, its lineage found by ``lid``."""
+        lineage_id = plan.row.lineage_id
+        lid = self._lids.get(lineage_id)
+        if lid is None:
+            try:
+                found = conn.execute("SELECT lid FROM lineages WHERE lineage_id = ?", (lineage_id,)).fetchone()
+            except sqlite3.Error:
+                found = None
+            if found is None:  # no such lineage (or an unreadable store): the statements one by one say why
+                return self._alone(conn, plan)
+            if len(self._lids) >= _KNOWN_LIDS:
+                self._lids.clear()
+            lid = self._lids[lineage_id] = int(found[0])
+        return self._one_statement_save(conn, plan, APPEND_ONE, append_one_values(plan, lid))
+
+    def _one_statement_save(self, conn: sqlite3.Connection, plan: SavePlan, sql: str,
+                            values: tuple[Any, ...]) -> BaseException | None:
         try:
-            conn.execute(APPEND, append_values(plan))
+            conn.execute(sql, values)
         except sqlite3.Error as exc:  # the statement wrote nothing
             if isinstance(exc, sqlite3.IntegrityError) and str(exc) == HEAD_MOVED:
+                self._lids.pop(plan.row.lineage_id, None)
                 try:
                     return head_conflict(conn, SQL, plan.row, plan.expected_head)
                 except sqlite3.Error as read_error:
