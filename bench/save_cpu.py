@@ -42,8 +42,8 @@ Two figures, importable (``bench/many_agents.py`` puts them into its JSON) and p
     times under ``"all_runs"`` and, under ``"vs_langgraph"``, the median over the runs of each of
     ours' wall time divided by that of the LangGraph load of the same round, run right next to it
     (< 1: ours is faster; a burst of load from another process slows both of a pair, so this moves
-    less than the ratio of the medians). The files are in the OS page cache on both sides (they were just
-    written): "cold" is the process, not the disk.
+    less than the ratio of the medians). The files are in the OS page cache on both sides (they
+    were just written): "cold" is the process, not the disk.
 
 Figures are printed, never asserted.
 """
