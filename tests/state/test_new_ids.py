@@ -72,3 +72,42 @@ def test_utc_now_lies_between_two_readings_of_the_clock():
         now = utc_now()
         after = datetime.now(timezone.utc).isoformat(timespec="microseconds")
         assert before <= now <= after
+
+
+def test_utc_moment_gives_one_instant_as_datetime_and_as_its_text():
+    from datetime import datetime, timezone
+
+    from kaizen.core.autonomy.state.ids import utc_moment
+
+    for _ in range(1000):
+        before = datetime.now(timezone.utc)
+        moment, text = utc_moment()
+        after = datetime.now(timezone.utc)
+        assert moment.tzinfo is timezone.utc
+        assert text == moment.isoformat(timespec="microseconds")
+        assert before <= moment <= after
+
+
+def test_a_saved_capture_stores_its_own_instant_even_after_its_timestamp_is_replaced(tmp_path):
+    from dataclasses import replace
+    from datetime import datetime, timezone
+
+    from kaizen.agents.autonomous.base import BaseAutonomousAgent
+    from kaizen.agents.autonomous.config import AutonomousConfig
+
+    agent = BaseAutonomousAgent(AutonomousConfig(storage=f"sqlite:///{tmp_path / 'state.db'}"))
+    try:
+        captured = agent._capture_state(_for_save=True)
+        agent.state_manager.save_checkpoint(captured)
+        assert agent.state_manager.load_checkpoint(captured.checkpoint_id).timestamp == captured.timestamp
+        later = datetime(2030, 5, 6, 7, 8, 9, 123456, tzinfo=timezone.utc)
+        captured.timestamp = later  # the text kept for the old instant must not be used
+        agent.step_number += 1
+        moved = agent._capture_state(_for_save=True)
+        moved.timestamp = later
+        agent.state_manager.save_checkpoint(moved)
+        assert agent.state_manager.load_checkpoint(moved.checkpoint_id).timestamp == later
+        copy = replace(agent._capture_state(_for_save=True), timestamp=later)
+        assert copy.stamp is None
+    finally:
+        agent.state_manager.close()

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, cast
 
 from kaizen.core.autonomy.state import AgentState, StateTracker
 from kaizen.core.autonomy.state.errors import StateError
 from kaizen.core.autonomy.state.frozen import AppendOnlyView, FrozenDict, freeze
-from kaizen.core.autonomy.state.ids import new_checkpoint_id
+from kaizen.core.autonomy.state.ids import new_checkpoint_id, utc_moment
 from kaizen.core.autonomy.state.jsonsafe import checked_json_copy, json_copy
 from kaizen.core.autonomy.state.types import FIELD_CHECKS, CapturedState
 
@@ -89,8 +88,8 @@ class RunState:
             checked = {name: check(getattr(self, name), name) for name, check in _USER_JSON_CHECKS}
         except StateError as exc:
             raise type(exc)(f"cannot save checkpoint {checkpoint_id!r}: {exc}") from None
-        now = datetime.now(timezone.utc)
-        return CapturedState(
+        now, text = utc_moment()
+        captured = CapturedState(
             checkpoint_id=checkpoint_id,
             agent_id=agent_id,
             model=model,
@@ -105,6 +104,8 @@ class RunState:
             **checked,
             **self.tracker.snapshot(view=True),
         )
+        captured.stamp = (now, text)
+        return captured
 
     def restore(self, state: AgentState | Mapping[str, Any]) -> AgentState:
         """Replace everything with a checkpoint's state (validated first: an invalid one raises

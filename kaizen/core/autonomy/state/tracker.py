@@ -126,17 +126,14 @@ class StateTracker:
         _optional(execution_time, "execution_time", (int, float))
         if execution_time is not None and (not math.isfinite(execution_time) or execution_time < 0):
             raise InvalidStateValueError(f"execution_time must be a finite number >= 0, got {execution_time}")
-        named = {
-            "run_id": run_id,
-            "status": status,
-            "current_node": current_node,
-            "node_results": node_results,
-            "execution_time": execution_time,
+        changes = {key: value for key, value in (
+            ("run_id", run_id), ("status", status), ("current_node", current_node), ("node_results", node_results),
+            ("execution_time", execution_time)) if value is not None}
+        changes.update(kwargs)
+        checked = {  # a str is its own copy (the usual value: a node name, a status)
+            key: value if type(value) is str else checked_json_copy(value, f"workflow_state[{key!r}]")
+            for key, value in changes.items()
         }
-        changes = {key: value for key, value in named.items() if value is not None}
-        for key, value in kwargs.items():
-            changes[key] = value
-        checked = {key: checked_json_copy(value, f"workflow_state[{key!r}]") for key, value in changes.items()}
         checked["last_updated"] = utc_now()
         with self._lock:
             self._workflow_state.update(checked)

@@ -120,7 +120,11 @@ class CapturedState(AgentState):
     were checked when they were frozen. A save checks the rest (ids, scalars, timestamps, any
     other entry) and does not walk those again: each value is validated once, where it enters.
     Only the agent makes these (``RunState.capture(for_save=True)``), right before its save.
+    ``stamp`` is the capture's instant and its stored text, set by the capturer; a save uses the
+    text only while ``timestamp`` is still that very ``datetime``.
     """
+
+    stamp: tuple[datetime, str] | None = None  # not a field: a copy or a replace() leaves it None
 
 
 def _as_datetime(value: object) -> object:

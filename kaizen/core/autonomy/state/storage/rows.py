@@ -78,7 +78,8 @@ def _checked_fields(state: AgentState) -> tuple[dict[str, Any], dict[str, Any]]:
     fields were checked as they were captured) the scalars only."""
     row_values = {name: check(getattr(state, name), name) for name, check in _ROW_CHECKS}
     moment = state.timestamp
-    row_values["timestamp"] = _stored_timestamp(moment)
+    stamp = state.stamp if type(state) is CapturedState else None
+    row_values["timestamp"] = stamp[1] if stamp is not None and stamp[0] is moment else _stored_timestamp(moment)
     if type(state) is not CapturedState:
         return row_values, {name: check_field(name, getattr(state, name)) for name in BODY_FIELDS}
     body = dict(zip(CONTAINER_FIELDS, _containers_of(state)))
