@@ -80,14 +80,20 @@ def _saved_once(path):
     return store, manager, first, parent
 
 
-def test_a_stale_parent_writes_nothing_and_names_the_head(tmp_path):
+def _said(*texts):
+    return [{"role": "user", "content": text} for text in texts]
+
+
+# A save of at most one record takes the one-record view (its lineage by lid), more take the JSON one.
+@pytest.mark.parametrize("said", [(), ("two",), ("two", "three")], ids=["no-record", "one-record", "two-records"])
+def test_a_stale_parent_writes_nothing_and_names_the_head(tmp_path, said):
     path = tmp_path / "state.db"
     store, manager, first, parent = _saved_once(path)
     try:
         winner = AgentState(agent_id="a1", step_number=1, parent_checkpoint_id=first.checkpoint_id,
-                            conversation_history=[{"role": "user", "content": "one"}])
+                            conversation_history=_said("one"))
         manager.save_checkpoint(winner)
-        loser = AgentState(agent_id="a1", step_number=1, conversation_history=[{"role": "user", "content": "two"}])
+        loser = AgentState(agent_id="a1", step_number=1, conversation_history=_said(*said))
         plan = plan_save(loser, parent, parent.lineage_id)
         before = _stored(path)
         with pytest.raises(CheckpointConflictError) as caught:
@@ -98,12 +104,13 @@ def test_a_stale_parent_writes_nothing_and_names_the_head(tmp_path):
         manager.close()
 
 
-def test_a_duplicate_checkpoint_id_is_refused_with_a_clear_error_and_nothing_written(tmp_path):
+@pytest.mark.parametrize("said", [(), ("x",), ("x", "y")], ids=["no-record", "one-record", "two-records"])
+def test_a_duplicate_checkpoint_id_is_refused_with_a_clear_error_and_nothing_written(tmp_path, said):
     path = tmp_path / "state.db"
     store, manager, first, parent = _saved_once(path)
     try:
         again = AgentState(checkpoint_id=first.checkpoint_id, agent_id="a1", step_number=1,
-                           conversation_history=[{"role": "user", "content": "x"}])
+                           conversation_history=_said(*said))
         plan = plan_save(again, parent, parent.lineage_id)
         before = _stored(path)
         with pytest.raises(StorageError, match="already exists"):
@@ -128,6 +135,49 @@ def test_the_files_schema_holds_no_view_or_trigger(tmp_path):
     finally:
         conn.close()
     assert kinds <= {"table", "index"}
+
+
+def test_a_save_on_a_deleted_lineage_never_lands_on_the_lineage_that_reuses_its_key(tmp_path):
+    """The writer keeps lineage id -> lid; SQLite may hand a deleted lineage's lid to a new one."""
+    path = tmp_path / "state.db"
+    store, manager, first, parent = _saved_once(path)
+    try:
+        manager.save_checkpoint(AgentState(agent_id="a1", step_number=1, parent_checkpoint_id=first.checkpoint_id,
+                                           conversation_history=_said("one")))  # the writer now knows a1's lid
+        stale_parent = store.latest_checkpoint("a1")
+        assert stale_parent is not None
+        stale = plan_save(AgentState(agent_id="a1", step_number=2, conversation_history=_said("one", "two")),
+                          stale_parent, stale_parent.lineage_id)
+        store.delete_agent("a1")
+        other = AgentState(agent_id="a2")
+        manager.save_checkpoint(other)
+        lids = sqlite3.connect(path).execute("SELECT lid, lineage_id FROM lineages").fetchall()
+        assert len(lids) == 1 and lids[0][1] != stale_parent.lineage_id
+        before = _stored(path)
+        with pytest.raises((CheckpointConflictError, StorageError)):
+            store.write(stale)
+        assert _stored(path) == before
+        assert manager.load_latest("a2").checkpoint_id == other.checkpoint_id
+    finally:
+        manager.close()
+
+
+def test_without_the_one_record_view_saves_take_the_json_one(tmp_path, monkeypatch):
+    from kaizen.core.autonomy.state.storage import sqlite_writes
+
+    monkeypatch.setattr(sqlite_writes, "CREATE_APPEND_ONE", ("CREATE TEMP VIEW kaizen_append_one AS SELECT no_such()",))
+    path = tmp_path / "state.db"
+    manager = SyncStateManager(f"sqlite:///{path}", verify="chain")
+    try:
+        state = AgentState(agent_id="a1")
+        manager.save_checkpoint(state)
+        for step in range(1, 4):
+            state = AgentState(agent_id="a1", step_number=step, parent_checkpoint_id=state.checkpoint_id,
+                               conversation_history=[*state.conversation_history, *_said(str(step))])
+            manager.save_checkpoint(state)
+        assert manager.load_latest("a1").conversation_history == _said("1", "2", "3")
+    finally:
+        manager.close()
 
 
 def test_without_the_view_a_lone_save_takes_the_batch_statements(tmp_path, monkeypatch):

@@ -248,9 +248,9 @@ class SqliteBatchWriter:
 
     A save whose parent is no longer its lineage's head fails alone: its conflict is detected before
     it writes anything, and the rest of the batch commits. A lone save that extends its lineage (the
-    common case) is one statement (``APPEND``); a batch takes five calls (begin, heads, records, rows,
-    commit) whatever its size. Any other error rolls the whole batch back
-    and replays each save in its own transaction, so only the save that fails again fails.
+    common case) is one statement (``APPEND_ONE``; ``APPEND`` for more than one record); a batch takes
+    five calls (begin, heads, records, rows, commit) whatever its size. Any other error rolls the whole
+    batch back and replays each save in its own transaction, so only the save that fails again fails.
     """
 
     def __init__(self, path: Path, busy_timeout_ms: int, synchronous: str) -> None:
@@ -288,8 +288,9 @@ class SqliteBatchWriter:
         if self._conn is None:
             conn = open_connection(self.path, self.busy_timeout_ms, self.synchronous)
             self._one_record = _created(conn, CREATE_APPEND_ONE)
-            self._one_statement = _created(conn, CREATE_APPEND)  # not without JSON functions: lone saves
-            self._lids = {}  # of more records then take the batch's calls
+            # Not without JSON functions: a lone save of more records then takes the batch's calls.
+            self._one_statement = _created(conn, CREATE_APPEND)
+            self._lids = {}
             self._conn = conn
         return self._conn
 
