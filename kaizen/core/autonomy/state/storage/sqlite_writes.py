@@ -44,35 +44,36 @@ _INSERT_ROW = (
     "NEW.parent_checkpoint_id, NEW.step_number, NEW.timestamp, NEW.status, NEW.heads, NEW.body, NEW.checksum, "
     "NEW.size_bytes); "
 )
-_ONE_COLUMNS = f"{CHECKPOINT_COLUMNS}, lid, expected_head, stream, seq, data, hash"
-CREATE_APPEND_ONE = (
-    f"CREATE TEMP VIEW IF NOT EXISTS kaizen_append_one ({_ONE_COLUMNS}) AS SELECT "
-    + ", ".join(["NULL"] * 17) + " WHERE 0",
-    "CREATE TEMP TRIGGER IF NOT EXISTS kaizen_append_one_save INSTEAD OF INSERT ON kaizen_append_one BEGIN "
-    "UPDATE lineages SET head_checkpoint_id = NEW.checkpoint_id "
-    "WHERE lid = NEW.lid AND lineage_id = NEW.lineage_id AND head_checkpoint_id IS NEW.expected_head; "
-    f"SELECT RAISE(ABORT, '{HEAD_MOVED}') WHERE changes() = 0; "
-    "INSERT INTO records (lid, stream, seq, data, hash) "
-    "SELECT NEW.lid, NEW.stream, NEW.seq, NEW.data, NEW.hash WHERE NEW.stream IS NOT NULL; "
-    + _INSERT_ROW + "END",
+
+
+def _append_view(name: str, columns: str, lineage_is: str, insert_records: str) -> tuple[tuple[str, str], str]:
+    """(the statements making TEMP view ``name`` and its INSTEAD OF trigger, the INSERT saving through
+    it). The trigger moves the head of the lineage where ``lineage_is`` if it is still the parent (else
+    aborts, writing nothing), inserts the records (``insert_records``: a SELECT), then the row."""
+    count = columns.count(",") + 1
+    create = (
+        f"CREATE TEMP VIEW IF NOT EXISTS {name} ({columns}) AS SELECT " + ", ".join(["NULL"] * count) + " WHERE 0",
+        f"CREATE TEMP TRIGGER IF NOT EXISTS {name}_save INSTEAD OF INSERT ON {name} BEGIN "
+        f"UPDATE lineages SET head_checkpoint_id = NEW.checkpoint_id WHERE {lineage_is} "
+        "AND head_checkpoint_id IS NEW.expected_head; "
+        f"SELECT RAISE(ABORT, '{HEAD_MOVED}') WHERE changes() = 0; "
+        f"INSERT INTO records (lid, stream, seq, data, hash) {insert_records}; " + _INSERT_ROW + "END",
+    )
+    return create, f"INSERT INTO {name} ({columns}) VALUES ({','.join('?' * count)})"
+
+
+CREATE_APPEND_ONE, APPEND_ONE = _append_view(
+    "kaizen_append_one", f"{CHECKPOINT_COLUMNS}, lid, expected_head, stream, seq, data, hash",
+    "lid = NEW.lid AND lineage_id = NEW.lineage_id",
+    "SELECT NEW.lid, NEW.stream, NEW.seq, NEW.data, NEW.hash WHERE NEW.stream IS NOT NULL",
 )
-APPEND_ONE = f"INSERT INTO kaizen_append_one ({_ONE_COLUMNS}) VALUES ({','.join('?' * 17)})"
-_APPEND_COLUMNS = f"{CHECKPOINT_COLUMNS}, expected_head, recs, datas, hashes"
-CREATE_APPEND = (
-    f"CREATE TEMP VIEW IF NOT EXISTS kaizen_append ({_APPEND_COLUMNS}) AS SELECT "
-    + ", ".join(["NULL"] * 15) + " WHERE 0",
-    "CREATE TEMP TRIGGER IF NOT EXISTS kaizen_append_save INSTEAD OF INSERT ON kaizen_append BEGIN "
-    "UPDATE lineages SET head_checkpoint_id = NEW.checkpoint_id "
-    "WHERE lineage_id = NEW.lineage_id AND head_checkpoint_id IS NEW.expected_head; "
-    f"SELECT RAISE(ABORT, '{HEAD_MOVED}') WHERE changes() = 0; "
-    "INSERT INTO records (lid, stream, seq, data, hash) "
+CREATE_APPEND, APPEND = _append_view(
+    "kaizen_append", f"{CHECKPOINT_COLUMNS}, expected_head, recs, datas, hashes", "lineage_id = NEW.lineage_id",
     "SELECT l.lid, json_extract(r.value, '$[0]'), json_extract(r.value, '$[1]'), "
     "substr(NEW.datas, json_extract(r.value, '$[2]'), json_extract(r.value, '$[3]')), "
     "substr(NEW.hashes, 32 * r.key + 1, 32) FROM lineages l, json_each(NEW.recs) r "
-    "WHERE l.lineage_id = NEW.lineage_id; "
-    + _INSERT_ROW + "END",
+    "WHERE l.lineage_id = NEW.lineage_id",
 )
-APPEND = f"INSERT INTO kaizen_append ({_APPEND_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 _KNOWN_LIDS = 4096  # lineage id -> lid kept by a writer (cleared when full: a miss costs one lookup)
 
 
