@@ -225,6 +225,18 @@ def pg_url(schema: str) -> str:
 
 
 # --- ours ---------------------------------------------------------------------------------
+def timed_step(agent: Any, i: int) -> float:
+    """Step ``i`` of the workload (README "The workload"): the one definition every benchmark of
+    ours runs. Returns the seconds its ``save_checkpoint()`` took."""
+    agent.record_approval("Bash", True, "once", {"command": f"ls {i}"})
+    agent.record_tool_usage("Bash")
+    agent.update_workflow_state(current_node=f"node_{i}")
+    agent.step_number += 1
+    t0 = perf()
+    agent.save_checkpoint()
+    return perf() - t0
+
+
 def run_ours(url: str, steps: int, label: str, budget: float) -> tuple[dict[str, Any], str]:
     """The agent workload on ``url``; returns the figures and the agent id (its store closed)."""
     from kaizen.agents.autonomous.base import BaseAutonomousAgent
@@ -237,13 +249,7 @@ def run_ours(url: str, steps: int, label: str, budget: float) -> tuple[dict[str,
     started = perf()
     try:
         for i in range(steps):
-            agent.record_approval("Bash", True, "once", {"command": f"ls {i}"})
-            agent.record_tool_usage("Bash")
-            agent.update_workflow_state(current_node=f"node_{i}")
-            agent.step_number += 1
-            t0 = perf()
-            agent.save_checkpoint()
-            latencies.append(perf() - t0)
+            latencies.append(timed_step(agent, i))
             progress.update(i + 1)
             if perf() - started > budget:
                 break

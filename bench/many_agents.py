@@ -39,8 +39,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _path in (str(ROOT), str(ROOT / "bench")):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+from agent_checkpoints import timed_step as step  # noqa: E402 - the workload's one definition
 
 DSN = os.environ.get("KAIZEN_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 perf = time.perf_counter
@@ -127,17 +130,6 @@ def make_agent(url: str) -> Any:
     agent = BaseAutonomousAgent(AutonomousConfig(storage=url))
     step(agent, 0)  # the first save creates the agent's lineage: not timed
     return agent
-
-
-def step(agent: Any, i: int) -> float:
-    """One bench step; returns the seconds the save took."""
-    agent.record_approval("Bash", True, "once", {"command": f"ls {i}"})
-    agent.record_tool_usage("Bash")
-    agent.update_workflow_state(current_node=f"node_{i}")
-    agent.step_number += 1
-    t0 = perf()
-    agent.save_checkpoint()
-    return perf() - t0
 
 
 def run_agent(agent: Any, steps: int, start: Any, latencies: list[float]) -> None:

@@ -70,13 +70,7 @@ for _path in (str(ROOT), str(BENCH)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-
-def _step(agent: Any, i: int) -> None:
-    agent.record_approval("Bash", True, "once", {"command": f"ls {i}"})
-    agent.record_tool_usage("Bash")
-    agent.update_workflow_state(current_node=f"node_{i}")
-    agent.step_number += 1
-    agent.save_checkpoint()
+from agent_checkpoints import timed_step  # noqa: E402 - the workload's one definition
 
 
 def _store_url(store: str, workdir: Path) -> str:
@@ -98,7 +92,7 @@ def cpu_us_per_save(steps: int = 5000, store: str = "sqlite") -> dict[str, Any]:
         try:
             cpu0, wall0 = time.process_time(), time.perf_counter()
             for i in range(steps):
-                _step(agent, i)
+                timed_step(agent, i)
             cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
             saved = manager.load_latest(agent.agent_id)
             if saved is None or len(saved.approval_history) != steps:
@@ -121,7 +115,7 @@ def _build_ours(path: Path, records: int) -> str:
     agent = BaseAutonomousAgent(AutonomousConfig(storage=f"sqlite:///{path}?synchronous=OFF"))
     try:
         for i in range(records):
-            _step(agent, i)
+            timed_step(agent, i)
     finally:
         agent.state_manager.close()
     return agent.agent_id
