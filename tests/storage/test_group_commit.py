@@ -77,6 +77,15 @@ def first_saves(url: str, agents: int) -> list[tuple[CheckpointStore, SyncStateM
     return made
 
 
+def second_saves(made: list[tuple[CheckpointStore, SyncStateManager, AgentState]]) -> list[tuple[CheckpointStore, Any]]:
+    """(store, plan) of each agent's second save, on top of its first checkpoint."""
+    plans = []
+    for store, _, state in made:
+        parent = store.latest_checkpoint(state.agent_id)
+        plans.append((store, plan_save(next_state(state, 2), parent, parent.lineage_id)))
+    return plans
+
+
 def next_state(state: AgentState, step: int, **fields: Any) -> AgentState:
     return AgentState(agent_id=state.agent_id, step_number=step, **fields,
                       approval_history=[*state.approval_history,
@@ -116,10 +125,7 @@ def write_together(url: str, writes: list[tuple[CheckpointStore, SavePlan]]) -> 
 def test_saves_that_arrive_together_commit_together(backend):
     _, url = backend
     made = first_saves(url, 12)
-    plans = []
-    for store, manager, state in made:
-        parent = store.latest_checkpoint(state.agent_id)
-        plans.append((store, plan_save(next_state(state, 2), parent, parent.lineage_id)))
+    plans = second_saves(made)
     outcomes = write_together(url, plans)
     assert outcomes == [None] * len(plans)
     reader = SyncStateManager(url)
@@ -136,10 +142,7 @@ def test_one_agents_failure_in_a_batch_fails_only_that_caller(backend):
     their own checkpoints; everyone else's save commits."""
     _, url = backend
     made = first_saves(url, 8)
-    writes = []
-    for store, _, state in made:
-        parent = store.latest_checkpoint(state.agent_id)
-        writes.append((store, plan_save(next_state(state, 2), parent, parent.lineage_id)))
+    writes = second_saves(made)
     # agent-0 continues from its first checkpoint a second time: that parent is stale once
     # writes[0] committed (it leads the first batch)
     store0, _, state0 = made[0]
