@@ -18,9 +18,11 @@ from kaizen.core.autonomy.state.ids import new_checkpoint_id, utc_moment
 from kaizen.core.autonomy.state.jsonsafe import checked_json_copy, json_copy
 from kaizen.core.autonomy.state.types import FIELD_CHECKS, CapturedState
 
-# The RunState's free-form JSON fields (mutable dicts and lists handed out to the loop and users).
-_USER_JSON_FIELDS = ("memory_contents", "pending_actions", "tool_results_cache", "metadata")
-_USER_JSON_CHECKS = tuple((name, FIELD_CHECKS[name]) for name in _USER_JSON_FIELDS)
+# The checks of the RunState's free-form JSON fields (mutable dicts and lists handed out to the
+# loop and users): "memory_contents", "pending_actions", "tool_results_cache", "metadata".
+_check_object = FIELD_CHECKS["memory_contents"]
+_check_list = FIELD_CHECKS["pending_actions"]
+assert FIELD_CHECKS["tool_results_cache"] is _check_object and FIELD_CHECKS["metadata"] is _check_object
 
 
 @dataclass
@@ -85,27 +87,41 @@ class RunState:
         checkpoint_id = new_checkpoint_id()
         try:
             # Anyone may have changed these in place since the last save: this is their one check.
-            checked = {name: check(getattr(self, name), name) for name, check in _USER_JSON_CHECKS}
+            memory_contents = _check_object(self.memory_contents, "memory_contents")
+            pending_actions = _check_list(self.pending_actions, "pending_actions")
+            tool_results_cache = _check_object(self.tool_results_cache, "tool_results_cache")
+            metadata = _check_object(self.metadata, "metadata")
         except StateError as exc:
             raise type(exc)(f"cannot save checkpoint {checkpoint_id!r}: {exc}") from None
         now, text = utc_moment()
-        captured = CapturedState(
-            checkpoint_id=checkpoint_id,
-            agent_id=agent_id,
-            model=model,
-            timestamp=now,
-            updated_at=now,
-            step_number=self.step_number,
-            status=self.status,
-            parent_checkpoint_id=self.last_checkpoint_id,
-            conversation_history=AppendOnlyView(self.conversation),  # type: ignore[arg-type]
-            completed_actions=AppendOnlyView(self.completed_actions),  # type: ignore[arg-type]
-            budget_spent_usd=self.budget_spent_usd,
-            **checked,
-            **self.tracker.snapshot(view=True),
-        )
-        captured.stamp = (now, text)
-        return captured
+        tracked = self.tracker.snapshot(view=True)
+        return CapturedState.of({  # every field, in declaration order
+            "checkpoint_id": checkpoint_id,
+            "agent_id": agent_id,
+            "model": model,
+            "timestamp": now,
+            "updated_at": now,
+            "step_number": self.step_number,
+            "conversation_history": AppendOnlyView(self.conversation),
+            "memory_contents": memory_contents,
+            "pending_actions": pending_actions,
+            "completed_actions": AppendOnlyView(self.completed_actions),
+            "budget_spent_usd": self.budget_spent_usd,
+            "approval_history": tracked["approval_history"],
+            "tool_usage_counts": tracked["tool_usage_counts"],
+            "tool_results_cache": tool_results_cache,
+            "active_specialists": [],
+            "specialist_invocations": [],
+            "workflow_run_id": tracked["workflow_run_id"],
+            "workflow_state": tracked["workflow_state"],
+            "control_protocol_state": {},
+            "registered_hooks": [],
+            "hook_event_history": [],
+            "parent_checkpoint_id": self.last_checkpoint_id,
+            "status": self.status,
+            "metadata": metadata,
+            "token_usage": tracked["token_usage"],
+        }, (now, text))
 
     def restore(self, state: AgentState | Mapping[str, Any]) -> AgentState:
         """Replace everything with a checkpoint's state (validated first: an invalid one raises

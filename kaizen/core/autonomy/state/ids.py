@@ -7,7 +7,7 @@ import re
 import secrets
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from .errors import InvalidStateTypeError, InvalidStateValueError
 
@@ -57,9 +57,17 @@ def new_lineage_id() -> str:
     return "lin_" + _RANDOM.hex(8)
 
 
-# The text of the current second, kept: a record, a workflow update and a save each take the time,
-# and formatting a whole datetime every time cost more than reading the clock.
-_SECOND: tuple[int, str] = (-1, "")
+# The current second, kept as text and as ``datetime`` fields: a record, a workflow update and a
+# save each take the time, and formatting (or adding up) a whole datetime every time cost more
+# than reading the clock. One tuple, replaced whole: safe against another thread reading it.
+_SECOND: tuple[int, str, tuple[int, ...]] = (-1, "", ())
+
+
+def _second(seconds: int) -> tuple[int, str, tuple[int, ...]]:
+    global _SECOND
+    moment = datetime.fromtimestamp(seconds, timezone.utc)
+    _SECOND = second = (seconds, moment.isoformat()[:19], moment.timetuple()[:6])
+    return second
 
 
 def utc_now() -> str:
@@ -68,24 +76,29 @@ def utc_now() -> str:
     return utc_text(time.time_ns())
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
 def utc_moment() -> tuple[datetime, str]:
     """Now as a UTC ``datetime`` and as ``utc_now`` text of the same microsecond (a save stores
     the text: made here from the clock, it costs less than formatting the ``datetime``)."""
-    ns = time.time_ns()
-    return _EPOCH + timedelta(microseconds=ns // 1000), utc_text(ns)
+    seconds, micros = divmod(time.time_ns() // 1000, 1_000_000)
+    second = _SECOND
+    if second[0] != seconds:
+        second = _second(seconds)
+    return datetime(*second[2], micros, timezone.utc), f"{second[1]}.{micros:06d}+00:00"
 
 
 def utc_text(epoch_ns: int) -> str:
     """``epoch_ns`` (nanoseconds since the epoch, >= 0) as ``utc_now`` writes it."""
-    global _SECOND
     seconds, micros = divmod(epoch_ns // 1000, 1_000_000)
-    second = _SECOND  # one tuple read: safe against another thread replacing it
+    second = _SECOND
     if second[0] != seconds:
-        second = _SECOND = (seconds, datetime.fromtimestamp(seconds, timezone.utc).isoformat()[:19])
+        second = _second(seconds)
     return f"{second[1]}.{micros:06d}+00:00"
+
+
+# Ids already found valid (an id's validity depends on its text alone, and a str never changes):
+# the agent's id and the parent's come back on every save. Bounded: emptied when full.
+_VALID_IDS: set[str] = set()
+_VALID_IDS_MAX = 4096
 
 
 def check_id(value: object, name: str) -> str:
@@ -94,6 +107,8 @@ def check_id(value: object, name: str) -> str:
     Ids may not contain ``/``, ``..``, NUL or white space, so an id can never
     escape a directory or smuggle SQL; they are at most 128 characters.
     """
+    if type(value) is str and value in _VALID_IDS:  # an exact str: no subclass's own __eq__/__hash__
+        return value
     if not isinstance(value, str):
         raise InvalidStateTypeError(f"{name} must be a str, got {type(value).__name__}")
     if not _ID_PATTERN.match(value) or ".." in value:
@@ -101,6 +116,10 @@ def check_id(value: object, name: str) -> str:
             f"{name} {value[:140]!r} is not a valid id: use 1-128 letters, digits and _ . : @ -, "
             "starting with a letter or digit, without '..'"
         )
+    if type(value) is str:
+        if len(_VALID_IDS) >= _VALID_IDS_MAX:
+            _VALID_IDS.clear()
+        _VALID_IDS.add(value)
     return value
 
 

@@ -29,6 +29,9 @@ def check_increment(increment: object) -> int:
     return increment
 
 
+_NAMED_UPDATES = frozenset({"run_id", "status", "current_node", "node_results", "execution_time"})
+
+
 def _optional(value: object, name: str, kind: type | tuple[type, ...]) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, kind)):
         expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
@@ -48,6 +51,7 @@ class StateTracker:
         self._tool_counts: dict[str, int] = {}
         self._token_usage: dict[str, dict[str, int]] = {}
         self._workflow_state: dict[str, Any] = {}
+        self._workflow_nested = False  # whether a workflow value is a list or dict (else: all immutable)
         self._workflow_run_id: str | None = None
 
     # --- approvals -------------------------------------------------------------------------
@@ -126,17 +130,21 @@ class StateTracker:
         _optional(execution_time, "execution_time", (int, float))
         if execution_time is not None and (not math.isfinite(execution_time) or execution_time < 0):
             raise InvalidStateValueError(f"execution_time must be a finite number >= 0, got {execution_time}")
-        changes = {key: value for key, value in (
-            ("run_id", run_id), ("status", status), ("current_node", current_node), ("node_results", node_results),
-            ("execution_time", execution_time)) if value is not None}
-        changes.update(kwargs)
-        checked = {  # a str is its own copy (the usual value: a node name, a status)
-            key: value if type(value) is str else checked_json_copy(value, f"workflow_state[{key!r}]")
-            for key, value in changes.items()
-        }
+        checked: dict[str, Any] = {}
+        nested = False
+        for key, value in (("run_id", run_id), ("status", status), ("current_node", current_node),
+                           ("node_results", node_results), ("execution_time", execution_time), *kwargs.items()):
+            if value is None and key in _NAMED_UPDATES:
+                continue  # a named argument left out
+            if type(value) is not str:  # a str is its own copy (the usual value: a node name, a status)
+                value = checked_json_copy(value, f"workflow_state[{key!r}]")
+                nested = nested or type(value) in (dict, list)
+            checked[key] = value
         checked["last_updated"] = utc_now()
         with self._lock:
             self._workflow_state.update(checked)
+            if nested:
+                self._workflow_nested = True
             if run_id is not None:
                 self._workflow_run_id = run_id
 
@@ -160,7 +168,9 @@ class StateTracker:
                 "approval_history": AppendOnlyView(self._approvals) if view else list(self._approvals),
                 "tool_usage_counts": dict(self._tool_counts),
                 "token_usage": self.token_usage(),
-                "workflow_state": json_copy(self._workflow_state),
+                # Only immutable values (str, numbers, None): a copy of the dict is a deep copy.
+                "workflow_state": (json_copy(self._workflow_state) if self._workflow_nested
+                                   else dict(self._workflow_state)),
                 "workflow_run_id": self._workflow_run_id,
             }
 
@@ -178,4 +188,5 @@ class StateTracker:
             self._tool_counts = dict(tool_usage_counts)
             self._token_usage = {model: dict(usage) for model, usage in token_usage.items()}
             self._workflow_state = json_copy(workflow_state)
+            self._workflow_nested = any(type(value) in (dict, list) for value in self._workflow_state.values())
             self._workflow_run_id = workflow_run_id

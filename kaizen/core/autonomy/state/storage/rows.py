@@ -21,12 +21,14 @@ import orjson
 from ..errors import (
     CheckpointCorruptError, InvalidStateTypeError, StateDivergedError, StateError, StateFormatError,
 )
-from ..ids import utc_now
+from ..ids import check_id, utc_now
 from ..records import check_approval_record
 from ..frozen import AppendOnlyView, FrozenDict, freeze
 from ..jsonsafe import checked_json_copy
 from ..types import CONTAINER_FIELDS, FIELD_CHECKS, SCHEMA_VERSION, AgentState, CapturedState, check_field
-from .base import GENESIS_HASH, STREAMS, CheckpointRow, LineageRow, RecordRow, SavePlan, StreamHead
+from .base import (
+    GENESIS_HASH, STREAMS, CheckpointRow, LineageRow, RecordRow, SavePlan, StreamHead, canonical_heads,
+)
 
 ROW_FIELDS = ("checkpoint_id", "agent_id", "parent_checkpoint_id", "step_number", "timestamp", "status")
 BODY_FIELDS = (
@@ -35,9 +37,18 @@ BODY_FIELDS = (
     "active_specialists", "specialist_invocations", "control_protocol_state", "registered_hooks",
     "hook_event_history",
 )
-_ROW_SCALARS = ("agent_id", "checkpoint_id", "parent_checkpoint_id", "step_number", "status")
-_ROW_CHECKS = tuple((name, FIELD_CHECKS[name]) for name in _ROW_SCALARS)
-_BODY_SCALAR_CHECKS = tuple((name, FIELD_CHECKS[name]) for name in BODY_FIELDS if name not in CONTAINER_FIELDS)
+# The row's fields are checked in this order: agent_id, checkpoint_id, parent_checkpoint_id,
+# step_number, status, then timestamp (the first bad one is the one named).
+_ROW_ID_CHECKS = tuple((name, FIELD_CHECKS[name]) for name in ("agent_id", "checkpoint_id", "parent_checkpoint_id"))
+_check_optional_id = FIELD_CHECKS["parent_checkpoint_id"]
+_check_count = FIELD_CHECKS["step_number"]
+_check_status = FIELD_CHECKS["status"]
+# A capture's body scalars (its containers were checked as they were captured).
+_check_str = FIELD_CHECKS["model"]
+_check_updated_at = FIELD_CHECKS["updated_at"]
+_check_money = FIELD_CHECKS["budget_spent_usd"]
+_check_optional_str = FIELD_CHECKS["workflow_run_id"]
+assert set(BODY_FIELDS) - set(CONTAINER_FIELDS) == {"model", "updated_at", "budget_spent_usd", "workflow_run_id"}
 _NO_HEADS = {stream: StreamHead(0) for stream in STREAMS}
 _containers_of = operator.attrgetter(*CONTAINER_FIELDS)
 _ROW_OVERHEAD = 200  # ids, numbers and checksum of a checkpoint row, roughly
@@ -56,12 +67,15 @@ def row_checksum(
     checkpoint_id: str, agent_id: str, lineage_id: str, parent: str | None, step_number: int,
     timestamp: str, status: str, heads: dict[str, StreamHead], body: bytes,
 ) -> str:
-    covered = [
-        checkpoint_id, agent_id, lineage_id, parent, step_number, timestamp, status,
-        {stream: [head.count, head.head_hash, head.crc] for stream, head in heads.items()},  # sorted by canonical
-        hashlib.sha256(body).hexdigest(),
-    ]
-    return hashlib.sha256(canonical(covered)).hexdigest()
+    """SHA-256 of ``canonical([checkpoint_id, agent_id, lineage_id, parent, step_number, timestamp,
+    status, heads_to_json(heads), sha256(body) hex])``, that document's bytes put together from
+    its pieces: the fields, the heads as each head encoded itself once (``canonical_heads``), the
+    body's digest."""
+    fields = canonical([checkpoint_id, agent_id, lineage_id, parent, step_number, timestamp, status])
+    covered = b"".join((
+        fields[:-1], b",", canonical_heads(heads), b',"', hashlib.sha256(body).hexdigest().encode(), b'"]',
+    ))
+    return hashlib.sha256(covered).hexdigest()
 
 
 def _check_entry(stream: str, entry: Any, index: int) -> Any:
@@ -73,22 +87,39 @@ def _check_entry(stream: str, entry: Any, index: int) -> Any:
     return freeze(checked_json_copy(entry, where))
 
 
-def _checked_fields(state: AgentState) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The row's fields and the body's, validated: every one, or (a ``CapturedState``, whose JSON
-    fields were checked as they were captured) the scalars only."""
-    row_values = {name: check(getattr(state, name), name) for name, check in _ROW_CHECKS}
+def _checked_fields(state: AgentState) -> tuple[int, str, str, dict[str, Any]]:
+    """The row's step number, timestamp and status and the body's fields, after checking the row's
+    ids: every field validated, or (a ``CapturedState``, whose JSON fields were checked as they
+    were captured) the scalars only."""
+    if type(state) is CapturedState:
+        return _checked_capture(state)
+    for name, check in _ROW_ID_CHECKS:
+        check(getattr(state, name), name)
+    step_number = _check_count(state.step_number, "step_number")
+    status = _check_status(state.status, "status")
+    timestamp = _stored_timestamp(state.timestamp)
+    return step_number, timestamp, status, {name: check_field(name, getattr(state, name)) for name in BODY_FIELDS}
+
+
+def _checked_capture(state: CapturedState) -> tuple[int, str, str, dict[str, Any]]:
+    check_id(state.agent_id, "agent_id")
+    check_id(state.checkpoint_id, "checkpoint_id")
+    _check_optional_id(state.parent_checkpoint_id, "parent_checkpoint_id")
+    step_number = _check_count(state.step_number, "step_number")
+    status = _check_status(state.status, "status")
     moment = state.timestamp
-    stamp = state.stamp if type(state) is CapturedState else None
-    row_values["timestamp"] = stamp[1] if stamp is not None and stamp[0] is moment else _stored_timestamp(moment)
-    if type(state) is not CapturedState:
-        return row_values, {name: check_field(name, getattr(state, name)) for name in BODY_FIELDS}
+    stamp = state.stamp
+    timestamp = stamp[1] if stamp is not None and stamp[0] is moment else _stored_timestamp(moment)
     body = dict(zip(CONTAINER_FIELDS, _containers_of(state)))
-    for name, check in _BODY_SCALAR_CHECKS:
-        if name == "updated_at" and state.updated_at is moment and moment.microsecond and moment.tzinfo is timezone.utc:
-            body[name] = row_values["timestamp"]  # the capture's one instant, already formatted
-        else:
-            body[name] = check(getattr(state, name), name)
-    return row_values, body
+    body["model"] = _check_str(state.model, "model")
+    updated_at = state.updated_at
+    if updated_at is moment and moment.microsecond and moment.tzinfo is timezone.utc:
+        body["updated_at"] = timestamp  # the capture's one instant, already formatted
+    else:
+        body["updated_at"] = _check_updated_at(updated_at, "updated_at")
+    body["budget_spent_usd"] = _check_money(state.budget_spent_usd, "budget_spent_usd")
+    body["workflow_run_id"] = _check_optional_str(state.workflow_run_id, "workflow_run_id")
+    return step_number, timestamp, status, body
 
 
 def _stored_timestamp(value: object) -> str:
@@ -114,7 +145,7 @@ def plan_save(state: AgentState, parent: CheckpointRow | None, lineage_id: str) 
     """
     trusted = type(state) is CapturedState
     try:
-        row_values, body = _checked_fields(state)
+        step_number, timestamp, status, body = _checked_fields(state)
     except StateError as exc:
         raise type(exc)(f"cannot save checkpoint {state.checkpoint_id!r}: {exc}") from None
     body["schema_version"] = SCHEMA_VERSION
@@ -154,7 +185,6 @@ def plan_save(state: AgentState, parent: CheckpointRow | None, lineage_id: str) 
         heads[stream] = StreamHead(length, head, crc)
     checkpoint_id = state.checkpoint_id
     parent_id = parent.checkpoint_id if parent is not None else None
-    step_number, timestamp, status = row_values["step_number"], row_values["timestamp"], row_values["status"]
     checksum = row_checksum(
         checkpoint_id, state.agent_id, lineage_id, parent_id, step_number, timestamp, status, heads, body_bytes,
     )
