@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from .errors import CheckpointCorruptError
-from .frozen import FrozenDict, freeze
+from .frozen import AppendOnlyView, FrozenDict, freeze
 from .storage.base import (
     STREAMS, CheckpointRow, CheckpointStore, LineageRow, RecordRow, StreamHead, stream_chunks,
 )
@@ -74,9 +74,17 @@ def _written_entries(stream: str, data: list[bytes] | None, state: AgentState | 
     if not data:
         return []
     if type(state) is CapturedState:
-        taken = list(getattr(state, stream)[start:stop])
-        if len(taken) == len(data) and all(type(entry) is FrozenDict for entry in taken):
-            return taken
+        entries = getattr(state, stream)
+        if type(entries) is AppendOnlyView and stop == len(entries):
+            taken = entries.since(start)  # what an agent's capture holds: the slice, without the view's indexing
+        else:
+            taken = list(entries[start:stop])
+        if len(taken) == len(data):
+            for entry in taken:
+                if type(entry) is not FrozenDict:
+                    break
+            else:
+                return taken
     return parse_entries(stream, b",".join(data))
 
 
@@ -112,19 +120,23 @@ class HistoryCache:
         self._known: OrderedDict[tuple[str, str], KnownEntries] = OrderedDict()
 
     def get(self, lineage_id: str, stream: str) -> KnownEntries | None:
-        known = self._known.get((lineage_id, stream))
+        key = (lineage_id, stream)
+        known = self._known.get(key)
         if known is not None:
-            self._known.move_to_end((lineage_id, stream))
+            self._known.move_to_end(key)
         return known
 
     def put(self, lineage_id: str, stream: str, known: KnownEntries) -> None:
-        current = self._known.get((lineage_id, stream))
+        key = (lineage_id, stream)
+        held = self._known
+        current = held.get(key)
         if current is not None and current.count > known.count:
             return  # an older checkpoint was loaded: keep the longer prefix
-        self._known[(lineage_id, stream)] = known
-        self._known.move_to_end((lineage_id, stream))
-        while len(self._known) > self.size:
-            self._known.popitem(last=False)
+        held[key] = known
+        if current is not None:
+            held.move_to_end(key)  # (a new key is already the newest)
+        while len(held) > self.size:
+            held.popitem(last=False)
 
     def forget(self, lineage_ids: set[str]) -> None:
         for key in [k for k in self._known if k[0] in lineage_ids]:

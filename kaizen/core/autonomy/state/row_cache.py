@@ -34,10 +34,13 @@ class RowCache:
         return row
 
     def remember(self, row: CheckpointRow) -> None:
-        self._rows[row.checkpoint_id] = row
-        self._rows.move_to_end(row.checkpoint_id)
-        while len(self._rows) > self.size:
-            self._rows.popitem(last=False)
+        rows = self._rows
+        checkpoint_id = row.checkpoint_id
+        if checkpoint_id in rows:
+            rows.move_to_end(checkpoint_id)  # (a new key is already the newest)
+        rows[checkpoint_id] = row
+        while len(rows) > self.size:
+            rows.popitem(last=False)
 
     def drop(self, checkpoint_ids: list[str]) -> None:
         for checkpoint_id in checkpoint_ids:

@@ -29,9 +29,6 @@ def check_increment(increment: object) -> int:
     return increment
 
 
-_NAMED_UPDATES = frozenset({"run_id", "status", "current_node", "node_results", "execution_time"})
-
-
 def _optional(value: object, name: str, kind: type | tuple[type, ...]) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, kind)):
         expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
@@ -123,20 +120,35 @@ class StateTracker:
         execution_time: float | None = None,
         **kwargs: Any,
     ) -> None:
-        _optional(run_id, "run_id", str)
-        _optional(status, "status", str)
-        _optional(current_node, "current_node", str)
-        _optional(node_results, "node_results", dict)
-        _optional(execution_time, "execution_time", (int, float))
-        if execution_time is not None and (not math.isfinite(execution_time) or execution_time < 0):
-            raise InvalidStateValueError(f"execution_time must be a finite number >= 0, got {execution_time}")
+        # Each check only for a value given (most calls give one or two).
+        if run_id is not None:
+            _optional(run_id, "run_id", str)
+        if status is not None:
+            _optional(status, "status", str)
+        if current_node is not None:
+            _optional(current_node, "current_node", str)
+        if node_results is not None:
+            _optional(node_results, "node_results", dict)
+        if execution_time is not None:
+            _optional(execution_time, "execution_time", (int, float))
+            if not math.isfinite(execution_time) or execution_time < 0:
+                raise InvalidStateValueError(f"execution_time must be a finite number >= 0, got {execution_time}")
+        # The values kept: a str is its own copy (the usual value: a node name, a status).
         checked: dict[str, Any] = {}
-        nested = False
-        for key, value in (("run_id", run_id), ("status", status), ("current_node", current_node),
-                           ("node_results", node_results), ("execution_time", execution_time), *kwargs.items()):
-            if value is None and key in _NAMED_UPDATES:
-                continue  # a named argument left out
-            if type(value) is not str:  # a str is its own copy (the usual value: a node name, a status)
+        nested = False  # whether a kept value is a dict or list (see snapshot)
+        if run_id is not None:
+            checked["run_id"] = run_id
+        if status is not None:
+            checked["status"] = status
+        if current_node is not None:
+            checked["current_node"] = current_node
+        if node_results is not None:
+            checked["node_results"] = checked_json_copy(node_results, "workflow_state['node_results']")
+            nested = True
+        if execution_time is not None:
+            checked["execution_time"] = checked_json_copy(execution_time, "workflow_state['execution_time']")
+        for key, value in kwargs.items():
+            if type(value) is not str:
                 value = checked_json_copy(value, f"workflow_state[{key!r}]")
                 nested = nested or type(value) in (dict, list)
             checked[key] = value
@@ -167,7 +179,8 @@ class StateTracker:
             return {
                 "approval_history": AppendOnlyView(self._approvals) if view else list(self._approvals),
                 "tool_usage_counts": dict(self._tool_counts),
-                "token_usage": self.token_usage(),
+                "token_usage": {model: dict(usage) for model, usage in self._token_usage.items()}
+                if self._token_usage else {},
                 # Only immutable values (str, numbers, None): a copy of the dict is a deep copy.
                 "workflow_state": (json_copy(self._workflow_state) if self._workflow_nested
                                    else dict(self._workflow_state)),

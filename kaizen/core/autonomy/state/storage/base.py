@@ -16,8 +16,6 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-import orjson
-
 from ..errors import CheckpointNotFoundError, InvalidStateValueError, LeaseHeldError, ReadOnlyStoreError
 
 # Where a store lives when nobody says (the CLI's ``--store`` default, ``open_store(None)``).
@@ -107,47 +105,10 @@ class StreamHead:
     def __init__(self, count: int, head_hash: str = GENESIS_HASH, crc: int = 0) -> None:
         self.__dict__.update(count=count, head_hash=head_hash, crc=crc)
 
-    def encoded(self) -> bytes | None:
-        """``[count, head_hash, crc]`` as JSON, its part of ``heads_to_json``'s document (None when
-        a field is not of its plain type: the caller encodes the document itself).
-
-        Made once per head: a stream that did not grow keeps its head object from checkpoint to
-        checkpoint, and every save and load encodes all of them. Safe to keep: a head is frozen
-        (assignment raises), and the text is made of the fields it was read from."""
-        encoded: bytes | None = self.__dict__.get("_encoded", False)
-        if encoded is False:
-            count, head_hash, crc = self.count, self.head_hash, self.crc
-            plain = type(count) is int and type(head_hash) is str and type(crc) is int
-            encoded = self.__dict__["_encoded"] = orjson.dumps([count, head_hash, crc]) if plain else None
-        return encoded
-
 
 def heads_to_json(heads: dict[str, StreamHead]) -> dict[str, list[Any]]:
     """The one JSON form of a checkpoint's stream heads, shared by every backend and the export."""
     return {stream: [head.count, head.head_hash, head.crc] for stream, head in heads.items()}
-
-
-_STREAM_KEYS = {stream: orjson.dumps(stream) + b":" for stream in STREAMS}  # '"approval_history":'
-_SORTED_STREAMS = tuple(sorted(STREAMS))
-
-
-def encode_heads(heads: dict[str, StreamHead]) -> bytes:
-    """``orjson.dumps(heads_to_json(heads))``, the heads as stored, from each head's ``encoded``."""
-    try:
-        return b"{" + b",".join([_STREAM_KEYS[stream] + head.encoded() for stream, head in heads.items()]) + b"}"
-    except (KeyError, TypeError, AttributeError):  # not the usual streams, or a head of unusual values
-        return orjson.dumps(heads_to_json(heads))
-
-
-def canonical_heads(heads: dict[str, StreamHead]) -> bytes:
-    """``orjson.dumps(heads_to_json(heads), option=orjson.OPT_SORT_KEYS)``: the heads as a row's
-    checksum covers them, from each head's ``encoded``."""
-    if len(heads) == len(STREAMS):
-        try:
-            return b"{" + b",".join([_STREAM_KEYS[stream] + heads[stream].encoded() for stream in _SORTED_STREAMS]) + b"}"
-        except (KeyError, TypeError, AttributeError):
-            pass
-    return orjson.dumps(heads_to_json(heads), option=orjson.OPT_SORT_KEYS)
 
 
 def heads_from_json(doc: dict[str, Any]) -> dict[str, StreamHead]:

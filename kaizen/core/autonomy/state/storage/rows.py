@@ -26,9 +26,7 @@ from ..records import check_approval_record
 from ..frozen import AppendOnlyView, FrozenDict, freeze
 from ..jsonsafe import checked_json_copy
 from ..types import CONTAINER_FIELDS, FIELD_CHECKS, SCHEMA_VERSION, AgentState, CapturedState, check_field
-from .base import (
-    GENESIS_HASH, STREAMS, CheckpointRow, LineageRow, RecordRow, SavePlan, StreamHead, canonical_heads,
-)
+from .base import GENESIS_HASH, STREAMS, CheckpointRow, LineageRow, RecordRow, SavePlan, StreamHead
 
 ROW_FIELDS = ("checkpoint_id", "agent_id", "parent_checkpoint_id", "step_number", "timestamp", "status")
 BODY_FIELDS = (
@@ -67,15 +65,12 @@ def row_checksum(
     checkpoint_id: str, agent_id: str, lineage_id: str, parent: str | None, step_number: int,
     timestamp: str, status: str, heads: dict[str, StreamHead], body: bytes,
 ) -> str:
-    """SHA-256 of ``canonical([checkpoint_id, agent_id, lineage_id, parent, step_number, timestamp,
-    status, heads_to_json(heads), sha256(body) hex])``, that document's bytes put together from
-    its pieces: the fields, the heads as each head encoded itself once (``canonical_heads``), the
-    body's digest."""
-    fields = canonical([checkpoint_id, agent_id, lineage_id, parent, step_number, timestamp, status])
-    covered = b"".join((
-        fields[:-1], b",", canonical_heads(heads), b',"', hashlib.sha256(body).hexdigest().encode(), b'"]',
-    ))
-    return hashlib.sha256(covered).hexdigest()
+    covered = [
+        checkpoint_id, agent_id, lineage_id, parent, step_number, timestamp, status,
+        {stream: [head.count, head.head_hash, head.crc] for stream, head in heads.items()},  # sorted by canonical
+        hashlib.sha256(body).hexdigest(),
+    ]
+    return hashlib.sha256(canonical(covered)).hexdigest()
 
 
 def _check_entry(stream: str, entry: Any, index: int) -> Any:

@@ -13,9 +13,7 @@ from typing import Any, Protocol
 import orjson
 
 from ..errors import CheckpointConflictError
-from .base import (  # encode_heads: imported from here by the SQL stores
-    STREAM_NUMBERS, CheckpointRow, LineageRow, RecordRow, StreamHead, encode_heads, heads_from_json,
-)
+from .base import STREAM_NUMBERS, CheckpointRow, LineageRow, RecordRow, StreamHead, heads_from_json, heads_to_json
 
 CHECKPOINT_COLUMNS = (
     "checkpoint_id, agent_id, lineage_id, parent_checkpoint_id, step_number, timestamp, status, "
@@ -32,6 +30,10 @@ KAIZEN_TABLES = ("lineages", "records", "checkpoints")
 def as_bytes(value: Any) -> bytes:
     """Column bytes as written; a value someone rewrote as text still reaches the integrity checks."""
     return value.encode() if isinstance(value, str) else bytes(value)
+
+
+def encode_heads(heads: dict[str, StreamHead]) -> bytes:
+    return orjson.dumps(heads_to_json(heads))
 
 
 def decode_heads(raw: bytes | str) -> dict[str, StreamHead]:
