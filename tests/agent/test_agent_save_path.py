@@ -157,3 +157,26 @@ def test_asking_which_hooks_an_event_has_still_checks_the_event_name():
     assert hooks.registered("pre_checkpoint_save") == ["audit"] == hooks.registered(HookEvent.PRE_CHECKPOINT_SAVE)
     with pytest.raises(InvalidHookEventError):
         hooks.registered("pre_checkpoint_sav")
+
+
+def test_a_capture_is_the_state_the_dataclass_would_make_field_for_field(tmp_path):
+    agent = agent_at(tmp_path)
+    busy(agent, 1)
+    captured = agent._capture_state(_for_save=True)
+    values = {f.name: getattr(captured, f.name) for f in dataclasses.fields(AgentState)}
+    assert list(vars(captured)) == [*values, "stamp"]  # every field, in declaration order
+    assert captured == CapturedState(**values) and captured.stamp[0] is captured.timestamp
+    for name in ("active_specialists", "specialist_invocations", "control_protocol_state", "registered_hooks",
+                 "hook_event_history"):
+        assert getattr(captured, name) == getattr(AgentState(), name)
+        assert getattr(captured, name) is not getattr(agent._capture_state(_for_save=True), name)
+    with pytest.raises(TypeError):
+        CapturedState.of({"agent_id": "a"}, captured.stamp)
+
+
+def test_a_captures_body_holds_every_body_field():
+    from kaizen.core.autonomy.state.storage.rows import BODY_FIELDS, _checked_capture
+
+    agent = BaseAutonomousAgent(AutonomousConfig(storage="memory://"))
+    busy(agent, 2)
+    assert sorted(_checked_capture(agent._capture_state(_for_save=True))[3]) == sorted(BODY_FIELDS)

@@ -47,3 +47,25 @@ def test_a_callers_entries_are_kept_as_stored_not_as_handed_in(tmp_path):
         assert loaded.conversation_history[0] is not said
     finally:
         manager.close()
+
+
+def test_the_caches_evict_the_least_recently_used_entry():
+    from kaizen.core.autonomy.state.history_reader import HistoryCache, KnownEntries
+    from kaizen.core.autonomy.state.row_cache import RowCache
+
+    rows = RowCache(storage=None, size=2)  # type: ignore[arg-type]
+    made = {name: type("Row", (), {"checkpoint_id": name, "agent_id": "a"})() for name in "abc"}
+    rows.remember(made["a"])
+    rows.remember(made["b"])
+    rows.remember(made["a"])  # used again: now the newest
+    rows.remember(made["c"])
+    assert list(rows._rows) == ["a", "c"] and rows.get("a") is made["a"]
+
+    known = HistoryCache(size=2)
+    known.put("l1", "s", KnownEntries(1, 0, [1]))
+    known.put("l2", "s", KnownEntries(1, 0, [1]))
+    known.put("l1", "s", KnownEntries(2, 0, [1, 2]))  # grown: now the newest
+    known.put("l3", "s", KnownEntries(1, 0, [1]))
+    assert known.get("l2", "s") is None and known.get("l1", "s").count == 2
+    known.put("l1", "s", KnownEntries(1, 0, [1]))  # an older prefix never replaces a longer one
+    assert known.get("l1", "s").count == 2

@@ -111,3 +111,28 @@ def test_a_saved_capture_stores_its_own_instant_even_after_its_timestamp_is_repl
         assert copy.stamp is None
     finally:
         agent.state_manager.close()
+
+
+def test_an_id_found_valid_is_remembered_but_a_bad_one_never_passes():
+    from kaizen.core.autonomy.state import ids
+    from kaizen.core.autonomy.state.errors import InvalidStateTypeError, InvalidStateValueError
+
+    class Id(str):  # a str subclass may compare or hash as it likes: checked every time, never kept
+        pass
+
+    good = new_checkpoint_id()
+    assert check_id(good, "x") == good and good in ids._VALID_IDS
+    assert check_id(good, "x") is good  # the remembered text passes as it is
+    for bad in ("", "../etc", "a/b", "a b", "-x", "x" * 129, "a..b", "\x00"):
+        for _ in range(2):
+            with pytest.raises(InvalidStateValueError):
+                check_id(bad, "x")
+        assert bad not in ids._VALID_IDS
+    with pytest.raises(InvalidStateTypeError):
+        check_id(7, "x")
+    assert check_id(Id("abc"), "x") == "abc" and not any(type(known) is not str for known in ids._VALID_IDS)
+    with pytest.raises(InvalidStateValueError):
+        check_id(Id("a/b"), "x")
+    for n in range(ids._VALID_IDS_MAX + 10):  # bounded
+        check_id(f"id_{n}", "x")
+    assert len(ids._VALID_IDS) <= ids._VALID_IDS_MAX

@@ -86,3 +86,31 @@ def test_the_flat_input_shortcut_gives_the_general_renderers_text(tool_input, li
     from kaizen.core.autonomy.state.redaction import render_summary
 
     assert summarize_input(tool_input, limit) == render_summary(tool_input, limit)
+
+
+_TRIGGER_PIECES = st.sampled_from([
+    "://", "bearer", "Basic", "TOKEN", "digest", "-u", "--user", "-p", "PassWord", "passwd", "pwd", "secret",
+    "api_key", "API-KEY", "apikey", "access_key", "accountkey", "private-key", "credential", "Authorization",
+    "cookie", "session_id", "signature", "x_pass", "dsn", "auth", "pw", "sig", "key", "sk-", "sk_", "rk_", "pk_",
+    "ghp_", "GHS_", "github_pat_", "xox", "AKIA", "asia", "AIza", "glpat-", "npm_", "hf_", "eyJ", "private key",
+    "ls", " ", "-", "_", "k", "e", "y", "p", "a", "s", "/", ":", "u",
+])
+
+
+@given(st.lists(_TRIGGER_PIECES | st.text(max_size=4), max_size=8).map("".join))
+def test_the_ascii_trigger_finds_exactly_what_the_ignore_case_trigger_finds(text):
+    """Redaction skips its patterns when the trigger finds nothing; ASCII text is searched lowered,
+    by a case-sensitive pattern: it must find a word exactly when the ignore-case one does."""
+    from kaizen.core.autonomy.state.redaction import _TRIGGER, has_trigger
+
+    assert has_trigger(text) == (_TRIGGER.search(text) is not None)
+    assert has_trigger(text.upper()) == (_TRIGGER.search(text.upper()) is not None)
+
+
+def test_non_ascii_text_takes_the_ignore_case_trigger():
+    from kaizen.core.autonomy.state.redaction import redact_text
+
+    # U+017F (long s) matches "s" when case is ignored but is its own lower case; U+212A (Kelvin) matches "k".
+    assert "hunter2" not in redact_text("pa\u017f\u017fword=hunter2")
+    assert "hunter2" not in redact_text("api_\u212aey=hunter2")
+    assert redact_text("ls é") == "ls é"

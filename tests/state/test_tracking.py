@@ -215,3 +215,42 @@ class TestRestore:
         with pytest.raises(StateError, match="tool_usage_counts"):
             agent._restore_state(document)
         assert snapshot(agent) == before
+
+
+class TestSnapshotCopies:
+    """A save's snapshot copies the workflow state shallowly while every value is a str, number or
+    None (immutable), deeply once any is a list or dict: either way later changes never reach it."""
+
+    def test_flat_then_nested_values_never_leak_between_snapshots_and_tracker(self, agent):
+        tracker = agent.runtime.tracker
+        agent.update_workflow_state(current_node="a", status="running", retries=2, ratio=0.5, note=None)
+        flat = tracker.snapshot(view=True)["workflow_state"]
+        agent.update_workflow_state(current_node="b", node_results={"n": [1]}, extra=[{"x": 1}])
+        assert flat["current_node"] == "a" and "node_results" not in flat
+        nested = tracker.snapshot(view=True)["workflow_state"]
+        nested["node_results"]["n"].append(2)
+        nested["extra"][0]["x"] = 9
+        agent.update_workflow_state(current_node="c")  # later flat updates: still deep copies
+        again = tracker.snapshot(view=True)["workflow_state"]
+        assert again["node_results"] == {"n": [1]} and again["extra"] == [{"x": 1}]
+        again["node_results"]["n"].append(3)
+        assert agent._get_workflow_state()["node_results"] == {"n": [1]}
+
+    def test_a_restored_nested_value_is_copied_deeply(self, agent):
+        agent.update_workflow_state(node_results={"n": [1]})
+        state = agent._capture_state()
+        other = BaseAutonomousAgent(config=AutonomousConfig(llm_provider="scripted", model="m"))
+        other._restore_state(state)
+        snap = other.runtime.tracker.snapshot(view=True)["workflow_state"]
+        snap["node_results"]["n"].append(2)
+        assert other._get_workflow_state()["node_results"] == {"n": [1]}
+
+    def test_named_and_free_values_are_checked_and_kept_as_before(self, agent):
+        agent.update_workflow_state(run_id="r1", execution_time=3, flag=True, items=("a", 1))
+        kept = agent._get_workflow_state()
+        assert (kept["run_id"], kept["execution_time"], kept["flag"], kept["items"]) == ("r1", 3, True, ["a", 1])
+        assert agent.runtime.tracker.workflow_run_id == "r1"
+        with pytest.raises(StateError):
+            agent.update_workflow_state(execution_time=2**70)
+        with pytest.raises(StateError):
+            agent.update_workflow_state(current_node=3)
