@@ -145,7 +145,8 @@ def test_the_host_refuses_a_malformed_request_and_writes_nothing(tmp_path):
         link.settimeout(10)
         link.connect(writer.address)
         hello = receive(link)
-        assert hello["path"] == os.path.realpath(tmp_path / "state.db") and hello["pid"] == os.getpid()
+        info = os.stat(tmp_path / "state.db")
+        assert hello["file"] == [info.st_dev, info.st_ino] and hello["pid"] == os.getpid()
         good = plan_to_wire(plan_on_latest(manager, state, 2))
         link.sendall(encode({"plans": [good, {**good, "row": good["row"][:5]}]}))
         reply = receive(link)
@@ -153,6 +154,40 @@ def test_the_host_refuses_a_malformed_request_and_writes_nothing(tmp_path):
         assert manager.load_latest("agent-0").checkpoint_id == before  # not even the good plan
     finally:
         link.close()
+        writer.close()
+        manager.close()
+
+
+@needs_sockets
+def test_a_listener_serving_another_file_is_not_handed_anything(tmp_path):
+    """Whatever answers at the file's host address must name this very file (device and inode):
+    containers sharing a network namespace may each have a different file at the same path."""
+    url = f"sqlite:///{tmp_path}/state.db"
+    manager = SyncStateManager(url)
+    state = AgentState(agent_id="agent-0", step_number=1)
+    manager.save_checkpoint(state)
+    manager.storage.committer.writer.close()  # stop hosting: the address is free for an impostor
+    writer = client_of(tmp_path)
+    impostor = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    impostor.bind(writer.address)
+    impostor.listen(1)
+
+    def greet() -> None:
+        link, _ = impostor.accept()
+        link.sendall(encode({"kaizen_sqlite_host": 1, "file": [0, 0], "synchronous": "FULL",
+                             "path": str(tmp_path / "state.db"), "pid": os.getpid()}))
+        link.recv(1 << 16)
+        link.close()
+
+    greeter = threading.Thread(target=greet, daemon=True)
+    greeter.start()
+    try:
+        plan = plan_on_latest(manager, state, 2)
+        assert writer.write_batch([plan]) == [None]
+        assert writer.role == "alone"
+        assert manager.load_latest("agent-0").checkpoint_id == plan.row.checkpoint_id
+    finally:
+        impostor.close()
         writer.close()
         manager.close()
 

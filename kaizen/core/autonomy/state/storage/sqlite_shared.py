@@ -43,9 +43,16 @@ _ANSWER_MARGIN_S = 30.0  # a host's answer may take the busy timeout plus this b
 AVAILABLE = hasattr(socket, "AF_UNIX") and hasattr(socket, "SO_PEERCRED")
 
 
-def host_address(path: Path, synchronous: str) -> str:
+def file_identity(path: Path) -> tuple[int, int]:
+    """(device, inode) of the database file: what names its host. Not the path: containers that
+    share a network namespace (so one abstract socket namespace) may each have a file at one path."""
+    info = os.stat(path)
+    return info.st_dev, info.st_ino
+
+
+def host_address(identity: tuple[int, int], synchronous: str) -> str:
     """The abstract socket name of the host for this file and level (no file on disk, no length limit)."""
-    digest = hashlib.sha256(f"{os.path.realpath(path)}\0{synchronous}".encode()).hexdigest()[:40]
+    digest = hashlib.sha256(f"{identity[0]}:{identity[1]}\0{synchronous}".encode()).hexdigest()[:40]
     return f"\0kaizen-sqlite-host-{digest}"
 
 
@@ -92,7 +99,8 @@ class _Host:
         except OSError:
             self.listener.close()
             raise
-        threading.Thread(target=self._accept, name="kaizen-sqlite-host", daemon=True).start()
+        self._acceptor = threading.Thread(target=self._accept, name="kaizen-sqlite-host", daemon=True)
+        self._acceptor.start()
 
     def _accept(self) -> None:
         while not self.stopped:
@@ -156,6 +164,8 @@ class _Host:
                     pass
         for sock in (self.listener, *links):
             sock.close()
+        if os.getpid() == self.pid and threading.current_thread() is not self._acceptor:
+            self._acceptor.join(5)  # the address is free once its accept() has returned
         try:
             os.close(self.lock_fd)
         except OSError:
@@ -171,7 +181,7 @@ class ProcessSharedWriter:
         self.path = path
         self.synchronous = synchronous
         self.where = f"SQLite store {path}"
-        self.address = host_address(path, synchronous)
+        self.identity: tuple[int, int] | None = None  # the file's, once it exists (see file_identity)
         self.answer_timeout = busy_timeout_ms / 1000 + _ANSWER_MARGIN_S
         self.pid = os.getpid()
         self._committer: weakref.ref[GroupCommit] | None = None
@@ -202,6 +212,10 @@ class ProcessSharedWriter:
         if now < self._look_after:
             return None
         self._look_after = now + _RETRY_S
+        try:
+            self.identity = file_identity(self.path)
+        except OSError:
+            return None
         if self._become_host():
             return None
         try:
@@ -230,9 +244,16 @@ class ProcessSharedWriter:
             return False
         return True
 
+    @property
+    def address(self) -> str:
+        if self.identity is None:
+            self.identity = file_identity(self.path)
+        return host_address(self.identity, self.synchronous)
+
     def _hello(self, pid: int) -> dict[str, Any]:
-        return {"kaizen_sqlite_host": 1, "path": os.path.realpath(self.path), "synchronous": self.synchronous,
-                "pid": pid}
+        """What a host says first: the file (by identity) and level it serves, and its process."""
+        return {"kaizen_sqlite_host": 1, "file": list(self.identity or ()), "synchronous": self.synchronous,
+                "path": os.path.realpath(self.path), "pid": pid}
 
     def _connect(self) -> socket.socket:
         link = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -242,7 +263,10 @@ class ProcessSharedWriter:
             pid, uid = _peer(link)
             if uid != os.getuid():
                 raise WireError(f"the process serving {self.path} (pid {pid}) belongs to another user")
-            if receive(link) != self._hello(pid):
+            hello = receive(link)
+            expected = self._hello(pid)
+            if not isinstance(hello, dict) or any(hello.get(key) != expected[key] for key in
+                                                  ("kaizen_sqlite_host", "file", "synchronous", "pid")):
                 raise WireError(f"the process at {self.path}'s host address serves another file")
             link.settimeout(self.answer_timeout)
         except BaseException:
