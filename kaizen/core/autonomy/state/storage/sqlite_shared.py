@@ -188,6 +188,7 @@ class ProcessSharedWriter:
         self._host: _Host | None = None
         self._link: socket.socket | None = None
         self._look_after = 0.0
+        self.forwarded = 0  # batches handed to a host (the rest of the committer's batches were committed here)
         _LIVE.add(self)
 
     @property
@@ -276,6 +277,7 @@ class ProcessSharedWriter:
 
     # --- handing a batch over -------------------------------------------------------------------
     def _forward(self, link: socket.socket, plans: list[SavePlan]) -> list[BaseException | None]:
+        self.forwarded += 1
         try:
             link.sendall(encode({"plans": [plan_to_wire(plan) for plan in plans]}))
             reply = receive(link)
