@@ -353,3 +353,30 @@ def test_kill_9_of_the_host_loses_no_acknowledged_save(tmp_path):
                         "saves after the host was killed")
     outputs += [client.kill() for client in clients]
     check_intact(url, 8, acked(outputs))
+
+
+@needs_sockets
+@pytest.mark.slow
+def test_a_stopped_host_costs_one_wait_then_saves_go_direct(tmp_path):
+    """A host that is stopped (Ctrl-Z, a debugger) still holds the lock and its address; a new writer
+    waits once for its greeting, then commits on its own without asking again for a while."""
+    url = f"sqlite:///{tmp_path}/state.db"
+    open_store(url).setup()
+    host = Drained(start(url, 0, 1))
+    host.wait_for(lambda lines: "ROLE host" in lines, "host")
+    host.proc.send_signal(signal.SIGSTOP)
+    try:
+        manager = SyncStateManager(url)
+        state = AgentState(agent_id="agent-9", step_number=1)
+        manager.save_checkpoint(state)  # waits for a greeting that never comes, then writes itself
+        began = time.monotonic()
+        for step in range(2, 12):
+            manager.save_checkpoint(next_state(state, step))
+            state = manager.load_latest("agent-9")
+        assert time.monotonic() - began < 4.0, "later saves waited on the stopped host again"
+        assert manager.storage.committer.writer.role == "alone"
+        assert manager.verify_audit("agent-9").ok and state.step_number == 11
+        manager.close()
+    finally:
+        host.proc.send_signal(signal.SIGCONT)
+        host.kill()

@@ -38,7 +38,9 @@ from .plan_wire import (
 from .sqlite_writes import SqliteBatchWriter
 
 _CREDENTIALS = struct.Struct("3i")  # struct ucred: pid, uid, gid
-_RETRY_S = 1.0  # after failing to reach a host, write directly this long before looking again
+_RETRY_S = 1.0  # after finding no host to reach, write directly this long before looking again
+_UNRESPONSIVE_RETRY_S = 30.0  # ... and after a host that did not greet in time (e.g. a stopped process)
+_HELLO_TIMEOUT_S = 5.0
 _ANSWER_MARGIN_S = 30.0  # a host's answer may take the busy timeout plus this before a save gives up
 AVAILABLE = hasattr(socket, "AF_UNIX") and hasattr(socket, "SO_PEERCRED")
 
@@ -221,6 +223,8 @@ class ProcessSharedWriter:
             return None
         try:
             self._link = self._connect()
+        except TimeoutError:  # someone holds the address but does not answer: do not wait on it often
+            self._look_after = now + _UNRESPONSIVE_RETRY_S
         except (OSError, ConnectionError, WireError):
             self._link = None
         return self._link
@@ -259,7 +263,7 @@ class ProcessSharedWriter:
     def _connect(self) -> socket.socket:
         link = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            link.settimeout(5.0)
+            link.settimeout(_HELLO_TIMEOUT_S)
             link.connect(self.address)
             pid, uid = _peer(link)
             if uid != os.getuid():
@@ -288,6 +292,9 @@ class ProcessSharedWriter:
             self._drop_link()
             self._look_after = 0.0  # find or become the next host on the next batch
             return self._settle(plans, write_missing=True)
+        except BaseException:  # e.g. KeyboardInterrupt while waiting: the answer would arrive late,
+            self._drop_link()  # on a link the next batch must not read it from
+            raise
         try:
             if isinstance(reply, dict) and set(reply) == {"refused"}:
                 raise WireError(f"the host refused the batch: {reply['refused']}")
