@@ -127,7 +127,7 @@ class _Host:
             while not self.stopped:
                 try:
                     message = receive(link)
-                except (OSError, ConnectionError):
+                except (OSError, ConnectionError, WireError):  # gone, or not speaking this protocol
                     return
                 reply = self._answer(message)
                 if self.stopped or reply is None:
