@@ -152,6 +152,9 @@ def test_the_host_refuses_a_malformed_request_and_writes_nothing(tmp_path):
         reply = receive(link)
         assert set(reply) == {"refused"} and "row must be a list of 11 items" in reply["refused"]
         assert manager.load_latest("agent-0").checkpoint_id == before  # not even the good plan
+        link.sendall(b"\x00\x00\x00\x05{oops")  # not JSON: the host hangs up
+        assert link.recv(1) == b""
+        assert manager.load_latest("agent-0").checkpoint_id == before
     finally:
         link.close()
         writer.close()
