@@ -15,6 +15,10 @@ The floor: bare SQLite WAL commits with ``synchronous=FULL``, one small insert e
 and at the end; the median of the samples is the floor (a shared disk's fsync rate drifts), each
 sample is in the JSON. Each result is printed beside its ratio to the floor.
 
+Saves per commit: for threads, the shared committer's saves over its transactions. For processes on
+SQLite, where the file's host process commits the saves the others hand it, the saves over the
+transactions every process committed itself (a host's include other processes' saves).
+
 Run ``python bench/many_agents.py --agents 1 8 32 --json FILE``. Progress goes to stderr, the table
 to stdout. Timings are printed, never asserted.
 """
@@ -170,8 +174,12 @@ def process_main(url: str, steps: int, ready: Any, go: Any, results: Any) -> Non
     go.wait()
     for i in range(1, steps + 1):
         latencies.append(step(agent, i))
+    committed = None
+    committer = getattr(agent.state_manager.storage, "committer", None)
+    if committer is not None and hasattr(committer.writer, "forwarded"):  # SQLite: the batches this process
+        committed = committer.batches - committer.writer.forwarded  # committed itself, others' saves included
     agent.state_manager.close()
-    results.put((perf(), latencies))
+    results.put((perf(), latencies, committed))
 
 
 def run_processes(url: str, processes: int, steps: int) -> dict[str, Any]:
@@ -193,13 +201,18 @@ def run_processes(url: str, processes: int, steps: int) -> dict[str, Any]:
     go.set()
     ends: list[float] = []
     latencies: list[float] = []
+    commits: list[int | None] = []
     for _ in workers:
-        end, lat = results.get(timeout=600)
+        end, lat, committed = results.get(timeout=600)
         ends.append(end)
         latencies.extend(lat)
+        commits.append(committed)
     for worker in workers:
         worker.join()
-    return figures(latencies, max(ends) - began)
+    result = figures(latencies, max(ends) - began)
+    if None not in commits and sum(commits):  # type: ignore[arg-type]
+        result["saves_per_commit"] = round(len(latencies) / sum(commits), 1)  # type: ignore[arg-type]
+    return result
 
 
 def figures(latencies: list[float], elapsed: float) -> dict[str, Any]:

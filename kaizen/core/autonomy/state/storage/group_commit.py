@@ -96,6 +96,32 @@ class GroupCommit:
         self._lead(me)
         self._outcome(me)
 
+    def write_all(self, plans: list[SavePlan]) -> list[BaseException | None]:
+        """Write ``plans`` together in the next batch (a batch another process handed over); returns
+        each one's outcome once they are durable, instead of raising."""
+        mine = [_Pending(plan) for plan in plans]
+        if not mine:
+            return []
+        first = mine[0]
+        with self._lock:
+            self._queue += mine  # queued together, so always taken by one batch
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            first.wake.acquire()
+        if lead or first.leads:
+            self._lead(first)
+        for pending in mine[1:]:
+            pending.wake.acquire()  # released by the batch's leader with the rest of it
+        outcomes: list[BaseException | None] = []
+        for pending in mine:
+            try:
+                self._outcome(pending)
+                outcomes.append(None)
+            except BaseException as exc:  # noqa: BLE001 - each plan's own outcome, handed back
+                outcomes.append(exc)
+        return outcomes
+
     def _lead(self, me: _Pending) -> None:
         with self._lock:
             batch, self._queue = self._queue, []
@@ -180,7 +206,11 @@ def shared_committer(key: tuple[Hashable, ...], make_writer: Callable[[], BatchW
     with _COMMITTERS_LOCK:
         committer = _COMMITTERS.get(full_key)
         if committer is None:
-            committer = _COMMITTERS[full_key] = GroupCommit(make_writer(), where)
+            writer = make_writer()
+            committer = _COMMITTERS[full_key] = GroupCommit(writer, where)
+            attach = getattr(writer, "attach", None)
+            if attach is not None:  # a writer that also takes other processes' saves into this queue
+                attach(committer)
         committer.users += 1
         return committer
 

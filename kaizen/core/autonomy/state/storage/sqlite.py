@@ -29,8 +29,9 @@ from .sql_common import (
     CHECKPOINT_COLUMNS, KAIZEN_TABLES, as_bytes, delete_agent_rows, lineage_from, lineage_values, record_values,
     records_from, row_from,
 )
+from .sqlite_shared import ProcessSharedWriter
 from .sqlite_writes import (
-    INSERT_LINEAGE, SQL, SqliteBatchWriter, Transaction, insert_checkpoint, insert_unique, open_connection,
+    INSERT_LINEAGE, SQL, Transaction, insert_checkpoint, insert_unique, open_connection,
 )
 from .state_backend import StateBackendMixin
 
@@ -124,7 +125,7 @@ class SQLiteStorage(GroupCommittedWrites, StateBackendMixin):
         path, sync = self.path, self.synchronous  # the committer must not keep this store alive
         self._group = CommitterHandle(
             ("sqlite", os.path.realpath(path), sync),
-            lambda: SqliteBatchWriter(path, busy_timeout_ms, sync), f"SQLite store {path}")
+            lambda: ProcessSharedWriter(path, busy_timeout_ms, sync), f"SQLite store {path}")
 
     # --- connections ---------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:

@@ -368,6 +368,15 @@ class SqliteBatchWriter:
             return self._alone(conn, plan)  # the statements one by one, for the precise error
         return None
 
+    def stored_checksum(self, checkpoint_id: str) -> str | None:
+        """The checksum of the stored row ``checkpoint_id`` (None: there is none), read now."""
+        try:
+            found = self._connection().execute(
+                "SELECT checksum FROM checkpoints WHERE checkpoint_id = ?", (checkpoint_id,)).fetchone()
+        except sqlite3.Error as exc:
+            raise StorageError(f"SQLite store {self.path}: {exc}") from exc
+        return None if found is None else str(found[0])
+
     def _alone(self, conn: sqlite3.Connection, plan: SavePlan) -> BaseException | None:
         try:
             with Transaction(conn, self.path):

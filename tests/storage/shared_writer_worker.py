@@ -1,0 +1,58 @@
+"""A process of agents saving into one SQLite file until it is killed (or for STEPS steps each),
+to test the group commit across processes.
+
+Usage: python shared_writer_worker.py STORE_URL FIRST_AGENT AGENTS [STEPS]
+Agents FIRST_AGENT .. FIRST_AGENT+AGENTS-1 run in threads, each on its own store object. Prints
+"ACK <agent_id> <checkpoint_id> <step>" only after that save returned, "ROLE <role>" (this
+process's writer: host, client or alone) after every save of agent FIRST_AGENT, and "DONE" when
+every agent finished its steps.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+from kaizen.agents.autonomous.base import BaseAutonomousAgent
+from kaizen.core.autonomy.state.sync_manager import SyncStateManager
+
+PRINT = threading.Lock()
+
+
+def say(line: str) -> None:
+    with PRINT:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+def run(url: str, agent_id: str, steps: int, report_role: bool) -> None:
+    manager = SyncStateManager(url)
+    if manager.load_latest(agent_id) is not None:
+        agent = BaseAutonomousAgent.resume(agent_id, state_manager=manager)
+    else:
+        agent = BaseAutonomousAgent(agent_id=agent_id, state_manager=manager)
+    writer = manager.storage.committer.writer  # type: ignore[attr-defined]
+    for _ in range(steps):
+        agent.record_approval("Bash", True, "once", {"command": f"echo {agent.step_number}"})
+        agent.record_tool_usage("Bash")
+        agent.step_number += 1
+        checkpoint_id = agent.save_checkpoint()
+        say(f"ACK {agent_id} {checkpoint_id} {agent.step_number}")
+        if report_role:
+            say(f"ROLE {writer.role}")
+
+
+def main() -> int:
+    url, first, agents = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    steps = int(sys.argv[4]) if len(sys.argv) > 4 else 1 << 62
+    threads = [threading.Thread(target=run, args=(url, f"agent-{first + n}", steps, n == 0)) for n in range(agents)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    say("DONE")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
