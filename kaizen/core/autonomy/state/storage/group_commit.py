@@ -41,13 +41,14 @@ class BatchWriter(Protocol):
 class _Pending:
     __slots__ = ("plan", "error", "finished", "leads", "wake")
 
-    def __init__(self, plan: SavePlan) -> None:
+    def __init__(self, plan: SavePlan, waits: bool = True) -> None:
         self.plan = plan
         self.error: BaseException | None = None
         self.finished = False
         self.leads = False
-        self.wake = threading.Lock()  # held until released once: a lighter wake-up than an Event
-        self.wake.acquire()
+        if waits:  # (a save that leads at once never waits: it needs no wake-up)
+            self.wake = threading.Lock()  # held until released once: a lighter wake-up than an Event
+            self.wake.acquire()
 
 
 class GroupCommit:
@@ -83,17 +84,21 @@ class GroupCommit:
 
     def write(self, plan: SavePlan) -> None:
         """Write ``plan`` in the next batch; returns once it is durable, raises its own error if not."""
-        me = _Pending(plan)
         with self._lock:
-            self._queue.append(me)
-            lead = not self._leading
-            self._leading = True
-        if not lead:
-            me.wake.acquire()
-            if not me.leads:
-                self._outcome(me)
-                return
-        self._lead(me)
+            alone = not self._leading  # nobody is writing, so nobody is queued either
+            if alone:
+                self._leading = True
+            else:
+                me = _Pending(plan)
+                self._queue.append(me)
+        if alone:  # the lone agent's save: a batch of its own, written at once (the queue stays empty)
+            me = _Pending(plan, waits=False)
+            self._lead(me, [me])
+            self._outcome(me)
+            return
+        me.wake.acquire()
+        if me.leads:
+            self._lead(me)
         self._outcome(me)
 
     def write_all(self, plans: list[SavePlan]) -> list[BaseException | None]:
@@ -122,9 +127,11 @@ class GroupCommit:
                 outcomes.append(exc)
         return outcomes
 
-    def _lead(self, me: _Pending) -> None:
-        with self._lock:
-            batch, self._queue = self._queue, []
+    def _lead(self, me: _Pending, batch: list[_Pending] | None = None) -> None:
+        """Write ``batch`` (None: everything queued), then hand the lead on."""
+        if batch is None:
+            with self._lock:
+                batch, self._queue = self._queue, []
         try:
             self._write(batch)
         finally:  # whatever happened, nobody in the batch may wait forever
