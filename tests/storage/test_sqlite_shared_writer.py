@@ -271,8 +271,9 @@ def test_outcomes_keep_a_conflict_a_conflict():
 
 
 # --- real processes ---------------------------------------------------------------------------
-def start(url: str, first: int, agents: int, steps: int | None = None) -> subprocess.Popen[str]:
+def start(url: str, first: int, agents: int, steps: int | None = None, *, linger: bool = False) -> subprocess.Popen[str]:
     args = [sys.executable, str(WORKER), url, str(first), str(agents)] + ([str(steps)] if steps else [])
+    args += ["linger"] if linger else []
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -365,9 +366,9 @@ def test_a_stopped_host_costs_one_wait_then_saves_go_direct(tmp_path):
     waits once for its greeting, then commits on its own without asking again for a while."""
     url = f"sqlite:///{tmp_path}/state.db"
     open_store(url).setup()
-    host = Drained(start(url, 0, 1))
-    host.wait_for(lambda lines: "ROLE host" in lines, "host")
-    host.proc.send_signal(signal.SIGSTOP)
+    host = Drained(start(url, 0, 1, 3, linger=True))
+    host.wait_for(lambda lines: "DONE" in lines and "ROLE host" in lines, "idle host")
+    host.proc.send_signal(signal.SIGSTOP)  # between saves: it holds no lock of the database itself
     try:
         manager = SyncStateManager(url)
         state = AgentState(agent_id="agent-9", step_number=1)
@@ -383,3 +384,50 @@ def test_a_stopped_host_costs_one_wait_then_saves_go_direct(tmp_path):
     finally:
         host.proc.send_signal(signal.SIGCONT)
         host.kill()
+
+
+def test_a_writer_holding_the_queue_lock_for_good_delays_a_save_only_up_to_the_busy_timeout(tmp_path):
+    """The lock beside the file that orders writers of several processes is waited for no longer
+    than the store's busy timeout (its holder may be a stopped process); then SQLite's lock decides."""
+    from kaizen.core.autonomy.state.storage.sqlite import SQLiteStorage
+
+    import fcntl
+
+    store = SQLiteStorage(tmp_path / "state.db", busy_timeout_ms=300)
+    manager = SyncStateManager(store)
+    manager.save_checkpoint(AgentState(agent_id="a", step_number=1))
+    holder = os.open(tmp_path / "state.db-kzlock", os.O_RDWR)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    try:
+        began = time.monotonic()
+        manager.save_checkpoint(AgentState(agent_id="a", step_number=2))
+        assert 0.25 < time.monotonic() - began < 5.0
+        assert manager.load_latest("a").step_number == 2
+    finally:
+        os.close(holder)
+        manager.close()
+
+
+@needs_sockets
+def test_a_host_whose_file_was_replaced_serves_nothing_more(tmp_path):
+    """The file was deleted and made again (a new inode) while its host ran: the host's connection
+    still writes the deleted file, so it must not take saves meant for the new one."""
+    from kaizen.core.autonomy.state.storage.sqlite import SQLiteStorage
+
+    url, manager, state = hosted(tmp_path)
+    client = client_of(tmp_path)
+    try:
+        assert client.write_batch([plan_on_latest(manager, state, 2)]) == [None]
+        assert client.role == "client"
+        for name in ("state.db", "state.db-wal", "state.db-shm"):
+            (tmp_path / name).unlink(missing_ok=True)
+        fresh = SQLiteStorage(tmp_path / "state.db")
+        fresh.setup()  # a new, empty store at the same path
+        plan = plan_save(AgentState(agent_id="newcomer", step_number=1), None, "lin_newcomer")
+        assert client.write_batch([plan]) == [None]  # the host hangs up; the client writes the file itself
+        assert client.role != "client"
+        assert fresh.latest_checkpoint("newcomer").checkpoint_id == plan.row.checkpoint_id
+        fresh.close()
+    finally:
+        client.close()
+        manager.close()
