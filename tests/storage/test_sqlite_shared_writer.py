@@ -12,6 +12,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -47,8 +49,19 @@ def hosted(tmp_path: Path) -> tuple[str, SyncStateManager, AgentState]:
 
 def client_of(tmp_path: Path) -> ProcessSharedWriter:
     """A second writer on the file, as another process has: it finds the host and forwards to it."""
-    writer = ProcessSharedWriter(tmp_path / "state.db", 60_000, "FULL")
-    return writer
+    return ProcessSharedWriter(tmp_path / "state.db", 60_000, "FULL")
+
+
+@contextmanager
+def host_and_client(tmp_path: Path) -> Iterator[tuple[str, SyncStateManager, AgentState, ProcessSharedWriter]]:
+    """``hosted`` plus ``client_of``, both closed afterwards (closing twice is harmless)."""
+    url, manager, state = hosted(tmp_path)
+    client = client_of(tmp_path)
+    try:
+        yield url, manager, state, client
+    finally:
+        client.close()
+        manager.close()
 
 
 def plan_on_latest(manager: SyncStateManager, state: AgentState, step: int) -> SavePlan:
@@ -58,9 +71,7 @@ def plan_on_latest(manager: SyncStateManager, state: AgentState, step: int) -> S
 
 @needs_sockets
 def test_a_second_writer_hands_its_saves_to_the_host_and_gets_each_outcome(tmp_path):
-    url, manager, state = hosted(tmp_path)
-    client = client_of(tmp_path)
-    try:
+    with host_and_client(tmp_path) as (url, manager, state, client):
         mine, theirs = plan_on_latest(manager, state, 2), plan_on_latest(manager, state, 3)
         assert client.write_batch([mine]) == [None]
         assert client.role == "client"
@@ -70,16 +81,11 @@ def test_a_second_writer_hands_its_saves_to_the_host_and_gets_each_outcome(tmp_p
         assert outcome.actual_head == mine.row.checkpoint_id
         assert manager.load_latest("agent-0").checkpoint_id == mine.row.checkpoint_id
         assert manager.verify_audit("agent-0").ok
-    finally:
-        client.close()
-        manager.close()
 
 
 @needs_sockets
 def test_a_batch_of_several_agents_commits_through_the_host(tmp_path):
-    url, manager, _ = hosted(tmp_path)
-    client = client_of(tmp_path)
-    try:
+    with host_and_client(tmp_path) as (url, manager, _, client):
         plans = []
         for n in range(1, 6):
             state = AgentState(agent_id=f"agent-{n}", step_number=1)
@@ -88,9 +94,6 @@ def test_a_batch_of_several_agents_commits_through_the_host(tmp_path):
         assert client.write_batch(plans) == [None] * 5
         for n, plan in enumerate(plans, 1):
             assert manager.load_latest(f"agent-{n}").checkpoint_id == plan.row.checkpoint_id
-    finally:
-        client.close()
-        manager.close()
 
 
 @needs_sockets
@@ -414,9 +417,7 @@ def test_a_host_whose_file_was_replaced_serves_nothing_more(tmp_path):
     still writes the deleted file, so it must not take saves meant for the new one."""
     from kaizen.core.autonomy.state.storage.sqlite import SQLiteStorage
 
-    url, manager, state = hosted(tmp_path)
-    client = client_of(tmp_path)
-    try:
+    with host_and_client(tmp_path) as (url, manager, state, client):
         assert client.write_batch([plan_on_latest(manager, state, 2)]) == [None]
         assert client.role == "client"
         for name in ("state.db", "state.db-wal", "state.db-shm"):
@@ -428,6 +429,3 @@ def test_a_host_whose_file_was_replaced_serves_nothing_more(tmp_path):
         assert client.role != "client"
         assert fresh.latest_checkpoint("newcomer").checkpoint_id == plan.row.checkpoint_id
         fresh.close()
-    finally:
-        client.close()
-        manager.close()
