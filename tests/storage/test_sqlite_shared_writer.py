@@ -429,3 +429,25 @@ def test_a_host_whose_file_was_replaced_serves_nothing_more(tmp_path):
         assert client.role != "client"
         assert fresh.latest_checkpoint("newcomer").checkpoint_id == plan.row.checkpoint_id
         fresh.close()
+
+
+@needs_sockets
+def test_a_forked_child_of_the_host_hands_its_saves_to_its_parent(tmp_path):
+    """A prefork worker pool (Celery's) forks after the parent saved: the child must not act as the
+    host it inherited (sockets and lock are the parent's); it gets its own writer, a client."""
+    with host_and_client(tmp_path) as (url, manager, state, client):
+        child = os.fork()
+        if child == 0:  # pragma: no cover - runs in the child
+            code = 1
+            try:
+                mine = SyncStateManager(url)
+                mine.save_checkpoint(AgentState(agent_id="forked", step_number=1))
+                code = 0 if mine.storage.committer.writer.role == "client" else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert manager.load_latest("forked").step_number == 1
+        assert manager.storage.committer.writer.role == "host"  # the parent still serves
+        plan = plan_on_latest(manager, state, 2)
+        assert client.write_batch([plan]) == [None] and client.role == "client"
