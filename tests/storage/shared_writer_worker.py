@@ -1,17 +1,18 @@
 """A process of agents saving into one SQLite file until it is killed (or for STEPS steps each),
 to test the group commit across processes.
 
-Usage: python shared_writer_worker.py STORE_URL FIRST_AGENT AGENTS [STEPS]
+Usage: python shared_writer_worker.py STORE_URL FIRST_AGENT AGENTS [STEPS [linger]]
 Agents FIRST_AGENT .. FIRST_AGENT+AGENTS-1 run in threads, each on its own store object. Prints
 "ACK <agent_id> <checkpoint_id> <step>" only after that save returned, "ROLE <role>" (this
 process's writer: host, client or alone) after every save of agent FIRST_AGENT, and "DONE" when
-every agent finished its steps.
+every agent finished its steps; with "linger" it then stays (stores open, idle) until killed.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
+import time
 
 from kaizen.agents.autonomous.base import BaseAutonomousAgent
 from kaizen.core.autonomy.state.sync_manager import SyncStateManager
@@ -25,8 +26,9 @@ def say(line: str) -> None:
         sys.stdout.flush()
 
 
-def run(url: str, agent_id: str, steps: int, report_role: bool) -> None:
+def run(url: str, agent_id: str, steps: int, report_role: bool, managers: list[SyncStateManager]) -> None:
     manager = SyncStateManager(url)
+    managers.append(manager)
     if manager.load_latest(agent_id) is not None:
         agent = BaseAutonomousAgent.resume(agent_id, state_manager=manager)
     else:
@@ -45,12 +47,16 @@ def run(url: str, agent_id: str, steps: int, report_role: bool) -> None:
 def main() -> int:
     url, first, agents = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     steps = int(sys.argv[4]) if len(sys.argv) > 4 else 1 << 62
-    threads = [threading.Thread(target=run, args=(url, f"agent-{first + n}", steps, n == 0)) for n in range(agents)]
+    managers: list[SyncStateManager] = []
+    threads = [threading.Thread(target=run, args=(url, f"agent-{first + n}", steps, n == 0, managers))
+               for n in range(agents)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     say("DONE")
+    while "linger" in sys.argv[5:]:
+        time.sleep(3600)
     return 0
 
 

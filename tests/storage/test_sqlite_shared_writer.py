@@ -12,6 +12,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -47,8 +49,19 @@ def hosted(tmp_path: Path) -> tuple[str, SyncStateManager, AgentState]:
 
 def client_of(tmp_path: Path) -> ProcessSharedWriter:
     """A second writer on the file, as another process has: it finds the host and forwards to it."""
-    writer = ProcessSharedWriter(tmp_path / "state.db", 60_000, "FULL")
-    return writer
+    return ProcessSharedWriter(tmp_path / "state.db", 60_000, "FULL")
+
+
+@contextmanager
+def host_and_client(tmp_path: Path) -> Iterator[tuple[str, SyncStateManager, AgentState, ProcessSharedWriter]]:
+    """``hosted`` plus ``client_of``, both closed afterwards (closing twice is harmless)."""
+    url, manager, state = hosted(tmp_path)
+    client = client_of(tmp_path)
+    try:
+        yield url, manager, state, client
+    finally:
+        client.close()
+        manager.close()
 
 
 def plan_on_latest(manager: SyncStateManager, state: AgentState, step: int) -> SavePlan:
@@ -58,9 +71,7 @@ def plan_on_latest(manager: SyncStateManager, state: AgentState, step: int) -> S
 
 @needs_sockets
 def test_a_second_writer_hands_its_saves_to_the_host_and_gets_each_outcome(tmp_path):
-    url, manager, state = hosted(tmp_path)
-    client = client_of(tmp_path)
-    try:
+    with host_and_client(tmp_path) as (url, manager, state, client):
         mine, theirs = plan_on_latest(manager, state, 2), plan_on_latest(manager, state, 3)
         assert client.write_batch([mine]) == [None]
         assert client.role == "client"
@@ -70,16 +81,11 @@ def test_a_second_writer_hands_its_saves_to_the_host_and_gets_each_outcome(tmp_p
         assert outcome.actual_head == mine.row.checkpoint_id
         assert manager.load_latest("agent-0").checkpoint_id == mine.row.checkpoint_id
         assert manager.verify_audit("agent-0").ok
-    finally:
-        client.close()
-        manager.close()
 
 
 @needs_sockets
 def test_a_batch_of_several_agents_commits_through_the_host(tmp_path):
-    url, manager, _ = hosted(tmp_path)
-    client = client_of(tmp_path)
-    try:
+    with host_and_client(tmp_path) as (url, manager, _, client):
         plans = []
         for n in range(1, 6):
             state = AgentState(agent_id=f"agent-{n}", step_number=1)
@@ -88,9 +94,6 @@ def test_a_batch_of_several_agents_commits_through_the_host(tmp_path):
         assert client.write_batch(plans) == [None] * 5
         for n, plan in enumerate(plans, 1):
             assert manager.load_latest(f"agent-{n}").checkpoint_id == plan.row.checkpoint_id
-    finally:
-        client.close()
-        manager.close()
 
 
 @needs_sockets
@@ -271,8 +274,9 @@ def test_outcomes_keep_a_conflict_a_conflict():
 
 
 # --- real processes ---------------------------------------------------------------------------
-def start(url: str, first: int, agents: int, steps: int | None = None) -> subprocess.Popen[str]:
+def start(url: str, first: int, agents: int, steps: int | None = None, *, linger: bool = False) -> subprocess.Popen[str]:
     args = [sys.executable, str(WORKER), url, str(first), str(agents)] + ([str(steps)] if steps else [])
+    args += ["linger"] if linger else []
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -365,9 +369,9 @@ def test_a_stopped_host_costs_one_wait_then_saves_go_direct(tmp_path):
     waits once for its greeting, then commits on its own without asking again for a while."""
     url = f"sqlite:///{tmp_path}/state.db"
     open_store(url).setup()
-    host = Drained(start(url, 0, 1))
-    host.wait_for(lambda lines: "ROLE host" in lines, "host")
-    host.proc.send_signal(signal.SIGSTOP)
+    host = Drained(start(url, 0, 1, 3, linger=True))
+    host.wait_for(lambda lines: "DONE" in lines and "ROLE host" in lines, "idle host")
+    host.proc.send_signal(signal.SIGSTOP)  # between saves: it holds no lock of the database itself
     try:
         manager = SyncStateManager(url)
         state = AgentState(agent_id="agent-9", step_number=1)
@@ -383,3 +387,67 @@ def test_a_stopped_host_costs_one_wait_then_saves_go_direct(tmp_path):
     finally:
         host.proc.send_signal(signal.SIGCONT)
         host.kill()
+
+
+def test_a_writer_holding_the_queue_lock_for_good_delays_a_save_only_up_to_the_busy_timeout(tmp_path):
+    """The lock beside the file that orders writers of several processes is waited for no longer
+    than the store's busy timeout (its holder may be a stopped process); then SQLite's lock decides."""
+    from kaizen.core.autonomy.state.storage.sqlite import SQLiteStorage
+
+    import fcntl
+
+    store = SQLiteStorage(tmp_path / "state.db", busy_timeout_ms=300)
+    manager = SyncStateManager(store)
+    manager.save_checkpoint(AgentState(agent_id="a", step_number=1))
+    holder = os.open(tmp_path / "state.db-kzlock", os.O_RDWR)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    try:
+        began = time.monotonic()
+        manager.save_checkpoint(AgentState(agent_id="a", step_number=2))
+        assert 0.25 < time.monotonic() - began < 5.0
+        assert manager.load_latest("a").step_number == 2
+    finally:
+        os.close(holder)
+        manager.close()
+
+
+@needs_sockets
+def test_a_host_whose_file_was_replaced_serves_nothing_more(tmp_path):
+    """The file was deleted and made again (a new inode) while its host ran: the host's connection
+    still writes the deleted file, so it must not take saves meant for the new one."""
+    from kaizen.core.autonomy.state.storage.sqlite import SQLiteStorage
+
+    with host_and_client(tmp_path) as (url, manager, state, client):
+        assert client.write_batch([plan_on_latest(manager, state, 2)]) == [None]
+        assert client.role == "client"
+        for name in ("state.db", "state.db-wal", "state.db-shm"):
+            (tmp_path / name).unlink(missing_ok=True)
+        fresh = SQLiteStorage(tmp_path / "state.db")
+        fresh.setup()  # a new, empty store at the same path
+        plan = plan_save(AgentState(agent_id="newcomer", step_number=1), None, "lin_newcomer")
+        assert client.write_batch([plan]) == [None]  # the host hangs up; the client writes the file itself
+        assert client.role != "client"
+        assert fresh.latest_checkpoint("newcomer").checkpoint_id == plan.row.checkpoint_id
+        fresh.close()
+
+
+@needs_sockets
+def test_a_forked_child_of_the_host_hands_its_saves_to_its_parent(tmp_path):
+    """A prefork worker pool (Celery's) forks after the parent saved: the child must not act as the
+    host it inherited (sockets and lock are the parent's); it gets its own writer, a client."""
+    with host_and_client(tmp_path) as (url, manager, state, client):
+        child = os.fork()
+        if child == 0:  # pragma: no cover - runs in the child
+            code = 1
+            try:
+                mine = SyncStateManager(url)
+                mine.save_checkpoint(AgentState(agent_id="forked", step_number=1))
+                code = 0 if mine.storage.committer.writer.role == "client" else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert manager.load_latest("forked").step_number == 1
+        assert manager.storage.committer.writer.role == "host"  # the parent still serves
+        plan = plan_on_latest(manager, state, 2)
+        assert client.write_batch([plan]) == [None] and client.role == "client"

@@ -86,8 +86,11 @@ def receive(sock: socket.socket) -> Any:
 class _Host:
     """The listening side: one thread accepts, one thread per client process serves its batches."""
 
-    def __init__(self, address: str, lock_fd: int, committer: GroupCommit, hello: dict[str, Any]) -> None:
+    def __init__(self, address: str, lock_fd: int, committer: GroupCommit, hello: dict[str, Any],
+                 path: Path, identity: tuple[int, int]) -> None:
         self.lock_fd = lock_fd
+        self.path = path
+        self.identity = identity
         self.hello = encode(hello)
         self.stopped = False
         self.pid = os.getpid()
@@ -140,9 +143,17 @@ class _Host:
                 self._links.discard(link)
             link.close()
 
+    def _serves_its_file(self) -> bool:
+        """Whether the file at the path is still the one this host writes (its connection keeps a
+        deleted file open; a new file may even get the old one's inode, and so this address)."""
+        try:
+            return file_identity(self.path) == self.identity
+        except OSError:
+            return False
+
     def _answer(self, message: Any) -> bytes | None:
         committer = self._committer()
-        if committer is None:
+        if committer is None or not self._serves_its_file():
             return None
         try:
             if not isinstance(message, dict) or not isinstance(message.get("plans"), list):
@@ -243,7 +254,8 @@ class ProcessSharedWriter:
             os.close(fd)
             return False
         try:
-            self._host = _Host(self.address, fd, committer, self._hello(os.getpid()))
+            self._host = _Host(self.address, fd, committer, self._hello(os.getpid()), self.path,
+                               self.identity or file_identity(self.path))
         except OSError:  # the name is taken (a host that lost its lock file): stay a client
             os.close(fd)
             return False

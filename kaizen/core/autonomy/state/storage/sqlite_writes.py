@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -265,12 +266,12 @@ class SqliteBatchWriter:
         self._queue_fd: int | None = None
 
     def _writers_queue(self) -> int | None:
-        """Wait in the kernel for the writers of other processes (``flock`` on ``<file>-kzlock``);
+        """Queue behind the writers of other processes (``flock`` on ``<file>-kzlock``);
         returns the descriptor to unlock (None: no queue here).
 
         SQLite's own busy handler sleeps 1, 2, 5, 10 ... ms between tries, so a process that finds
-        the file locked often sleeps long after it was freed; queued on a lock it wakes as soon as
-        the previous batch commits. Only the group-commit writers take this lock; SQLite's lock
+        the file locked often sleeps long after it was freed; here it tries again within 1 ms of the
+        previous batch's commit. Only the group-commit writers take this lock; SQLite's lock
         still guards the file against everyone (correctness does not depend on this one).
         """
         fd = self._queue_fd
@@ -282,8 +283,21 @@ class SqliteBatchWriter:
             except OSError:
                 self._queue_fd = -1  # e.g. a directory we may not create files in: poll as before
                 return None
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        return fd
+        # Tried at once, then at pauses growing to 1 ms; never longer than the busy timeout: a holder
+        # that is stopped (Ctrl-Z) must not block the others for good. Past it, SQLite's lock decides.
+        deadline = pause = 0.0
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                now = time.monotonic()
+                if not deadline:
+                    deadline = now + self.busy_timeout_ms / 1000
+                elif now > deadline:
+                    return None
+                pause = min(pause * 2 or 0.00005, 0.001)
+                time.sleep(pause)
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
