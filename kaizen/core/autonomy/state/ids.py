@@ -60,13 +60,15 @@ def new_lineage_id() -> str:
 # The current second, kept as text and as ``datetime`` fields: a record, a workflow update and a
 # save each take the time, and formatting (or adding up) a whole datetime every time cost more
 # than reading the clock. One tuple, replaced whole: safe against another thread reading it.
-_SECOND: tuple[int, str, tuple[int, ...]] = (-1, "", ())
+_Fields = tuple[int, int, int, int, int, int]  # year, month, day, hour, minute, second
+_SECOND: tuple[int, str, _Fields] = (-1, "", (1970, 1, 1, 0, 0, 0))
 
 
-def _second(seconds: int) -> tuple[int, str, tuple[int, ...]]:
+def _second(seconds: int) -> tuple[int, str, _Fields]:
     global _SECOND
     moment = datetime.fromtimestamp(seconds, timezone.utc)
-    _SECOND = second = (seconds, moment.isoformat()[:19], moment.timetuple()[:6])
+    fields = (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
+    _SECOND = second = (seconds, moment.isoformat()[:19], fields)
     return second
 
 
