@@ -96,6 +96,7 @@ class _Host:
         self.pid = os.getpid()
         self._committer = weakref.ref(committer)  # the store's queue must not be kept alive by this
         self._links: set[socket.socket] = set()
+        self._busy: set[socket.socket] = set()  # links whose request is being written: never cut
         self._links_lock = threading.Lock()
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -127,15 +128,23 @@ class _Host:
 
     def _serve(self, link: socket.socket) -> None:
         try:
-            while not self.stopped:
+            while True:
                 try:
                     message = receive(link)
                 except (OSError, ConnectionError, WireError):  # gone, or not speaking this protocol
                     return
-                reply = self._answer(message)
-                if self.stopped or reply is None:
-                    return  # closed without an answer: the client looks its saves up in the file
-                link.sendall(reply)
+                with self._links_lock:
+                    if self.stopped:
+                        return  # closed without an answer, nothing written: the client writes itself
+                    self._busy.add(link)
+                try:
+                    reply = self._answer(message)
+                    if reply is None:
+                        return
+                    link.sendall(reply)  # even when stopping: the client must hear what was committed
+                finally:
+                    with self._links_lock:
+                        self._busy.discard(link)
         except OSError:
             return
         finally:
@@ -165,11 +174,17 @@ class _Host:
         return encode({"outcomes": [outcome_to_wire(outcome) for outcome in outcomes]})
 
     def stop(self) -> None:
-        """Stop serving (each client then writes directly, or finds the next host) and let go of the lock."""
-        self.stopped = True
+        """Stop serving (each client then writes directly, or finds the next host) and let go of the lock.
+
+        A client that sees its link close before an answer takes it that nothing more of its batch
+        will be committed, and writes what it does not find. So an idle link is closed now, but one
+        whose batch is being written is left to its thread, which answers, then closes it."""
+        same_process = os.getpid() == self.pid
         with self._links_lock:
-            links, self._links = list(self._links), set()
-        if os.getpid() == self.pid:  # a forked child shares these sockets: it only closes its copies
+            self.stopped = True
+            links = [link for link in self._links if not (same_process and link in self._busy)]
+            self._links.difference_update(links)
+        if same_process:  # a forked child shares these sockets: it only closes its copies
             for sock in (self.listener, *links):
                 try:
                     sock.shutdown(socket.SHUT_RDWR)
@@ -177,7 +192,7 @@ class _Host:
                     pass
         for sock in (self.listener, *links):
             sock.close()
-        if os.getpid() == self.pid and threading.current_thread() is not self._acceptor:
+        if same_process and threading.current_thread() is not self._acceptor:
             self._acceptor.join(5)  # the address is free once its accept() has returned
         try:
             os.close(self.lock_fd)
