@@ -120,31 +120,22 @@ class StateTracker:
         execution_time: float | None = None,
         **kwargs: Any,
     ) -> None:
-        # Each check only for a value given (most calls give one or two).
-        if run_id is not None:
-            _optional(run_id, "run_id", str)
-        if status is not None:
-            _optional(status, "status", str)
-        if current_node is not None:
-            _optional(current_node, "current_node", str)
+        # Each check only for a value given (most calls give one or two), all before any copy; the
+        # values are kept in this order. A str is its own copy (the usual value: a node name, a status).
+        checked: dict[str, Any] = {}
+        for key, text in (("run_id", run_id), ("status", status), ("current_node", current_node)):
+            if text is not None:
+                _optional(text, key, str)
+                checked[key] = text
         if node_results is not None:
             _optional(node_results, "node_results", dict)
         if execution_time is not None:
             _optional(execution_time, "execution_time", (int, float))
             if not math.isfinite(execution_time) or execution_time < 0:
                 raise InvalidStateValueError(f"execution_time must be a finite number >= 0, got {execution_time}")
-        # The values kept: a str is its own copy (the usual value: a node name, a status).
-        checked: dict[str, Any] = {}
-        nested = False  # whether a kept value is a dict or list (see snapshot)
-        if run_id is not None:
-            checked["run_id"] = run_id
-        if status is not None:
-            checked["status"] = status
-        if current_node is not None:
-            checked["current_node"] = current_node
+        nested = node_results is not None  # whether a kept value is a dict or list (see snapshot)
         if node_results is not None:
             checked["node_results"] = checked_json_copy(node_results, "workflow_state['node_results']")
-            nested = True
         if execution_time is not None:
             checked["execution_time"] = checked_json_copy(execution_time, "workflow_state['execution_time']")
         for key, value in kwargs.items():
