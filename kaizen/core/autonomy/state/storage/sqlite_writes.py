@@ -78,6 +78,9 @@ CREATE_APPEND, APPEND = _append_view(
 _KNOWN_LIDS = 4096  # lineage id -> lid kept by a writer (cleared when full: a miss costs one lookup)
 
 
+# The one-statement saves bind their blobs as ``bytearray``: the sqlite3 module binds a ``bytes``
+# only after looking for an adapter (a registry lookup and two failed attribute lookups per value,
+# more than copying it), while a ``bytearray`` is bound at once. SQLite stores the same BLOB.
 def append_one_values(plan: SavePlan, lid: int) -> tuple[Any, ...]:
     """``APPEND_ONE``'s parameters for a save of at most one record that extends lineage ``lid``."""
     row = plan.row
@@ -85,14 +88,14 @@ def append_one_values(plan: SavePlan, lid: int) -> tuple[Any, ...]:
         record = plan.records[0]
         stream: int | None = STREAM_NUMBERS[record.stream]
         seq: int | None = record.seq
-        data: bytes | None = record.data
-        digest: bytes | None = bytes.fromhex(record.hash)
+        data: bytearray | None = bytearray(record.data)
+        digest: bytearray | None = bytearray.fromhex(record.hash)
     else:
         stream = seq = data = digest = None
     return (
         row.checkpoint_id, row.agent_id, row.lineage_id, row.parent_checkpoint_id, row.step_number,
-        row.timestamp, row.status, encode_heads(row.heads), row.body, row.checksum, row.size_bytes,
-        lid, plan.expected_head, stream, seq, data, digest,
+        row.timestamp, row.status, bytearray(encode_heads(row.heads)), bytearray(row.body), row.checksum,
+        row.size_bytes, lid, plan.expected_head, stream, seq, data, digest,
     )
 
 
@@ -120,8 +123,8 @@ def append_values(plan: SavePlan) -> tuple[Any, ...]:
         hashes = bytes.fromhex("".join([record.hash for record in records]))
     return (
         row.checkpoint_id, row.agent_id, row.lineage_id, row.parent_checkpoint_id, row.step_number,
-        row.timestamp, row.status, encode_heads(row.heads), row.body, row.checksum, row.size_bytes,
-        plan.expected_head, recs, datas, hashes,
+        row.timestamp, row.status, bytearray(encode_heads(row.heads)), bytearray(row.body), row.checksum,
+        row.size_bytes, plan.expected_head, recs, bytearray(datas), bytearray(hashes),
     )
 
 
@@ -260,6 +263,7 @@ class SqliteBatchWriter:
         self.busy_timeout_ms = busy_timeout_ms
         self.synchronous = synchronous
         self._conn: sqlite3.Connection | None = None
+        self._cursor: sqlite3.Cursor | None = None  # the one-statement saves' (conn.execute makes one a call)
         self._one_statement = False  # whether the connection holds APPEND's view and trigger
         self._one_record = False  # ... and APPEND_ONE's
         self._lids: dict[str, int] = {}
@@ -306,6 +310,7 @@ class SqliteBatchWriter:
             # Not without JSON functions: a lone save of more records then takes the batch's calls.
             self._one_statement = _created(conn, CREATE_APPEND)
             self._lids = {}
+            self._cursor = conn.cursor()
             self._conn = conn
         return self._conn
 
@@ -371,7 +376,7 @@ class SqliteBatchWriter:
     def _one_statement_save(self, conn: sqlite3.Connection, plan: SavePlan, sql: str,
                             values: tuple[Any, ...]) -> BaseException | None:
         try:
-            conn.execute(sql, values)
+            (self._cursor or conn.cursor()).execute(sql, values)
         except sqlite3.Error as exc:  # the statement wrote nothing
             if isinstance(exc, sqlite3.IntegrityError) and str(exc) == HEAD_MOVED:
                 self._lids.pop(plan.row.lineage_id, None)
@@ -401,6 +406,7 @@ class SqliteBatchWriter:
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
+        self._cursor = None
         if conn is not None:
             conn.close()
         fd, self._queue_fd = self._queue_fd, None
