@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from kaizen.core.autonomy.state import AgentState, StateTracker
 from kaizen.core.autonomy.state.errors import (
@@ -81,10 +81,13 @@ class _InRunState(Generic[V]):
     @overload
     def __get__(self, agent: BaseAutonomousAgent, owner: type) -> V: ...
     def __get__(self, agent: BaseAutonomousAgent | None, owner: type) -> V | _InRunState[V]:
-        return self if agent is None else cast(V, getattr(agent.runtime, self.field))
+        if agent is None:
+            return self
+        value: V = getattr(agent._runtime, self.field)  # (not through ``runtime``: read on every step)
+        return value
 
     def __set__(self, agent: BaseAutonomousAgent, value: V) -> None:
-        setattr(agent.runtime, self.field, value)
+        setattr(agent._runtime, self.field, value)
 
 
 class BaseAutonomousAgent:

@@ -86,11 +86,19 @@ class RunState:
     def _capture_for_save(self, agent_id: str, model: str) -> CapturedState:
         checkpoint_id = new_checkpoint_id()
         try:
-            # Anyone may have changed these in place since the last save: this is their one check.
-            memory_contents = _check_object(self.memory_contents, "memory_contents")
-            pending_actions = _check_list(self.pending_actions, "pending_actions")
-            tool_results_cache = _check_object(self.tool_results_cache, "tool_results_cache")
-            metadata = _check_object(self.metadata, "metadata")
+            # Anyone may have changed these in place since the last save: this is their one check
+            # (and copy). An empty one's copy is a new empty one, made here without the call.
+            memory_contents = self.memory_contents
+            memory_contents = {} if type(memory_contents) is dict and not memory_contents else _check_object(
+                memory_contents, "memory_contents")
+            pending_actions = self.pending_actions
+            pending_actions = [] if type(pending_actions) is list and not pending_actions else _check_list(
+                pending_actions, "pending_actions")
+            tool_results_cache = self.tool_results_cache
+            tool_results_cache = {} if type(tool_results_cache) is dict and not tool_results_cache else _check_object(
+                tool_results_cache, "tool_results_cache")
+            metadata = self.metadata
+            metadata = {} if type(metadata) is dict and not metadata else _check_object(metadata, "metadata")
         except StateError as exc:
             raise type(exc)(f"cannot save checkpoint {checkpoint_id!r}: {exc}") from None
         now, text = utc_moment()

@@ -101,6 +101,9 @@ def utc_text(epoch_ns: int) -> str:
 # the agent's id and the parent's come back on every save. Bounded: emptied when full.
 _VALID_IDS: set[str] = set()
 _VALID_IDS_MAX = 4096
+# The same set, for hot paths that skip the call when an exact str is in it (read only: only
+# ``check_id`` adds to it or empties it).
+KNOWN_IDS = _VALID_IDS
 
 
 def check_id(value: object, name: str) -> str:

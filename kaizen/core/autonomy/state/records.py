@@ -76,10 +76,10 @@ def make_approval_record(
 
     ``via``/``reason``/``call_id`` are set by deferred decisions; ``reason`` is redacted like an
     input. ``input_summary`` (already redacted) replaces summarising ``tool_input``."""
-    record = {
+    record = {  # (a bool, and a listed action as an exact str, are taken as the checks would return them)
         "tool_name": check_tool_name(tool_name),
-        "approved": check_approved(approved),
-        "action": check_action(action),
+        "approved": approved if approved is True or approved is False else check_approved(approved),
+        "action": action if type(action) is str and action in APPROVAL_ACTIONS else check_action(action),
         "timestamp": utc_now(),
         "input_summary": summarize_input(tool_input, summary_limit) if input_summary is None else input_summary,
     }

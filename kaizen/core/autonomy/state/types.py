@@ -130,11 +130,12 @@ class CapturedState(AgentState):
     def of(cls, values: dict[str, Any], stamp: tuple[datetime, str]) -> CapturedState:
         """The state holding ``values``: every field, in declaration order, with ``timestamp`` and
         ``updated_at`` already ``datetime``s. That is what the generated ``__init__`` would make
-        of them (and ``__post_init__`` leave as is), at half the cost of passing 25 arguments."""
+        of them (and ``__post_init__`` leave as is), at half the cost of passing 25 arguments.
+        The dict itself becomes the state's (not copied): the caller hands over one of its own."""
         if len(values) != len(_FIELD_NAMES):
             raise TypeError(f"CapturedState.of needs every field: {sorted(set(_FIELD_NAMES) - set(values))} missing")
         state = cls.__new__(cls)
-        state.__dict__.update(values)
+        state.__dict__ = values
         state.stamp = stamp
         return state
 

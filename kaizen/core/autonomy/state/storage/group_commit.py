@@ -92,14 +92,43 @@ class GroupCommit:
                 me = _Pending(plan)
                 self._queue.append(me)
         if alone:  # the lone agent's save: a batch of its own, written at once (the queue stays empty)
-            me = _Pending(plan, waits=False)
-            self._lead(me, [me])
-            self._outcome(me)
+            self._write_alone(plan)
             return
         me.wake.acquire()
         if me.leads:
             self._lead(me)
         self._outcome(me)
+
+    def _write_alone(self, plan: SavePlan) -> None:
+        """``_lead`` and ``_outcome`` of a batch of one save, its caller leading: the same steps
+        (a failure is that save's error; then the lead goes to whoever queued meanwhile), without
+        the queue entry a save waiting for its batch needs."""
+        try:
+            try:
+                outcomes = self.writer.write_batch([plan])
+            except BaseException as exc:  # the caller's own error, as _write gives it
+                if not isinstance(exc, Exception):
+                    raise
+                error = StorageError(f"{self.where}: save of checkpoint {plan.row.checkpoint_id!r} failed: {exc}")
+                raise error from exc
+            if len(outcomes) != 1:
+                raise ValueError(f"the writer answered {len(outcomes)} outcomes for one save")
+            self.batches += 1
+            self.saves += 1
+        finally:  # whatever happened, nobody queued meanwhile may wait forever
+            with self._lock:
+                if self._queue:
+                    successor = self._queue[0]
+                    successor.leads = True
+                    successor.wake.release()
+                else:
+                    self._leading = False
+                    if self._close_when_idle:
+                        self.writer.close()
+                        self._close_when_idle = False
+        outcome = outcomes[0]
+        if outcome is not None:
+            raise outcome
 
     def write_all(self, plans: list[SavePlan]) -> list[BaseException | None]:
         """Write ``plans`` together in the next batch (a batch another process handed over); returns

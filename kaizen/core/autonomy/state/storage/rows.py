@@ -10,6 +10,7 @@ row is detected before anything is handed back.
 from __future__ import annotations
 
 import hashlib
+import math
 import zlib
 from datetime import datetime, timezone
 from collections.abc import Sequence
@@ -20,11 +21,13 @@ import orjson
 from ..errors import (
     CheckpointCorruptError, InvalidStateTypeError, StateDivergedError, StateError, StateFormatError,
 )
-from ..ids import check_id, utc_now
+from ..ids import KNOWN_IDS, check_id, utc_now
 from ..records import check_approval_record
 from ..frozen import AppendOnlyView, FrozenDict, freeze
 from ..jsonsafe import checked_json_copy
-from ..types import CONTAINER_FIELDS, FIELD_CHECKS, SCHEMA_VERSION, AgentState, CapturedState, check_field
+from ..types import (
+    CONTAINER_FIELDS, FIELD_CHECKS, SCHEMA_VERSION, STATUSES, AgentState, CapturedState, check_field,
+)
 from .base import GENESIS_HASH, STREAMS, CheckpointRow, LineageRow, RecordRow, SavePlan, StreamHead
 
 ROW_FIELDS = ("checkpoint_id", "agent_id", "parent_checkpoint_id", "step_number", "timestamp", "status")
@@ -95,15 +98,41 @@ def _checked_fields(state: AgentState) -> tuple[int, str, str, dict[str, Any]]:
 
 
 def _checked_capture(state: CapturedState) -> tuple[int, str, str, dict[str, Any]]:
-    check_id(state.agent_id, "agent_id")
+    # Each check is its function's, in the same order; a value of the usual exact type that the
+    # function would return unchanged (an id already found valid, a count, a listed status ...)
+    # is taken without the call, anything else goes through it (and fails there, named).
+    known = KNOWN_IDS
+    agent_id = state.agent_id
+    if type(agent_id) is not str or agent_id not in known:
+        check_id(agent_id, "agent_id")
     check_id(state.checkpoint_id, "checkpoint_id")
-    _check_optional_id(state.parent_checkpoint_id, "parent_checkpoint_id")
-    step_number = _check_count(state.step_number, "step_number")
-    status = _check_status(state.status, "status")
+    parent = state.parent_checkpoint_id
+    if parent is not None and (type(parent) is not str or parent not in known):
+        _check_optional_id(parent, "parent_checkpoint_id")
+    step_number = state.step_number
+    if type(step_number) is not int or step_number < 0:
+        step_number = _check_count(step_number, "step_number")
+    status = state.status
+    if type(status) is not str or status not in STATUSES:
+        status = _check_status(status, "status")
     moment = state.timestamp
     stamp = state.stamp
     timestamp = stamp[1] if stamp is not None and stamp[0] is moment else _stored_timestamp(moment)
+    # the body's scalars, checked in BODY_FIELDS' order
+    model = state.model
+    if type(model) is not str:
+        model = _check_str(model, "model")
     updated_at = state.updated_at
+    if updated_at is moment and moment.microsecond and moment.tzinfo is timezone.utc:
+        updated_text = timestamp  # the capture's one instant, already formatted
+    else:
+        updated_text = _check_updated_at(updated_at, "updated_at")
+    budget = state.budget_spent_usd
+    if type(budget) is not float or not 0.0 <= budget < math.inf:
+        budget = _check_money(budget, "budget_spent_usd")
+    run_id = state.workflow_run_id
+    if run_id is not None and type(run_id) is not str:
+        run_id = _check_optional_str(run_id, "workflow_run_id")
     return step_number, timestamp, status, {  # BODY_FIELDS (a test holds this to them)
         # CONTAINER_FIELDS, as captured
         "memory_contents": state.memory_contents,
@@ -118,13 +147,10 @@ def _checked_capture(state: CapturedState) -> tuple[int, str, str, dict[str, Any
         "control_protocol_state": state.control_protocol_state,
         "registered_hooks": state.registered_hooks,
         "hook_event_history": state.hook_event_history,
-        # the scalars, checked in BODY_FIELDS' order
-        "model": _check_str(state.model, "model"),
-        "updated_at": timestamp  # the capture's one instant, already formatted
-        if updated_at is moment and moment.microsecond and moment.tzinfo is timezone.utc
-        else _check_updated_at(updated_at, "updated_at"),
-        "budget_spent_usd": _check_money(state.budget_spent_usd, "budget_spent_usd"),
-        "workflow_run_id": _check_optional_str(state.workflow_run_id, "workflow_run_id"),
+        "model": model,
+        "updated_at": updated_text,
+        "budget_spent_usd": budget,
+        "workflow_run_id": run_id,
     }
 
 
