@@ -275,7 +275,7 @@ class CommitterHandle:
 
     def get(self) -> GroupCommit:
         held = self._held
-        pid = _current_pid()
+        pid = _PID[0] if _TRACKS_FORKS else os.getpid()  # (_current_pid, read on every save)
         if held is not None and held[0] == pid:
             return held[1]
         with self._lock:
