@@ -10,7 +10,7 @@ import time
 import pytest
 
 from kaizen.core.autonomy.state import (
-    AgentState, CheckpointNotFoundError, StateManager, StateSnapshot, SyncStateManager,
+    AgentState, CheckpointConflictError, CheckpointNotFoundError, StateManager, StateSnapshot, SyncStateManager,
 )
 
 
@@ -115,3 +115,52 @@ def test_missing_checkpoint_error_is_both_ours_and_file_not_found():
     with pytest.raises(CheckpointNotFoundError) as caught:
         SyncStateManager("memory://").load_checkpoint("ckpt_nowhere")
     assert isinstance(caught.value, FileNotFoundError) and "ckpt_nowhere" in str(caught.value)
+
+
+def test_saving_one_state_object_again_and_again_keeps_every_checkpoint(backend):
+    """The original's loop: one AgentState, changed and saved each step. Each save is a new
+    checkpoint on top of the last; none is overwritten."""
+    _, url = backend
+
+    async def main():
+        manager = StateManager(storage=url)
+        state = AgentState(agent_id="looper")
+        returned = []
+        for step in range(3):
+            state.step_number = step
+            state.approval_history.append({"tool_name": "Bash", "approved": True, "action": "once",
+                                           "input_summary": f"step {step}", "timestamp": "2026-01-01T00:00:00+00:00"})
+            returned.append(await manager.save_checkpoint(state))
+            assert state.checkpoint_id == returned[-1]
+        first = await manager.load_checkpoint(returned[0])
+        latest = await manager.resume_from_latest("looper")
+        parents = [(await manager.load_checkpoint(cid)).parent_checkpoint_id for cid in returned]
+        await manager.aclose()
+        return returned, first, latest, parents
+
+    returned, first, latest, parents = run(main())
+    assert len(set(returned)) == 3
+    assert parents == [None, returned[0], returned[1]]
+    assert (first.step_number, len(first.approval_history)) == (0, 1)
+    assert (latest.checkpoint_id, latest.step_number, len(latest.approval_history)) == (returned[-1], 2, 3)
+
+
+def test_a_resave_that_conflicts_leaves_the_state_object_as_it_was(tmp_path):
+    url = f"sqlite:///{tmp_path}/s.db"
+
+    async def main():
+        manager = StateManager(storage=url)
+        state = AgentState(agent_id="racer", step_number=1)
+        saved_id = await manager.save_checkpoint(state)
+        other = await StateManager(storage=url).resume_from_latest("racer")
+        other.checkpoint_id, other.parent_checkpoint_id, other.step_number = "ckpt_other000001", saved_id, 5
+        other.tool_usage_counts["Write"] = 1
+        await StateManager(storage=url).save_checkpoint(other)
+        state.tool_usage_counts["Read"] = 1  # diverges from what the other writer saved
+        with pytest.raises(CheckpointConflictError):
+            await manager.save_checkpoint(state)
+        await manager.aclose()
+        return state, saved_id
+
+    state, saved_id = run(main())
+    assert (state.checkpoint_id, state.parent_checkpoint_id) == (saved_id, None)

@@ -42,7 +42,7 @@ from spec_blocks import CodeBlock, code_blocks
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
-PAGES = ["state-api.md", "checkpoints.md", "agent-loop.md", "approvals-and-hooks.md", "cli.md", "langgraph.md", "scaling.md",
+PAGES = ["state-api.md", "checkpoints.md", "migrating.md", "agent-loop.md", "approvals-and-hooks.md", "cli.md", "langgraph.md", "scaling.md",
          "observability.md", "console.md"]
 RUN, SHOW, CONSOLE, FILE = "python", "py", "console", "toml"
 KINDS = (RUN, SHOW, CONSOLE, FILE)

@@ -366,7 +366,7 @@ def test_kill_9_of_the_host_loses_no_acknowledged_save(tmp_path):
 @pytest.mark.slow
 def test_a_stopped_host_costs_one_wait_then_saves_go_direct(tmp_path):
     """A host that is stopped (Ctrl-Z, a debugger) still holds the lock and its address; a new writer
-    waits once for its greeting, then commits on its own without asking again for a while."""
+    sees that its greeting cannot come, then commits on its own without asking again for a while."""
     url = f"sqlite:///{tmp_path}/state.db"
     open_store(url).setup()
     host = Drained(start(url, 0, 1, 3, linger=True))
@@ -387,6 +387,43 @@ def test_a_stopped_host_costs_one_wait_then_saves_go_direct(tmp_path):
     finally:
         host.proc.send_signal(signal.SIGCONT)
         host.kill()
+
+
+@needs_sockets
+@pytest.mark.slow
+def test_a_host_stopped_while_a_save_waits_on_it_does_not_hold_that_save(tmp_path):
+    """The host is stopped (Ctrl-Z) after a client handed it a save: the client sees the host's
+    process stopped, writes the save itself, and does not ask that host again for a while. Resumed,
+    the host finds the save already there and writes nothing twice."""
+    url = f"sqlite:///{tmp_path}/state.db"
+    open_store(url).setup()
+    host = Drained(start(url, 0, 1, 3, linger=True))
+    host.wait_for(lambda lines: "DONE" in lines and "ROLE host" in lines, "idle host")
+    manager = SyncStateManager(url)
+    state = AgentState(agent_id="agent-9", step_number=1)
+    try:
+        manager.save_checkpoint(state)
+        assert manager.storage.committer.writer.role == "client"
+        host.proc.send_signal(signal.SIGSTOP)
+        began = time.monotonic()
+        saved = []
+        for step in (2, 3):
+            saved.append(manager.save_checkpoint(next_state(state, step)))
+            state = manager.load_latest("agent-9")
+        assert time.monotonic() - began < 10.0, "the save waited out the answer timeout of a stopped host"
+        assert manager.storage.committer.writer.role == "alone"
+        assert manager.load_latest("agent-9").checkpoint_id == saved[-1]
+        host.proc.send_signal(signal.SIGCONT)
+        time.sleep(0.5)  # the host reads the save it was handed, finds it committed, writes nothing
+        reader = SyncStateManager(url)
+        assert reader.load_latest("agent-9").checkpoint_id == saved[-1]
+        assert [row.checkpoint_id for row in reader.list_checkpoints("agent-9")][:2] == saved[::-1]
+        assert reader.verify_audit("agent-9").ok and reader.verify_audit("agent-0").ok
+        reader.close()
+    finally:
+        host.proc.send_signal(signal.SIGCONT)
+        host.kill()
+        manager.close()
 
 
 def test_a_writer_holding_the_queue_lock_for_good_delays_a_save_only_up_to_the_busy_timeout(tmp_path):

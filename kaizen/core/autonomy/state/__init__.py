@@ -4,6 +4,7 @@ it, the checkpoint system (``SyncStateManager`` and its async face ``StateManage
 from __future__ import annotations
 
 from .errors import (
+    CheckpointAlreadySavedError,
     CheckpointConflictError,
     CheckpointCorruptError,
     CheckpointNotFoundError,
@@ -35,6 +36,7 @@ __all__ = [
     "STATUSES",
     "STREAM_FIELDS",
     "AgentState",
+    "CheckpointAlreadySavedError",
     "CheckpointConflictError",
     "CheckpointCorruptError",
     "CheckpointMetadata",

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import orjson
 
-from .errors import CheckpointConflictError, CheckpointNotFoundError, EncryptionKeyError, InvalidStateValueError
+from .errors import (
+    CheckpointAlreadySavedError, CheckpointConflictError, CheckpointNotFoundError, EncryptionKeyError,
+    InvalidStateValueError,
+)
 from .history_reader import HistoryReader
 from .row_cache import RowCache
 from .storage.base import STREAMS, CheckpointRow, CheckpointStore, is_sealed
@@ -84,11 +87,7 @@ class Continuation:
         require_readable(row)
         verify_row(row)
         if row.checkpoint_id == state.checkpoint_id:
-            raise InvalidStateValueError(
-                f"checkpoint {state.checkpoint_id!r} of agent {state.agent_id!r} is already saved; a new "
-                "checkpoint needs a new checkpoint_id (capture the state again, or "
-                "dataclasses.replace(state, checkpoint_id=new_checkpoint_id()))"
-            )
+            raise CheckpointAlreadySavedError(state.checkpoint_id, state.agent_id)
         return counters_continue(state, row) and all(
             self.history.extends(getattr(state, stream), row, stream, anchor) for stream in STREAMS)
 

@@ -16,6 +16,20 @@ class InvalidStateValueError(StateError, ValueError):
     """An argument or field has the right type but a value we cannot accept."""
 
 
+class CheckpointAlreadySavedError(InvalidStateValueError):
+    """A state was saved again under the id of a checkpoint already stored: storing it would
+    overwrite that checkpoint. The async ``StateManager`` answers by saving it as a new checkpoint."""
+
+    def __init__(self, checkpoint_id: str, agent_id: str) -> None:
+        self.checkpoint_id = checkpoint_id
+        self.agent_id = agent_id
+        super().__init__(
+            f"checkpoint {checkpoint_id!r} of agent {agent_id!r} is already saved; a new checkpoint needs "
+            "a new checkpoint_id (capture the state again, or dataclasses.replace(state, "
+            "checkpoint_id=new_checkpoint_id()))"
+        )
+
+
 class InvalidStateTypeError(StateError, TypeError):
     """An argument or field has the wrong type."""
 

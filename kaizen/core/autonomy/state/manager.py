@@ -19,7 +19,8 @@ from typing import Any
 from kaizen.core.values import is_int, is_number
 
 from ...bridge import in_thread
-from .errors import InvalidStateTypeError, InvalidStateValueError
+from .errors import CheckpointAlreadySavedError, InvalidStateTypeError, InvalidStateValueError
+from .ids import new_checkpoint_id
 from .plugin import PluginCore, PluginStateManager
 from .sync_manager import SyncStateManager
 from .types import AgentState, CheckpointMetadata, StateSnapshot
@@ -71,6 +72,7 @@ class StateManager:
         # The original's step/time bookkeeping for should_checkpoint, by agent id.
         self._last_checkpoint_step: dict[str, int] = {}
         self._last_checkpoint_time: dict[str, float] = {}
+        self._last_saved: dict[str, str] = {}  # agent id -> the checkpoint id this face saved last
 
     async def _run(self, name: str, *args: Any) -> Any:
         """One call of the core: awaited directly for a plug-in backend (its own coroutines on the
@@ -141,10 +143,37 @@ class StateManager:
 
     # --- the coroutines ---------------------------------------------------------------------------
     async def save_checkpoint(self, state: AgentState, force: bool = False) -> str:
-        checkpoint_id: str = await self._run("save_checkpoint", state, force)
+        """Save ``state`` and return its checkpoint id.
+
+        The original's users save one state object again and again, changing it in between; the
+        original overwrote the checkpoint each time. Here a state carrying the id of a checkpoint
+        already stored (the one this manager saved last for the agent, or the agent's latest) is
+        saved as a NEW checkpoint on top of it: ``state`` takes the new id (returned) and points at
+        the old one as its parent, so the loop runs unchanged and every earlier checkpoint stays as
+        it was (audit, time travel). If that save fails, ``state`` keeps the ids it had. (A plug-in
+        ``StorageBackend`` saves as its own ``save`` does.)"""
+        before = state.parent_checkpoint_id, state.checkpoint_id
+        try:
+            if self._plugin is None and self._last_saved.get(state.agent_id) == state.checkpoint_id:
+                self._as_new_checkpoint(state)
+            try:
+                checkpoint_id: str = await self._run("save_checkpoint", state, force)
+            except CheckpointAlreadySavedError as saved:
+                if self._plugin is not None or saved.checkpoint_id != state.checkpoint_id:
+                    raise
+                self._as_new_checkpoint(state)
+                checkpoint_id = await self._run("save_checkpoint", state, force)
+        except Exception:  # (a cancelled save may still land: its new ids are kept)
+            state.parent_checkpoint_id, state.checkpoint_id = before  # as it was: nothing was saved
+            raise
+        self._last_saved[state.agent_id] = checkpoint_id
         self._last_checkpoint_step[state.agent_id] = state.step_number
         self._last_checkpoint_time[state.agent_id] = time.time()
         return checkpoint_id
+
+    @staticmethod
+    def _as_new_checkpoint(state: AgentState) -> None:
+        state.parent_checkpoint_id, state.checkpoint_id = state.checkpoint_id, new_checkpoint_id()
 
     async def load_checkpoint(self, checkpoint_id: str) -> AgentState:
         state: AgentState = await self._run("load_checkpoint", checkpoint_id)

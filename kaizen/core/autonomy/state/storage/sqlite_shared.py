@@ -11,7 +11,10 @@ each save's outcome once it is durable (a conflict stays a ``CheckpointConflictE
 Nothing depends on the host staying up. If it exits or is killed, its clients see the connection
 close; a save whose answer never came is looked up in the file (its checkpoint row is there, with the
 same checksum, or nothing of it is: a transaction is atomic), written directly if absent, and the next
-batch finds or becomes the new host. With no host reachable, or on a system without abstract sockets,
+batch finds or becomes the new host. A host whose process is stopped (Ctrl-Z, a debugger) is seen as
+such within a quarter of a second (its state in ``/proc``), and treated like one that is gone, except
+that a save it was handed and that cannot be written around it (it was stopped holding the database's
+write lock) is reported as undecided. With no host reachable, or on a system without abstract sockets,
 a process writes directly, as without this module. Only processes of the same user are served or
 trusted (``SO_PEERCRED``), and a host announces the file and level it serves before anything is sent.
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import select
 import socket
 import struct
 import threading
@@ -29,7 +33,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from ..errors import StorageError
+from ..errors import CheckpointConflictError, StorageError
 from .base import SavePlan
 from .group_commit import GroupCommit
 from .plan_wire import (
@@ -42,6 +46,7 @@ _RETRY_S = 1.0  # after finding no host to reach, write directly this long befor
 _UNRESPONSIVE_RETRY_S = 30.0  # ... and after a host that did not greet in time (e.g. a stopped process)
 _HELLO_TIMEOUT_S = 5.0
 _ANSWER_MARGIN_S = 30.0  # a host's answer may take the busy timeout plus this before a save gives up
+_STOP_POLL_S = 0.25  # while waiting for the host, how often to look whether its process was stopped
 AVAILABLE = hasattr(socket, "AF_UNIX") and hasattr(socket, "SO_PEERCRED")
 
 
@@ -62,6 +67,36 @@ def _peer(sock: socket.socket) -> tuple[int, int]:
     """(pid, uid) of the process at the other end."""
     pid, uid, _gid = _CREDENTIALS.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CREDENTIALS.size))
     return pid, uid
+
+
+class HostStoppedError(TimeoutError):
+    """The host's process is stopped (Ctrl-Z, SIGSTOP, a debugger): it will not answer until resumed."""
+
+
+def is_stopped(pid: int) -> bool:
+    """Whether process ``pid`` is stopped or held by a tracer (its state in ``/proc``, Linux)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rpartition(b")")[2].split()
+    except OSError:
+        return False
+    return bool(fields) and fields[0] in (b"T", b"t")
+
+
+def receive_from(sock: socket.socket, pid: int, timeout: float) -> Any:
+    """``receive`` from process ``pid``, waiting at most ``timeout`` seconds for the message to start,
+    and raising ``HostStoppedError`` as soon as that process is seen stopped: a stopped host would
+    hold its caller for the whole timeout for an answer that cannot come while it is stopped."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("no answer")
+        readable, _, _ = select.select([sock], [], [], min(_STOP_POLL_S, left))
+        if readable:
+            return receive(sock)
+        if is_stopped(pid):
+            raise HostStoppedError(f"process {pid} is stopped")
 
 
 def _receive_exactly(sock: socket.socket, size: int) -> bytes:
@@ -215,6 +250,7 @@ class ProcessSharedWriter:
         self._committer: weakref.ref[GroupCommit] | None = None
         self._host: _Host | None = None
         self._link: socket.socket | None = None
+        self._host_pid = 0  # the process at the other end of _link
         self._look_after = 0.0
         self.forwarded = 0  # batches handed to a host (the rest of the committer's batches were committed here)
         _LIVE.add(self)
@@ -295,7 +331,7 @@ class ProcessSharedWriter:
             pid, uid = _peer(link)
             if uid != os.getuid():
                 raise WireError(f"the process serving {self.path} (pid {pid}) belongs to another user")
-            hello = receive(link)
+            hello = receive_from(link, pid, _HELLO_TIMEOUT_S)
             expected = self._hello(pid)
             if not isinstance(hello, dict) or any(hello.get(key) != expected[key] for key in
                                                   ("kaizen_sqlite_host", "file", "synchronous", "pid")):
@@ -304,6 +340,7 @@ class ProcessSharedWriter:
         except BaseException:
             link.close()
             raise
+        self._host_pid = pid
         return link
 
     # --- handing a batch over -------------------------------------------------------------------
@@ -311,7 +348,11 @@ class ProcessSharedWriter:
         self.forwarded += 1
         try:
             link.sendall(encode({"plans": [plan_to_wire(plan) for plan in plans]}))
-            reply = receive(link)
+            reply = receive_from(link, self._host_pid, self.answer_timeout)
+        except HostStoppedError:  # it may hold the request unread, or be stopped in the middle of it
+            self._drop_link()
+            self._look_after = time.monotonic() + _UNRESPONSIVE_RETRY_S
+            return self._settle(plans, write_missing=True, host_stopped=True)
         except TimeoutError:
             self._drop_link()
             return self._settle(plans, write_missing=False)
@@ -333,10 +374,16 @@ class ProcessSharedWriter:
             self._drop_link()
             return [StorageError(f"{self.where}: {exc}") for _ in plans]
 
-    def _settle(self, plans: list[SavePlan], *, write_missing: bool) -> list[BaseException | None]:
+    def _settle(self, plans: list[SavePlan], *, write_missing: bool,
+                host_stopped: bool = False) -> list[BaseException | None]:
         """The outcomes of saves handed to a host that never answered, read from the file: a save
         whose row is there (same checksum) was committed; one that is absent left nothing, and is
-        written now (``write_missing``: the host is gone) or reported as undecided."""
+        written now (``write_missing``: the host is gone, or stopped) or reported as undecided.
+
+        A stopped host may have been stopped inside its transaction: then it holds the database's
+        write lock, the direct write fails once the busy timeout is over, and the save is reported
+        as undecided (the host commits it when it is resumed). If it was stopped anywhere else, the
+        direct write commits the save, and the host's later attempt finds it there and writes nothing."""
         outcomes: list[BaseException | None] = [None] * len(plans)
         missing: list[int] = []
         try:
@@ -353,14 +400,19 @@ class ProcessSharedWriter:
         if write_missing:
             written = self.local.write_batch([plans[index] for index in missing])
             for index, outcome in zip(missing, written, strict=True):
+                if host_stopped and isinstance(outcome, StorageError) and not isinstance(outcome, CheckpointConflictError):
+                    outcome = self._undecided(plans[index], f"the writing process {self._host_pid} is stopped ({outcome})")
                 outcomes[index] = outcome
             return outcomes
         for index in missing:
-            outcomes[index] = StorageError(
-                f"{self.where}: the writing process did not answer within {self.answer_timeout:.0f} s; checkpoint "
-                f"{plans[index].row.checkpoint_id!r} is not in the store yet and may still be committed: "
-                "load the agent's latest checkpoint to see where it stands")
+            outcomes[index] = self._undecided(
+                plans[index], f"the writing process did not answer within {self.answer_timeout:.0f} s")
         return outcomes
+
+    def _undecided(self, plan: SavePlan, why: str) -> StorageError:
+        return StorageError(
+            f"{self.where}: {why}; checkpoint {plan.row.checkpoint_id!r} is not in the store yet and may still "
+            "be committed: load the agent's latest checkpoint to see where it stands")
 
     def _drop_link(self) -> None:
         link, self._link = self._link, None
