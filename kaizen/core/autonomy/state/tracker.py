@@ -125,7 +125,8 @@ class StateTracker:
         checked: dict[str, Any] = {}
         for key, text in (("run_id", run_id), ("status", status), ("current_node", current_node)):
             if text is not None:
-                _optional(text, key, str)
+                if type(text) is not str:  # (an exact str passes: no call)
+                    _optional(text, key, str)
                 checked[key] = text
         if node_results is not None:
             _optional(node_results, "node_results", dict)

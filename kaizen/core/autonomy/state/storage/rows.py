@@ -53,13 +53,19 @@ _NO_HEADS = {stream: StreamHead(0) for stream in STREAMS}
 _ROW_OVERHEAD = 200  # ids, numbers and checksum of a checkpoint row, roughly
 
 
+_dumps = orjson.dumps
+_SORT_KEYS = orjson.OPT_SORT_KEYS
+_sha256 = hashlib.sha256
+
+
 def canonical(value: Any) -> bytes:
     """The one JSON form we hash and store: sorted keys, no spaces."""
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    return _dumps(value, option=_SORT_KEYS)
 
 
 def chain_step(previous_hex: str, data: bytes) -> str:
-    return hashlib.sha256(bytes.fromhex(previous_hex) + data).hexdigest()
+    """The hash chain's next value: SHA-256 of the previous one (as bytes) and the entry's data."""
+    return _sha256(bytes.fromhex(previous_hex) + data).hexdigest()
 
 
 def row_checksum(
@@ -161,13 +167,6 @@ def _stored_timestamp(value: object) -> str:
     return _utc(check_field("timestamp", value))
 
 
-def _new_entries(entries: Sequence[Any], start: int) -> Sequence[Any]:
-    """``entries[start:]``; a captured state's live-history view hands its slice over directly."""
-    if type(entries) is AppendOnlyView:
-        return entries.since(start)
-    return entries[start:]
-
-
 def plan_save(state: AgentState, parent: CheckpointRow | None, lineage_id: str) -> SavePlan:
     """The rows a save of ``state`` writes on top of ``parent`` (None: the agent's first).
 
@@ -176,12 +175,15 @@ def plan_save(state: AgentState, parent: CheckpointRow | None, lineage_id: str) 
     frozen entries were validated when captured); nothing is written for an invalid state.
     """
     trusted = type(state) is CapturedState
-    try:
-        step_number, timestamp, status, body = _checked_fields(state)
+    try:  # (_checked_fields, and below canonical, chain_step and _new_entries, without their calls)
+        if type(state) is CapturedState:
+            step_number, timestamp, status, body = _checked_capture(state)
+        else:
+            step_number, timestamp, status, body = _checked_fields(state)
     except StateError as exc:
         raise type(exc)(f"cannot save checkpoint {state.checkpoint_id!r}: {exc}") from None
     body["schema_version"] = SCHEMA_VERSION
-    body_bytes = canonical(body)
+    body_bytes = _dumps(body, option=_SORT_KEYS)
     size = len(body_bytes) + _ROW_OVERHEAD
     heads: dict[str, StreamHead] = {}
     records: list[RecordRow] = []
@@ -199,18 +201,20 @@ def plan_save(state: AgentState, parent: CheckpointRow | None, lineage_id: str) 
                 f"{parent.checkpoint_id if parent else None!r} already has {base.count}; history is append-only"
             )
         head, crc = base.head_hash, base.crc
-        for seq, entry in enumerate(_new_entries(entries, base.count), base.count):
+        # entries[base.count:]; a captured state's live-history view hands its slice over directly
+        new = entries.since(base.count) if type(entries) is AppendOnlyView else entries[base.count:]
+        for seq, entry in enumerate(new, base.count):
             if not (trusted and type(entry) is FrozenDict):  # frozen entries were checked as they were made
                 try:
                     entry = _check_entry(stream, entry, seq)
                 except StateError as exc:
                     raise type(exc)(f"cannot save checkpoint {state.checkpoint_id!r}: {exc}") from None
             try:
-                data = canonical(entry)
+                data = _dumps(entry, option=_SORT_KEYS)
             except TypeError as exc:  # a hand-made frozen entry holding something that is not JSON
                 raise InvalidStateTypeError(
                     f"cannot save checkpoint {state.checkpoint_id!r}: {stream}[{seq}] is not JSON ({exc})") from None
-            head = chain_step(head, data)
+            head = _sha256(bytes.fromhex(head) + data).hexdigest()
             crc = zlib.crc32(data, zlib.crc32(b",", crc) if seq else crc)
             records.append(RecordRow(lineage_id, stream, seq, data, head))
             size += len(data) + 64

@@ -315,7 +315,7 @@ class SqliteBatchWriter:
         return self._conn
 
     def write_batch(self, plans: list[SavePlan]) -> list[BaseException | None]:
-        conn = self._connection()
+        conn = self._conn or self._connection()
         queued = self._writers_queue()
         try:
             return self._write_batch(conn, plans)
