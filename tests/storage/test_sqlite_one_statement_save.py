@@ -120,6 +120,32 @@ def test_a_duplicate_checkpoint_id_is_refused_with_a_clear_error_and_nothing_wri
         manager.close()
 
 
+def test_a_one_statement_save_stores_its_blobs_as_blobs_and_its_text_as_text(tmp_path):
+    path = tmp_path / "state.db"
+    manager = SyncStateManager(f"sqlite:///{path}")
+    try:
+        state = AgentState(agent_id="a1")
+        manager.save_checkpoint(state)
+        second = AgentState(agent_id="a1", step_number=1, parent_checkpoint_id=state.checkpoint_id,
+                            approval_history=[make_approval_record("Bash", True, "once", {"c": "ls"},
+                                                                   summary_limit=300)])
+        manager.save_checkpoint(second)
+        assert manager.load_checkpoint(second.checkpoint_id).approval_history == second.approval_history
+    finally:
+        manager.close()
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute("SELECT typeof(checkpoint_id), typeof(parent_checkpoint_id), typeof(heads), "
+                            "typeof(body), typeof(checksum), typeof(size_bytes) FROM checkpoints ORDER BY seq"
+                            ).fetchall()
+        records = conn.execute("SELECT typeof(data), typeof(hash), length(hash) FROM records").fetchall()
+    finally:
+        conn.close()
+    assert rows == [("text", "null", "blob", "blob", "text", "integer"),
+                    ("text", "text", "blob", "blob", "text", "integer")]
+    assert records == [("blob", "blob", 32)]
+
+
 def test_the_files_schema_holds_no_view_or_trigger(tmp_path):
     path = tmp_path / "state.db"
     manager = SyncStateManager(f"sqlite:///{path}")
