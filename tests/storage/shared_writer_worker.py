@@ -1,11 +1,13 @@
 """A process of agents saving into one SQLite file until it is killed (or for STEPS steps each),
 to test the group commit across processes.
 
-Usage: python shared_writer_worker.py STORE_URL FIRST_AGENT AGENTS [STEPS [linger]]
+Usage: python shared_writer_worker.py STORE_URL FIRST_AGENT AGENTS [STEPS [linger] [gate]]
 Agents FIRST_AGENT .. FIRST_AGENT+AGENTS-1 run in threads, each on its own store object. Prints
 "ACK <agent_id> <checkpoint_id> <step>" only after that save returned, "ROLE <role>" (this
 process's writer: host, client or alone) after every save of agent FIRST_AGENT, and "DONE" when
-every agent finished its steps; with "linger" it then stays (stores open, idle) until killed.
+every agent finished its steps; with "linger" it then stays (stores open, idle) until killed. With
+"gate" it prints "READY" once started and waits for a line on stdin before saving (so that several
+processes save at the same time however long each took to start).
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ def main() -> int:
     url, first, agents = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     steps = int(sys.argv[4]) if len(sys.argv) > 4 else 1 << 62
     managers: list[SyncStateManager] = []
+    if "gate" in sys.argv[5:]:
+        say("READY")
+        sys.stdin.readline()
     threads = [threading.Thread(target=run, args=(url, f"agent-{first + n}", steps, n == 0, managers))
                for n in range(agents)]
     for thread in threads:

@@ -274,10 +274,22 @@ def test_outcomes_keep_a_conflict_a_conflict():
 
 
 # --- real processes ---------------------------------------------------------------------------
-def start(url: str, first: int, agents: int, steps: int | None = None, *, linger: bool = False) -> subprocess.Popen[str]:
+def start(url: str, first: int, agents: int, steps: int | None = None, *, linger: bool = False,
+          gate: bool = False) -> subprocess.Popen[str]:
     args = [sys.executable, str(WORKER), url, str(first), str(agents)] + ([str(steps)] if steps else [])
-    args += ["linger"] if linger else []
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    args += (["linger"] if linger else []) + (["gate"] if gate else [])
+    return subprocess.Popen(args, stdin=subprocess.PIPE if gate else None, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def started_together(procs: list[subprocess.Popen[str]]) -> None:
+    """Let gated workers (``start(..., gate=True)``) save once every one of them is ready."""
+    for proc in procs:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "READY"
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
 
 
 class Drained:
@@ -324,7 +336,8 @@ def acked(outputs: list[list[str]]) -> dict[str, list[tuple[str, int]]]:
 def test_processes_share_one_writer_and_every_save_lands(tmp_path):
     url = f"sqlite:///{tmp_path}/state.db"
     open_store(url).setup()
-    procs = [start(url, 3 * n, 3, 40) for n in range(4)]
+    procs = [start(url, 3 * n, 3, 40, gate=True) for n in range(4)]
+    started_together(procs)
     outputs = []
     for proc in procs:
         out, err = proc.communicate(timeout=300)
