@@ -117,15 +117,7 @@ class GroupCommit:
             self.saves += 1
         finally:  # whatever happened, nobody queued meanwhile may wait forever
             with self._lock:
-                if self._queue:
-                    successor = self._queue[0]
-                    successor.leads = True
-                    successor.wake.release()
-                else:
-                    self._leading = False
-                    if self._close_when_idle:
-                        self.writer.close()
-                        self._close_when_idle = False
+                self._hand_on_lead()
         outcome = outcomes[0]
         if outcome is not None:
             raise outcome
@@ -167,18 +159,23 @@ class GroupCommit:
             with self._lock:
                 for pending in batch:
                     pending.finished = True
-                if self._queue:
-                    successor = self._queue[0]
-                    successor.leads = True
-                    successor.wake.release()
-                else:
-                    self._leading = False
-                    if self._close_when_idle:
-                        self.writer.close()
-                        self._close_when_idle = False
+                self._hand_on_lead()
             for pending in batch:
                 if pending is not me:
                     pending.wake.release()
+
+    def _hand_on_lead(self) -> None:
+        """(Under ``_lock``, a batch written.) Wake the first save queued meanwhile to lead the next
+        batch; with none, nobody leads, and a close asked for meanwhile happens now."""
+        if self._queue:
+            successor = self._queue[0]
+            successor.leads = True
+            successor.wake.release()
+        else:
+            self._leading = False
+            if self._close_when_idle:
+                self.writer.close()
+                self._close_when_idle = False
 
     def _write(self, batch: list[_Pending]) -> None:
         plans = [pending.plan for pending in batch]
