@@ -282,6 +282,22 @@ def start(url: str, first: int, agents: int, steps: int | None = None, *, linger
                             stderr=subprocess.PIPE, text=True)
 
 
+def threads_all_in(pid: int, state: str, timeout: float = 30.0) -> None:
+    """Wait until every thread of process ``pid`` is in ``state`` (``/proc``: "S" sleeping, "T" stopped)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = set()
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                states.add((task / "stat").read_text().rpartition(")")[2].split()[0])
+            except OSError:
+                continue  # a thread that just ended
+        if states == {state}:
+            return
+        assert time.monotonic() < deadline, f"process {pid}'s threads stayed {states}, not all {state!r}"
+        time.sleep(0.01)
+
+
 def started_together(procs: list[subprocess.Popen[str]]) -> None:
     """Let gated workers (``start(..., gate=True)``) save once every one of them is ready."""
     for proc in procs:
@@ -417,7 +433,9 @@ def test_a_host_stopped_while_a_save_waits_on_it_does_not_hold_that_save(tmp_pat
     try:
         manager.save_checkpoint(state)
         assert manager.storage.committer.writer.role == "client"
+        threads_all_in(host.proc.pid, "S")  # idle: its answer sent, every thread waiting (not mid-commit)
         host.proc.send_signal(signal.SIGSTOP)
+        threads_all_in(host.proc.pid, "T")
         began = time.monotonic()
         saved = []
         for step in (2, 3):
