@@ -228,3 +228,19 @@ def test_without_the_view_a_lone_save_takes_the_batch_statements(tmp_path, monke
             store.write(stale)
     finally:
         manager.close()
+
+
+def test_a_store_that_cannot_be_opened_for_writing_says_when_its_disk_is_read_only(tmp_path, monkeypatch):
+    """On a read-only file system SQLite only says "unable to open database file"; the error says
+    why and what still works. (A read-only mount needs root, so the disk's flag is what is faked.)"""
+    import os
+    from types import SimpleNamespace
+
+    from kaizen.core.autonomy.state.errors import StorageError
+    from kaizen.core.autonomy.state.storage.sqlite_writes import open_connection
+
+    (tmp_path / "state.db").mkdir()  # something SQLite cannot open
+    real_statvfs = os.statvfs
+    monkeypatch.setattr(os, "statvfs", lambda path: SimpleNamespace(f_flag=real_statvfs(path).f_flag | os.ST_RDONLY))
+    with pytest.raises(StorageError, match="read-only file system.*kaizen audit"):
+        open_connection(tmp_path / "state.db", 1000, "FULL")

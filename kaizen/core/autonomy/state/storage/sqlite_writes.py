@@ -141,8 +141,27 @@ def open_connection(path: Path, busy_timeout_ms: int, synchronous: str) -> sqlit
         conn.execute(f"PRAGMA synchronous = {synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
     except (OSError, sqlite3.Error) as exc:
-        raise StorageError(f"cannot open SQLite store {path}: {exc}") from exc
+        raise StorageError(f"cannot open SQLite store {path}: {exc}{_unwritable_hint(path)}") from exc
     return conn
+
+
+def _unwritable_hint(path: Path) -> str:
+    """Why a store that is written cannot be opened, when the reason is where it lies."""
+    folder = path.parent if path.parent.exists() else None
+    try:
+        if folder is not None and os.statvfs(folder).f_flag & os.ST_RDONLY:
+            where = "is on a read-only file system"
+        elif folder is not None and not os.access(folder, os.W_OK):
+            where = "is in a folder this user may not write"
+        elif path.exists() and not os.access(path, os.W_OK):
+            where = "is a file this user may not write"
+        else:
+            return ""
+    except OSError:
+        return ""
+    return (f" (the store {where}; saving needs the file and its folder writable, for the -wal and -shm "
+            "files beside it. Commands that only read, such as `kaizen checkpoints` and `kaizen audit`, "
+            "open it read-only and work there; to continue the agent, copy the store somewhere writable)")
 
 
 class Transaction:
