@@ -120,19 +120,24 @@ def test_a_duplicate_checkpoint_id_is_refused_with_a_clear_error_and_nothing_wri
         manager.close()
 
 
-def test_a_one_statement_save_stores_its_blobs_as_blobs_and_its_text_as_text(tmp_path):
-    path = tmp_path / "state.db"
+def _first_and_second_save(path: Path, **second: object) -> AgentState:
+    """Agent ``a1``'s first checkpoint and a second on it (with ``second``'s fields), in a new store;
+    returns the second state as loaded back."""
     manager = SyncStateManager(f"sqlite:///{path}")
     try:
         state = AgentState(agent_id="a1")
         manager.save_checkpoint(state)
-        second = AgentState(agent_id="a1", step_number=1, parent_checkpoint_id=state.checkpoint_id,
-                            approval_history=[make_approval_record("Bash", True, "once", {"c": "ls"},
-                                                                   summary_limit=300)])
-        manager.save_checkpoint(second)
-        assert manager.load_checkpoint(second.checkpoint_id).approval_history == second.approval_history
+        saved = AgentState(agent_id="a1", step_number=1, parent_checkpoint_id=state.checkpoint_id, **second)
+        manager.save_checkpoint(saved)
+        return manager.load_checkpoint(saved.checkpoint_id)
     finally:
         manager.close()
+
+
+def test_a_one_statement_save_stores_its_blobs_as_blobs_and_its_text_as_text(tmp_path):
+    path = tmp_path / "state.db"
+    approvals = [make_approval_record("Bash", True, "once", {"c": "ls"}, summary_limit=300)]
+    assert _first_and_second_save(path, approval_history=approvals).approval_history == approvals
     conn = sqlite3.connect(path)
     try:
         rows = conn.execute("SELECT typeof(checkpoint_id), typeof(parent_checkpoint_id), typeof(heads), "
@@ -148,13 +153,7 @@ def test_a_one_statement_save_stores_its_blobs_as_blobs_and_its_text_as_text(tmp
 
 def test_the_files_schema_holds_no_view_or_trigger(tmp_path):
     path = tmp_path / "state.db"
-    manager = SyncStateManager(f"sqlite:///{path}")
-    try:
-        state = AgentState(agent_id="a1")
-        manager.save_checkpoint(state)
-        manager.save_checkpoint(AgentState(agent_id="a1", step_number=1, parent_checkpoint_id=state.checkpoint_id))
-    finally:
-        manager.close()
+    _first_and_second_save(path)
     conn = sqlite3.connect(path)
     try:
         kinds = {kind for (kind,) in conn.execute("SELECT DISTINCT type FROM sqlite_master")}
