@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from cli_helpers import assert_one_line_error, checkpoint_ids, invoke, ok
 
@@ -62,6 +64,14 @@ def test_unreachable_postgres():
                           "PostgreSQL")
     result = invoke("audit", "a", "--store", "postgresql://nobody:s3cret-pw@127.0.0.1:1/none")
     assert "s3cret-pw" not in result.output
+
+
+@pytest.mark.parametrize("url", ["postgresql://nohost/x", "postgres://u@nohost/x?schema=s"])
+@pytest.mark.parametrize("command", [["agents"], ["resume", "a", "--yes"], ["demo", "--yes"]], ids=" ".join)
+def test_postgres_url_without_psycopg_says_what_to_install(command, url, monkeypatch):
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if the [postgres] extra were not installed
+    monkeypatch.delitem(sys.modules, "kaizen.core.autonomy.state.storage.postgres", raising=False)
+    assert_one_line_error(invoke(*command, "--store", url), "psycopg", "pip install 'kaizen-state[postgres]'")
 
 
 @pytest.mark.parametrize("command", READ_COMMANDS, ids=lambda c: " ".join(c[:2]))

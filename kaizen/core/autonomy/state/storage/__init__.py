@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import StorageError
+from ..redaction import redact_text
 from .base import (
     DEFAULT_STORE_URL, STREAMS, CheckpointRow, CheckpointStore, LineageRow, RecordRow, SavePlan, StreamHead,
 )
@@ -16,6 +17,9 @@ from .filesystem import FilesystemStorage
 from .memory import MemoryStorage
 from .sqlite import SQLiteStorage
 from .state_backend import StateBackendMixin, StorageBackend
+
+if TYPE_CHECKING:
+    from .postgres import PostgresStorage
 
 STORE_URL_HELP = "use sqlite:///path/to/file.db, file:///path/to/dir, postgresql://user@host/db or memory://"
 
@@ -69,16 +73,25 @@ def _open(target: Any, read_only: bool) -> CheckpointStore:
         compress = options.get("compress", "").lower() in ("1", "true", "yes", "gzip")
         return FilesystemStorage(path, compress=compress, read_only=read_only)
     if url.startswith(("postgresql:", "postgres:")):
-        from .postgres import PostgresStorage
-
+        store_class = _postgres_storage(url)
         parts = urlsplit(url)
         options = {key: values[-1] for key, values in parse_qs(parts.query).items()}
         schema = options.pop("schema", "kaizen")
         dsn = parts._replace(query="&".join(f"{k}={v}" for k, v in options.items())).geturl()
-        return PostgresStorage(dsn, schema=schema, read_only=read_only)
+        return store_class(dsn, schema=schema, read_only=read_only)
     if "://" not in url and url.endswith((".db", ".sqlite", ".sqlite3")):
         return SQLiteStorage(url, read_only=read_only)
     raise StorageError(f"unknown store URL {url!r}: {STORE_URL_HELP}")
+
+
+def _postgres_storage(url: str) -> type[PostgresStorage]:
+    """The PostgreSQL store class; without psycopg (an optional extra), an error that says what to install."""
+    try:
+        from .postgres import PostgresStorage
+    except ImportError as exc:
+        raise StorageError(f"store URL {redact_text(url)!r} needs psycopg, which is not installed ({exc}): "
+                           "pip install 'kaizen-state[postgres]'") from exc
+    return PostgresStorage
 
 
 def __getattr__(name: str) -> Any:
