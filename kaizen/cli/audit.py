@@ -17,7 +17,7 @@ from rich.table import Table
 from .app import main
 from .errors import EXIT_TAMPERED, CliError, console, errors, friendly, warn
 from .options import STORE_OPTION
-from .stores import open_manager, require_agent, warn_if_damaged
+from .stores import StateError, open_manager, require_agent, warn_if_damaged
 from .tables import approvals_table, parse_time
 
 CSV_COLUMNS = ["timestamp", "tool_name", "approved", "action", "decided_by", "input_summary"]
@@ -42,6 +42,9 @@ def audit(agent_id: str, verify_agent_id: str | None, tool: str | None, denied: 
     """
     if agent_id == "verify" and verify_agent_id:
         return verify(verify_agent_id, store_url)
+    if agent_id == "verify" and not has_agent(store_url, "verify"):
+        raise click.UsageError("Missing argument 'AGENT_ID': `kaizen audit verify AGENT_ID` checks one agent "
+                               "(`kaizen agents` lists them)")
     if verify_agent_id:
         raise CliError(f"unexpected argument {verify_agent_id!r}; did you mean `kaizen audit verify {verify_agent_id}`?")
     manager = open_manager(store_url)
@@ -69,6 +72,14 @@ def audit(agent_id: str, verify_agent_id: str | None, tool: str | None, denied: 
         console.print(approvals_table(records, f"Approvals of {agent_id} ({len(records)})"))
     if damaged:
         sys.exit(EXIT_TAMPERED)
+
+
+def has_agent(store_url: str, agent_id: str) -> bool:
+    """Whether the store holds ``agent_id`` (False when it cannot be read: the usage error is more useful)."""
+    try:
+        return bool(open_manager(store_url).list_checkpoints(agent_id, limit=1))
+    except (CliError, StateError, OSError):
+        return False
 
 
 def verify(agent_id: str, store_url: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 import pytest
-from cli_helpers import assert_one_line_error, checkpoint_ids, invoke, ok
+from cli_helpers import assert_one_line_error, checkpoint_ids, invoke, ok, run_demo
 
 # --- errors -------------------------------------------------------------------------------------
 READ_COMMANDS = [
@@ -110,6 +110,20 @@ def test_malformed_since(demo_store, since):
 def test_audit_with_an_extra_argument(demo_store):
     result = invoke("audit", demo_store["agent"], "extra", "--store", demo_store["store"])
     assert_one_line_error(result, "unexpected argument 'extra'")
+
+
+def test_audit_verify_without_an_agent_is_a_usage_error(demo_store):
+    result = invoke("audit", "verify", "--store", demo_store["store"])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "Missing argument 'AGENT_ID'" in result.stderr and "kaizen audit verify AGENT_ID" in result.stderr
+    assert "not found" not in result.stderr
+
+
+def test_an_agent_named_verify_can_still_be_audited(tmp_path):
+    store = f"sqlite:///{tmp_path / 'state.db'}"
+    run_demo(store, tmp_path / "w", "verify", "--no-workflow")
+    assert "Approvals of verify" in ok("audit", "verify", "--store", store).stdout
+    assert ok("audit", "verify", "verify", "--store", store).stdout.startswith("ok: ")
 
 
 def test_import_a_file_that_is_not_json(tmp_path):
