@@ -55,14 +55,29 @@ def open_manager(store_url: str, *, read_only: bool = True, must_exist: bool = T
     error that says how to make one, instead of an empty new store.
     """
     path = store_path(store_url)
+    if path is not None:
+        check_kind(store_url, path)
     if (must_exist or read_only) and path is not None and not path.exists():
         raise CliError(f"no store at {path}; run `kaizen demo` first or pass --store URL")
+    if not read_only and path is not None and path.is_file() and path.stat().st_size > 0:
+        open_store(store_url, read_only=True).close()  # another program's database is refused, not written
     store = open_store(store_url, read_only=read_only)
     manager = SyncStateManager(store)
     context = click.get_current_context(silent=True)
     if context is not None:
         context.call_on_close(manager.close)  # connection pools and files closed when the command ends
     return manager
+
+
+def check_kind(store_url: str, path: Path) -> None:
+    """A SQLite store is a file and a filesystem store a directory: say so when the URL names the other."""
+    if store_url.startswith("file:"):
+        if path.exists() and not path.is_dir():
+            raise CliError(f"{path} is a file, not a directory: a file:// store is a directory of its own "
+                           f"(file:///path/to/dir); for a SQLite file use sqlite:///{path}")
+    elif path.is_dir():
+        raise CliError(f"{path} is a directory, not a SQLite file: name a file in it (sqlite:///{path}/state.db), "
+                       f"or use file://{path.resolve()} for a filesystem store")
 
 
 def require_agent(manager: SyncStateManager, agent_id: str) -> None:

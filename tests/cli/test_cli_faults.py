@@ -227,3 +227,52 @@ def test_read_commands_list_past_an_empty_checkpoint_file(tmp_path):
     assert listed.exit_code == 0, listed.stderr
     assert listed.stdout.count("ckpt_") >= len(files) - 1
     assert "damaged" in listed.stderr or files[len(files) // 2].name in listed.stderr
+
+
+# --- 5: commands that write refuse a store URL that names the wrong kind of thing ------------------
+def another_programs_database(tmp_path: Path) -> Path:
+    app = tmp_path / "app.db"
+    with sqlite3.connect(app) as conn:
+        conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+        conn.execute("INSERT INTO users (name) VALUES ('ada')")
+    conn.close()
+    return app
+
+
+@pytest.mark.parametrize("command", [["demo", "--yes", "--agent-id", "new"], ["resume", "x", "--yes"],
+                                     ["import", "{export}"], ["fork", "latest"], ["approve", "x", "call_1"],
+                                     ["checkpoints", "prune", "x", "--keep-last", "1"],
+                                     ["checkpoints", "delete", "--agent", "x", "--yes"]], ids=" ".join)
+def test_commands_that_write_refuse_another_programs_sqlite_file_and_leave_it_alone(tmp_path, command):
+    source = f"sqlite:///{tmp_path / 'source.db'}"
+    run_demo(source, tmp_path / "ws", "x", "--no-workflow")
+    export = tmp_path / "x.json"
+    export.write_text(ok("export", "x", "--store", source).stdout)
+    app = another_programs_database(tmp_path)
+    before = app.read_bytes()
+    args = [part.format(export=export) for part in command]
+    line = assert_one_line_error(invoke(*args, "--store", f"sqlite:///{app}"), "not a kaizen store", str(app))
+    assert "left untouched" in line
+    assert app.read_bytes() == before
+    with sqlite3.connect(app) as conn:
+        assert [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")] == ["users"]
+    conn.close()
+
+
+@pytest.mark.parametrize("command", [["agents"], ["audit", "verify", "x"], ["demo", "--yes"], ["resume", "x", "--yes"]],
+                         ids=" ".join)
+def test_a_sqlite_url_naming_a_directory_says_so(tmp_path, command):
+    folder = tmp_path / "stores"
+    folder.mkdir()
+    assert_one_line_error(invoke(*command, "--store", f"sqlite:///{folder}"), f"{folder} is a directory",
+                          f"sqlite:///{folder}/state.db")
+    assert list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", [["agents"], ["audit", "verify", "x"], ["demo", "--yes"], ["resume", "x", "--yes"]],
+                         ids=" ".join)
+def test_a_file_url_naming_a_file_says_so(tmp_path, command):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine\n")
+    assert_one_line_error(invoke(*command, "--store", f"file://{notes}"), f"{notes} is a file", "sqlite:///")
+    assert notes.read_text() == "mine\n"
