@@ -51,6 +51,10 @@ def print_summary(agent: Any, result: Any, saves: int, store_url: str) -> None:
     cost = agent.estimate_cost()
     console.print(f"Estimated cost: ${cost.total:.4f} (demo prices)")
     console.print(f"Checkpoints written: {saves} (latest {result.checkpoint_id})")
+    if store_url.startswith(("memory:", "mem:")):  # nothing outside this process can read it
+        console.print("\nThe memory:// store ended with this run; to inspect or resume a run afterwards, "
+                      "give a store that lasts, e.g. --store sqlite:///.kaizen/state.db")
+        return
     console.print("\nInspect it:")
     for line in (f"kaizen checkpoints list {agent.agent_id}", f"kaizen audit {agent.agent_id}",
                  f"kaizen usage {agent.agent_id}"):

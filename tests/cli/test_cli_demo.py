@@ -231,6 +231,13 @@ def test_demo_inspect_commands_work_as_printed(tmp_path, sqlite_store):
         ok(*shlex.split(command)[1:])
 
 
+def test_demo_on_a_memory_store_does_not_suggest_commands_that_cannot_find_it(tmp_path):
+    out = run_demo("memory://", tmp_path / "w", "fleeting", "--no-workflow").stdout
+    assert "completed after 5 cycles" in out
+    assert "kaizen checkpoints list" not in out and "kaizen audit" not in out
+    assert "memory:// store ended with this run" in out and "--store sqlite:///" in out
+
+
 def test_demo_rejects_a_bad_agent_id(tmp_path, sqlite_store):
     result = invoke("demo", "--yes", "--store", sqlite_store, "--workdir", tmp_path / "w", "--agent-id", "bad id")
     assert_one_line_error(result, "agent_id 'bad id' is not a valid id")
