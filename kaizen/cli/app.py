@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import signal
 import sys
 import warnings
@@ -28,6 +29,23 @@ class KaizenGroup(click.Group):
         finally:
             if self.owns_process:  # the command is over: a Ctrl-C while Python exits changes nothing
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        """An unknown command that is a subcommand of a group (`kaizen show`) names where it lives."""
+        if args and not ctx.resilient_parsing and self.get_command(ctx, args[0]) is None:
+            home = self.home_of(args[0])
+            if home is not None:
+                ctx.fail(f"No such command {args[0]!r}. Did you mean `kaizen {home} {shlex.join(args)}`?")
+        return super().resolve_command(ctx, args)
+
+    def home_of(self, name: str) -> str | None:
+        """The group (or command) that has ``name`` as a subcommand."""
+        if name == "verify":
+            return "audit"  # `kaizen audit verify AGENT`
+        for group_name, command in self.commands.items():
+            if isinstance(command, click.Group) and name in command.commands:
+                return group_name
+        return None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -177,5 +177,19 @@ def test_top_level_help_lists_every_command():
         assert f"  {command}" in out
 
 
+@pytest.mark.parametrize(("typed", "meant"), [("show", "checkpoints show"), ("prune", "checkpoints prune"),
+                                             ("list", "checkpoints list"), ("tree", "checkpoints tree"),
+                                             ("rotate", "keys rotate"), ("verify", "audit verify")])
+def test_a_subcommand_typed_at_the_top_level_names_its_group(typed, meant):
+    result = invoke(typed, "latest")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert f"No such command '{typed}'" in result.stderr and f"kaizen {meant} " in result.stderr
+
+
+def test_an_unknown_command_is_still_a_plain_usage_error():
+    result = invoke("frobnicate")
+    assert result.exit_code == 2 and "No such command 'frobnicate'" in result.stderr and "kaizen checkpoints" not in result.stderr
+
+
 def test_version():
     assert ok("--version").stdout.strip().endswith("0.1.0")
