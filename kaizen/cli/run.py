@@ -28,6 +28,7 @@ from .stores import (
     CheckpointCorruptError, StateError, open_manager, require_agent, resolve_checkpoint,
 )
 
+ENDED = ("completed", "denied")  # a run in one of these states has nothing left to resume
 KEEP_WORKDIR_OPTION = click.option("--keep-workdir", is_flag=True,
                                    help="Keep a temporary workspace after the run completes.")
 
@@ -131,7 +132,7 @@ def resume(agent_id: str, from_checkpoint: str | None, yes: bool, keep_workdir: 
         raise CliError(f"agent {agent_id!r} was not started by `kaizen demo`; resume it from Python with "
                        "BaseAutonomousAgent.resume(agent_id, config=..., signature=...) and run(resume=True)")
     status = state.metadata.get("run", {}).get("status")
-    if status in ("completed", "denied") and from_checkpoint is None:  # interrupted, failed, ... continue
+    if status in ENDED and from_checkpoint is None:  # interrupted, failed, ... continue
         console.print(f"agent {agent_id} already ended with status [bold]{status}[/bold]; nothing to resume")
         return
     agent = build_demo_agent(store_url, Path(cli["workdir"]), agent_id, approver(yes), cli.get("with_workflow", False),
@@ -235,6 +236,9 @@ def on_interrupt(agent_id: str, store_url: str, worker_id: str) -> None:
             return f"interrupted: {agent_id} was not saved ({exc})"
         if not newest:
             return f"interrupted: {agent_id} saved no checkpoint yet; nothing to resume (start it again)"
+        if newest[0].status in ENDED:
+            return (f"interrupted: the run of {agent_id} had already ended ({newest[0].status}, checkpoint "
+                    f"{newest[0].checkpoint_id}); nothing to resume")
         return (f"interrupted: saved checkpoint {newest[0].checkpoint_id} of {agent_id} (step "
                 f"{newest[0].step_number}); continue with: kaizen resume {agent_id}{store_suffix(store_url)}")
 

@@ -52,3 +52,23 @@ def test_without_the_guard_the_interrupt_cuts_the_save_short(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         agent.save_checkpoint()
     assert newest(agent) == before == agent.last_checkpoint_id  # the save never happened
+
+
+def test_ctrl_c_after_the_run_ended_does_not_ask_for_a_resume(tmp_path, monkeypatch):
+    from cli_helpers import invoke
+
+    import kaizen.cli.run
+
+    def ctrl_c(*args, **kwargs):  # Ctrl-C while the summary prints: the run has completed
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(kaizen.cli.run, "print_summary", ctrl_c)
+    store = f"sqlite:///{tmp_path / 'state.db'}"
+    result = invoke("demo", "--yes", "--no-workflow", "--agent-id", "done", "--workdir", tmp_path / "w",
+                    "--store", store)
+    assert result.exit_code == 130
+    line = result.stderr.strip()
+    assert line.startswith("interrupted: ") and "done" in line
+    assert "completed" in line and "kaizen resume" not in line
+    monkeypatch.undo()
+    assert "nothing to resume" in invoke("resume", "done", "--yes", "--store", store).stdout
