@@ -10,13 +10,16 @@ import sys
 import tomllib
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+import orjson
 from rich.console import Console
 from rich.markup import escape
 
 from kaizen.core.autonomy.state.errors import StateError
+from kaizen.core.autonomy.state.redaction import redact_text
 
 EXIT_ERROR = 1          # a usage or state error
 # 2 is click's own code for a bad command line
@@ -72,6 +75,9 @@ def friendly(command: Callable[..., Any]) -> Callable[..., Any]:
         except (CliError, StateError, ValueError, OSError, tomllib.TOMLDecodeError) as exc:
             if isinstance(exc, BrokenPipeError):
                 raise
+            damage = store_damage(exc)
+            if damage is not None:
+                fail(damage, EXIT_TAMPERED)
             fail(str(exc), exit_code_for(exc))
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit,
                 KeyboardInterrupt):
@@ -82,3 +88,33 @@ def friendly(command: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(EXIT_INTERNAL)
 
     return wrapper
+
+
+STORE_CODE = Path(__file__).resolve().parents[1] / "core" / "autonomy" / "state" / "storage"
+
+
+def store_damage(exc: BaseException) -> str | None:
+    """What to say when ``exc`` comes from a store damaged below its rows' checksums: a SQLite
+    file SQLite itself calls malformed, or a stored row that cannot even be decoded."""
+    context = click.get_current_context(silent=True)
+    url = context.params.get("store_url") if context is not None else None
+    where = f"the store {redact_text(url)}" if isinstance(url, str) else "the store"
+    cause: BaseException | None = exc
+    while cause is not None:
+        if getattr(cause, "sqlite_errorname", None) == "SQLITE_CORRUPT":
+            return (f"{where} is damaged: SQLite finds its file malformed ({cause}). "
+                    "Restore it from a backup")
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(exc, orjson.JSONDecodeError) and raised_in(exc, STORE_CODE):
+        return (f"{where} is damaged: a stored row cannot be decoded ({exc}). "
+                "Restore it from a backup")
+    return None
+
+
+def raised_in(exc: BaseException, folder: Path) -> bool:
+    trace = exc.__traceback__
+    while trace is not None:
+        if Path(trace.tb_frame.f_code.co_filename).resolve().is_relative_to(folder):
+            return True
+        trace = trace.tb_next
+    return False

@@ -276,3 +276,38 @@ def test_a_file_url_naming_a_file_says_so(tmp_path, command):
     notes.write_text("mine\n")
     assert_one_line_error(invoke(*command, "--store", f"file://{notes}"), f"{notes} is a file", "sqlite:///")
     assert notes.read_text() == "mine\n"
+
+
+# --- 6: a store file damaged below the rows (truncated, overwritten) is damage: exit code 3 ---------
+@pytest.fixture(scope="module")
+def finished_store(tmp_path_factory) -> Path:
+    base = tmp_path_factory.mktemp("finished")
+    run_demo(f"sqlite:///{base / 'state.db'}", base / "ws", "kept", "--no-workflow")
+    read(f"sqlite:///{base / 'state.db'}", lambda m: None)
+    return base / "state.db"
+
+
+DAMAGE_COMMANDS = [["agents"], ["checkpoints", "list", "kept"], ["audit", "kept"], ["audit", "verify", "kept"],
+                   ["export", "kept"], ["resume", "kept", "--yes"]]
+
+
+@pytest.mark.parametrize("command", DAMAGE_COMMANDS, ids=" ".join)
+def test_a_truncated_store_file_is_reported_as_damage(finished_store, tmp_path, command):
+    db = tmp_path / "copy.db"
+    shutil.copyfile(finished_store, db)
+    with db.open("r+b") as file:
+        file.truncate(db.stat().st_size // 2)
+    line = assert_one_line_error(invoke(*command, "--store", f"sqlite:///{db}"), str(db), "damaged",
+                                 code=EXIT_TAMPERED)
+    assert "malformed" in line
+
+
+@pytest.mark.parametrize("command", DAMAGE_COMMANDS[:5], ids=" ".join)
+def test_an_unreadable_checkpoint_row_is_reported_as_damage(finished_store, tmp_path, command):
+    db = tmp_path / "copy.db"
+    shutil.copyfile(finished_store, db)
+    with sqlite3.connect(db) as conn:  # bytes overwritten inside a row: not even valid UTF-8 any more
+        conn.execute("UPDATE checkpoints SET heads = X'deadbeefdeadbeef' WHERE rowid = "
+                     "(SELECT min(rowid) FROM checkpoints)")
+    conn.close()
+    assert_one_line_error(invoke(*command, "--store", f"sqlite:///{db}"), str(db), "damaged", code=EXIT_TAMPERED)
