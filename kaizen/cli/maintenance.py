@@ -43,6 +43,8 @@ def agents(store_url: str) -> None:
 @friendly
 def delete_checkpoints(checkpoint_id: str | None, agent_id: str | None, yes: bool, store_url: str) -> None:
     """Delete one checkpoint, or a whole agent with --agent."""
+    if checkpoint_id and agent_id:  # which one was meant? deleting the whole agent would be the costly guess
+        raise CliError("give a CHECKPOINT_ID or --agent AGENT_ID, not both")
     manager = open_manager(store_url, read_only=False)
     if agent_id:
         require_agent(manager, agent_id)

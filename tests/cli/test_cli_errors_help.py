@@ -193,3 +193,14 @@ def test_an_unknown_command_is_still_a_plain_usage_error():
 
 def test_version():
     assert ok("--version").stdout.strip().endswith("0.1.0")
+
+
+
+# --- checkpoints delete: one checkpoint or one agent, said unambiguously ------------------------------
+def test_delete_with_a_checkpoint_and_agent_deletes_nothing(tmp_path):
+    store = f"sqlite:///{tmp_path / 'state.db'}"
+    run_demo(store, tmp_path / "w", "kept", "--no-workflow")
+    ids = checkpoint_ids(store, "kept")
+    result = invoke("checkpoints", "delete", ids[-1], "--agent", "kept", "--yes", "--store", store)
+    assert_one_line_error(result, "CHECKPOINT_ID", "--agent", "not both")
+    assert checkpoint_ids(store, "kept") == ids
