@@ -1,6 +1,6 @@
 """Commands that run an agent (``demo``, ``resume``) or set one up to continue (``fork``).
 
-A running agent holds a lease (worker id ``HOST:PID`` unless ``--worker-id``), so a
+A running agent holds a lease (worker id ``HOST:PID@START_TIME`` unless ``--worker-id``), so a
 second process cannot run it at the same time; Ctrl-C ends with one line naming the
 saved checkpoint and the command that continues from it.
 """
