@@ -142,7 +142,8 @@ def resume(agent_id: str, from_checkpoint: str | None, yes: bool, keep_workdir: 
     close_with_command(agent)
     if from_checkpoint is not None:
         state = agent.resume_from_checkpoint(start)  # forks when it is not its lineage's newest
-    console.print(f"resuming [cyan]{agent_id}[/cyan] from checkpoint {state.checkpoint_id} (step {state.step_number})")
+    said = f"resuming [cyan]{agent_id}[/cyan] from checkpoint {state.checkpoint_id} (step {state.step_number})"
+    agent.hooks.register("pre_agent_loop", lambda context: console.print(said))  # once the agent is ours
     run_agent(agent, lambda: agent.run(resume=True), store_url, keep_workdir)
 
 

@@ -85,6 +85,7 @@ def test_resume_names_the_worker_that_holds_the_agent(tmp_path):
         refused = kaizen("resume", "held", "--yes", "--store", store, cwd=tmp_path)
     manager.close()
     assert refused.returncode == EXIT_BUSY
+    assert refused.stdout == ""  # no "resuming held ..." before the refusal: nothing was resumed
     assert refused.stderr.startswith("error: held is running in worker build-7:4242@2026-01-31T12:00:00Z "
                                      "(pid 4242 on host build-7) since 2026-01-31T12:00:00Z"), refused.stderr
 
@@ -96,7 +97,8 @@ def stop_after_the_first_tool(context):  # stands in for Ctrl-C
 INTERRUPTED = re.compile(
     r"interrupted: (saved checkpoint (?P<checkpoint>ckpt_[0-9a-f]{12}) of (?P<agent>c\d+) \(step \d+\); "
     r"continue with: kaizen resume (?P=agent) --store '\S+'"
-    r"|(?P<early>c\d+) saved no checkpoint yet; nothing to resume \(start it again\))"
+    r"|(?P<early>c\d+) saved no checkpoint yet; nothing to resume \(start it again\)"
+    r"|the run of (?P<ended>c\d+) had already ended \(completed, checkpoint ckpt_[0-9a-f]{12}\); nothing to resume)"
 )
 
 
