@@ -6,6 +6,7 @@ a documented exit code (docs/cli.md lists them); a bug of ours says so.
 
 from __future__ import annotations
 
+import os
 import sys
 import tomllib
 from collections.abc import Callable
@@ -29,7 +30,18 @@ EXIT_BUSY = 75          # another worker is running the agent (EX_TEMPFAIL: try 
 EXIT_INTERNAL = 70      # a bug of ours
 EXIT_INTERRUPTED = 130  # Ctrl-C
 
-console = Console()
+class PipeConsole(Console):
+    """A console whose closed pipe ends the command quietly with exit 0 (the reader has what it
+    wanted: `kaizen usage AGENT | head -1`), as the command group does, instead of rich's exit 1."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # nothing more is written, and Python's exit does not complain
+        raise SystemExit(0)  # a SystemExit: hooks that print (a run's progress) do not swallow it
+
+
+console = PipeConsole()
 errors = Console(stderr=True)
 
 

@@ -53,6 +53,18 @@ def test_audit_jsonl_into_a_closed_pipe_exits_quietly(two_agents):
     assert done.stderr == "exit 0\n", done.stderr
 
 
+@pytest.mark.parametrize("command", [["usage", "alpha"], ["log", "alpha"], ["checkpoints", "list", "alpha"],
+                                     ["checkpoints", "tree", "alpha"], ["agents"]], ids=" ".join)
+def test_tables_into_a_closed_pipe_exit_quietly(two_agents, command):
+    env = {k: v for k, v in os.environ.items() if k != "KAIZEN_STORE"}
+    env["PYTHONPATH"] = str(REPO)
+    args = " ".join(command)
+    pipeline = (f"{sys.executable} -m kaizen.cli {args} --store '{two_agents}' | head -c 1 >/dev/null; "
+                "echo \"exit ${PIPESTATUS[0]}\" >&2")
+    done = subprocess.run(["bash", "-c", pipeline], capture_output=True, text=True, env=env, timeout=120)
+    assert done.stderr == "exit 0\n", done.stderr
+
+
 def test_diff_names_swapped_order_and_two_agents(two_agents):
     ids = checkpoint_ids(two_agents, "alpha")
     newer, older = ids[0], ids[-1]
