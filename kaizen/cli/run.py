@@ -95,7 +95,14 @@ def demo(yes: bool, workdir: Path | None, keep_workdir: bool, agent_id: str | No
     if not has_kailash():
         console.print("[dim](Kailash is not installed, so the workflow step is skipped: "
                       + escape("pip install 'kaizen-state[kailash]'") + ")[/dim]")
-    run_agent(agent, lambda: agent.run(task="checkpoints and approvals"), store_url, keep_workdir)
+    saved: list[bool] = []
+    agent.hooks.register("post_checkpoint_save", lambda context: saved.append(True))
+    try:
+        run_agent(agent, lambda: agent.run(task="checkpoints and approvals"), store_url, keep_workdir)
+    except BaseException:  # refused (another worker has the agent) or stopped before its first save:
+        if agent.metadata["cli"]["temporary_workdir"] and not saved:  # no checkpoint names the workspace
+            shutil.rmtree(where, ignore_errors=True)
+        raise
 
 
 @main.command()

@@ -150,6 +150,18 @@ def test_demo_default_workspace_is_a_new_temp_dir(tmp_path, sqlite_store, monkey
     assert open(f"{workdir}/report.md").read() == REPORT
 
 
+def test_demo_refused_by_the_lease_leaves_no_temporary_workspace(tmp_path, sqlite_store, monkeypatch):
+    from kaizen.core.autonomy.state.sync_manager import SyncStateManager
+
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    with SyncStateManager(sqlite_store) as manager, manager.claim("racing", "other-worker", ttl=60):
+        result = invoke("demo", "--yes", "--no-workflow", "--agent-id", "racing", "--store", sqlite_store)
+    assert result.exit_code == 75, result.stderr
+    assert list(temp.iterdir()) == []  # the workspace it made for a run that never started is gone
+
+
 def test_demo_store_from_kaizen_store_env(tmp_path, sqlite_store):
     ok("demo", "--yes", "--no-workflow", "--workdir", tmp_path / "w", "--agent-id", "env1",
        env={"KAIZEN_STORE": sqlite_store})
