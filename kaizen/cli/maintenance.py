@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from kaizen.core.autonomy.state.sync_manager import SyncStateManager
@@ -24,6 +25,9 @@ from .tables import plural, when
 def agents(store_url: str) -> None:
     """List the store's agents: status, step and last activity of each."""
     manager = open_manager(store_url)
+    if not manager.list_agents():
+        console.print(f"no agents in {escape(shown(store_url))}")
+        return
     table = Table(title=f"Agents in {shown(store_url)}")
     for column in ("agent", "status", "step", "checkpoints", "last activity"):
         table.add_column(column, overflow="fold", no_wrap=column in ("agent", "last activity"))

@@ -94,6 +94,13 @@ def test_agents_lists_status_step_and_last_activity(two_agents):
     assert all(re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC", row[4]) for row in rows)
 
 
+def test_agents_of_an_empty_store_says_so(tmp_path):
+    store = f"sqlite:///{tmp_path / 'state.db'}"
+    run_demo(store, tmp_path / "w", "gone", "--no-workflow")
+    ok("checkpoints", "delete", "--agent", "gone", "--yes", "--store", store)
+    assert ok("agents", "--store", store).stdout.strip() == f"no agents in {store}"
+
+
 def test_show_accepts_an_agent_latest_and_unique_prefixes(two_agents):
     newest_alpha = checkpoint_ids(two_agents, "alpha")[0]
     newest_beta = checkpoint_ids(two_agents, "beta")[0]  # beta ran last
