@@ -73,6 +73,11 @@ def demo(yes: bool, workdir: Path | None, keep_workdir: bool, agent_id: str | No
     agent_id = agent_id or f"demo-{secrets.token_hex(4)}"
     worker_id = worker_id or default_worker_id()
     on_interrupt(agent_id, store_url, worker_id)
+    if workdir is not None:  # before the store is opened: a demo that cannot start leaves nothing behind
+        try:
+            workdir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CliError(f"--workdir {workdir}: cannot make the workspace ({exc.strerror or exc})") from None
     manager = open_manager(store_url, read_only=False, must_exist=False)
     if manager.list_checkpoints(agent_id, limit=1):
         raise CliError(f"agent {agent_id!r} already exists in {shown(store_url)}; continue it with "

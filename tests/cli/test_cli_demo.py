@@ -162,6 +162,14 @@ def test_demo_refused_by_the_lease_leaves_no_temporary_workspace(tmp_path, sqlit
     assert list(temp.iterdir()) == []  # the workspace it made for a run that never started is gone
 
 
+def test_demo_with_a_workspace_it_cannot_make_names_it_and_writes_nothing(tmp_path, sqlite_store):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = invoke("demo", "--yes", "--workdir", blocker / "ws", "--store", sqlite_store)
+    assert_one_line_error(result, f"--workdir {blocker / 'ws'}", "cannot make the workspace")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]  # no store file either
+
+
 def test_demo_store_from_kaizen_store_env(tmp_path, sqlite_store):
     ok("demo", "--yes", "--no-workflow", "--workdir", tmp_path / "w", "--agent-id", "env1",
        env={"KAIZEN_STORE": sqlite_store})
