@@ -59,6 +59,13 @@ def migrate(source_url: str, target_url: str) -> None:
 
     source = open_manager(source_url)
     target = open_manager(target_url, read_only=False, must_exist=False)
+    present = sorted(set(source.list_agents()) & set(target.list_agents()))
+    if present:  # refused before the first copy, rather than stopping half way
+        names = ", ".join(present[:10]) + (" ..." if len(present) > 10 else "")
+        which = f"agent {names}" if len(present) == 1 else f"each of {len(present)} agents ({names})"
+        raise CliError(f"{which} already exists in {shown(target_url)}; nothing was copied. Delete "
+                       f"{'it' if len(present) == 1 else 'them'} there (`kaizen checkpoints delete --agent AGENT`) "
+                       "or migrate into another store")
     copied = copy_all(source.storage, target.storage,
                       progress=lambda agent, i, n: console.print(f"[{i}/{n}] {agent}"))
     console.print(f"copied {len(copied)} agents")

@@ -187,3 +187,14 @@ def test_migrate_from_a_missing_store(tmp_path):
     result = invoke("migrate", f"sqlite:///{tmp_path}/none.db", f"sqlite:///{tmp_path}/target.db")
     assert_one_line_error(result, "no store at")
     assert not (tmp_path / "target.db").exists()
+
+
+def test_migrate_into_a_store_that_has_one_of_the_agents_copies_nothing(tmp_path):
+    source, target = f"sqlite:///{tmp_path / 'source.db'}", f"sqlite:///{tmp_path / 'target.db'}"
+    for name in ("a1", "a2", "a3"):
+        run_demo(source, tmp_path / name, name, "--no-workflow")
+    export_to(tmp_path / "a2.json", "a2", source)
+    ok("import", tmp_path / "a2.json", "--store", target)
+    line = assert_one_line_error(invoke("migrate", source, target), "a2", "already exists", "nothing was copied")
+    assert "a1" not in line and "a3" not in line
+    assert agents(target) == ["a2"]  # not a1 copied and then a stop at a2
