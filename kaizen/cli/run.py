@@ -83,7 +83,7 @@ def demo(yes: bool, workdir: Path | None, keep_workdir: bool, agent_id: str | No
         raise CliError(f"agent {agent_id!r} already exists in {shown(store_url)}; continue it with "
                        f"`kaizen resume {agent_id}{store_suffix(store_url)}` or pick a new --agent-id")
     try:
-        agent = build_demo_agent(store_url, workdir, agent_id, approver(yes),
+        agent = build_demo_agent(store_url, workdir and workdir.absolute(), agent_id, approver(yes),
                                  with_workflow=has_kailash() and not no_workflow, worker_id=worker_id,
                                  model_url=model_url, model_name=model_name, tool_choice=choice,
                                  approval_mode="defer" if defer else "inline")
@@ -91,7 +91,7 @@ def demo(yes: bool, workdir: Path | None, keep_workdir: bool, agent_id: str | No
         raise CliError(f"--model {model_url}: cannot ask the server for its model ({exc}); "
                        "check the URL, or name the model with --model-name") from None
     close_with_command(agent)
-    where = agent.metadata["cli"]["workdir"]
+    where = str(workdir) if workdir is not None else agent.metadata["cli"]["workdir"]  # stored absolute: resume
     temporary = " (temporary)" if agent.metadata["cli"]["temporary_workdir"] else ""
     console.print(f"[bold]kaizen demo[/bold] agent [cyan]{agent.agent_id}[/cyan]  store {escape(shown(store_url))}  "
                   f"workspace {escape(where)}{temporary}")

@@ -170,6 +170,14 @@ def test_demo_with_a_workspace_it_cannot_make_names_it_and_writes_nothing(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]  # no store file either
 
 
+def test_a_relative_workdir_is_kept_absolute_so_resume_works_from_anywhere(tmp_path, sqlite_store, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = ok("demo", "--yes", "--no-workflow", "--agent-id", "here", "--workdir", "ws", "--keep-workdir",
+                "--store", sqlite_store)
+    assert "workspace ws" in result.stdout  # shown as given
+    assert latest(sqlite_store, "here").metadata["cli"]["workdir"] == str(tmp_path / "ws")  # what resume uses
+
+
 def test_demo_store_from_kaizen_store_env(tmp_path, sqlite_store):
     ok("demo", "--yes", "--no-workflow", "--workdir", tmp_path / "w", "--agent-id", "env1",
        env={"KAIZEN_STORE": sqlite_store})
