@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 from .base import STREAM_NUMBERS, SavePlan
 
@@ -60,12 +60,12 @@ DELETE_AGENT_PACKS = "DELETE FROM record_packs WHERE lid IN (SELECT lid FROM lin
 HAS_PACKS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'record_packs'"
 
 
-def completed_blocks(plans: Iterable[SavePlan]) -> list[tuple[str, int, int]]:
-    """(lineage id, stream number, first seq) of each block the saves' records complete."""
+def completed_blocks(plans: list[SavePlan], outcomes: list[BaseException | None]) -> list[tuple[str, int, int]]:
+    """(lineage id, stream number, first seq) of each block the saves that succeeded complete."""
     done = []
-    for plan in plans:
+    for plan, outcome in zip(plans, outcomes):
         for record in plan.records:
-            if record.seq % PACK == PACK - 1:
+            if record.seq % PACK == PACK - 1 and outcome is None:
                 done.append((plan.row.lineage_id, STREAM_NUMBERS[record.stream], record.seq - (PACK - 1)))
     return done
 

@@ -345,7 +345,7 @@ class SqliteBatchWriter:
 
     def _write_batch(self, conn: sqlite3.Connection, plans: list[SavePlan]) -> list[BaseException | None]:
         outcomes = self._write_saves(conn, plans)
-        blocks = completed_blocks(plan for plan, outcome in zip(plans, outcomes) if outcome is None)
+        blocks = completed_blocks(plans, outcomes)
         if blocks:
             write_packs(conn, blocks)
         return outcomes
