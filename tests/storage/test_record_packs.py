@@ -140,7 +140,10 @@ def test_a_damaged_pack_is_read_from_its_rows_and_named(long_agent, caplog):
     assert any("record pack of approval_history does not match" in r.getMessage() for r in caplog.records)
     manager = SyncStateManager(url_of(path))
     assert manager.verify_audit("a").ok  # the rows, the record of truth, are intact
+    assert manager.storage.fill_packs() == 1  # what the warning says `kaizen vacuum` does
+    assert manager.storage.fill_packs() == 0
     manager.close()
+    assert_packs_are_their_rows(path)
 
 
 def test_damaged_rows_under_an_intact_pack_load_as_saved_and_the_audit_names_them(long_agent):

@@ -248,8 +248,9 @@ class SQLiteStorage(GroupCommittedWrites, StateBackendMixin):
             return delete_agent_rows(conn, SQL, agent_id)
 
     def fill_packs(self) -> int:
-        """Pack every complete block of every stored history that has no pack yet (a store written
-        before packs, or by a save whose pack write was cut short); returns how many were written."""
+        """Give every complete block of every stored history the pack its rows make, where it has
+        none (a store written before packs, a pack write cut short) or a damaged one; returns how
+        many were written."""
         with self._write("pack stored histories") as conn:
             return fill_packs(conn, [row[0] for row in conn.execute("SELECT lid FROM lineages")])
 

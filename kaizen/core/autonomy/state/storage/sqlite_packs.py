@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS record_packs (
 # ``records`` is WITHOUT ROWID with primary key (lid, stream, seq) and no other index, so the
 # aggregate sees the block's rows in seq order (tests/storage/test_record_packs.py checks the plan).
 _BLOCK = (
-    "SELECT {lid}, {stream}, {first}, CAST(group_concat(data, ',') AS BLOB) FROM records "
+    "SELECT {lid} AS lid, {stream} AS stream, {first} AS first, CAST(group_concat(data, ',') AS BLOB) AS data "
+    "FROM records "
     "WHERE lid = {lid} AND stream = {stream} AND seq >= {first} AND seq < {first} + " + str(PACK) +
     " HAVING count(*) = " + str(PACK)
 )
@@ -81,17 +82,24 @@ def write_packs(conn: sqlite3.Connection, blocks: list[tuple[str, int, int]]) ->
             log.info("record pack %s not written (%s); that block is read from its rows", block, exc)
 
 
+# A block's pack made again from its rows, unless the stored one already holds exactly that.
+_REPACK = (
+    "INSERT OR REPLACE INTO record_packs (lid, stream, first, data) SELECT * FROM ("
+    + _BLOCK.format(lid="?1", stream="?2", first="?3") + ") AS b WHERE NOT EXISTS (SELECT 1 FROM record_packs p "
+    "WHERE p.lid = ?1 AND p.stream = ?2 AND p.first = ?3 AND p.data = b.data)"
+)
+
+
 def fill_packs(conn: sqlite3.Connection, lids: list[int]) -> int:
-    """Inside the caller's transaction: pack every complete block of the lineages ``lids`` that has
-    no pack yet (after an import, or for a store written before packs). Returns the packs written."""
+    """Inside the caller's transaction: give every complete block of the lineages ``lids`` the pack
+    its rows make, where it has none (after an import, for a store written before packs, after a
+    crash cut a pack's write short) or one that differs (damaged). Returns the packs written."""
     written = 0
     for start in range(0, len(lids), 500):
         some = lids[start:start + 500]
         blocks = conn.execute(SELECT_FULL_BLOCKS.format(lids=",".join("?" * len(some))), some).fetchall()
-        for lid, stream, first in blocks:
-            written += conn.execute(
-                "INSERT OR IGNORE INTO record_packs (lid, stream, first, data) "
-                + _BLOCK.format(lid="?1", stream="?2", first="?3"), (lid, stream, first)).rowcount
+        for block in blocks:
+            written += conn.execute(_REPACK, block).rowcount
     return written
 
 
