@@ -160,3 +160,24 @@ def test_vacuum_shrinks_a_pruned_store(two_agents, tmp_path):
     assert re.fullmatch(r".*state\.db: [\d,]+ -> [\d,]+ bytes\n", out)
     assert_one_line_error(invoke("vacuum", "--store", f"sqlite:///{tmp_path / 'none.db'}"), "no store at")
     assert read(two_agents, lambda m: m.list_agents()) == ["alpha", "beta"]
+
+
+def test_vacuum_packs_the_histories_of_a_store_written_before_packs(tmp_path):
+    from kaizen.agents.autonomous.base import BaseAutonomousAgent
+    from kaizen.core.autonomy.state.storage.sqlite_packs import PACK
+    from kaizen.core.autonomy.state.sync_manager import SyncStateManager
+
+    store = f"sqlite:///{tmp_path / 'state.db'}"
+    manager = SyncStateManager(f"{store}?synchronous=OFF")
+    agent = BaseAutonomousAgent(agent_id="long", state_manager=manager)
+    for n in range(PACK):
+        agent.record_approval("Bash", True, "once", {"command": f"ls {n}"})
+        agent.save_checkpoint()
+    manager.close()
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        db.execute("DELETE FROM record_packs")
+    assert "packed 1 block of 256 history entries" in ok("vacuum", "--store", store).stdout
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        assert db.execute("SELECT count(*) FROM record_packs").fetchone()[0] == 1
+    assert "packed" not in ok("vacuum", "--store", store).stdout
+    assert ok("audit", "verify", "long", "--store", store).exit_code == 0

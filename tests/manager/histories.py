@@ -47,6 +47,15 @@ def _execute(manager: SyncStateManager, sql: str, params: tuple) -> None:
         conn.execute(sql, params)
 
 
+def damage_rows(manager: SyncStateManager, sql: str, params: tuple) -> None:
+    """Change stored records behind the store's back, and drop SQLite's record packs: a load reads
+    each packed block from its pack (an intact copy, checked the same way), and these tests are
+    about what a load finds in the rows."""
+    _execute(manager, sql, params)
+    if type(manager.storage).__name__ == "SQLiteStorage":
+        _execute(manager, "DELETE FROM record_packs", ())
+
+
 def damage_checkpoint(manager: SyncStateManager, checkpoint_id: str) -> None:
     """Change a stored checkpoint row behind the store's back (its checksum no longer matches)."""
     _execute(manager, "UPDATE checkpoints SET step_number = step_number + 7 WHERE checkpoint_id = %s",

@@ -7,7 +7,7 @@ import warnings
 from dataclasses import replace
 
 import pytest
-from histories import _execute
+from histories import damage_rows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -68,7 +68,7 @@ def test_a_fork_whose_base_ends_inside_a_read_loads_both_parts(manager):
 @pytest.mark.parametrize("seq", [3, CHUNK + 5, LONG - 1])
 def test_a_changed_record_in_any_read_is_detected_and_nothing_of_it_is_returned(manager, seq):
     states = long_agent(manager)
-    _execute(manager, "UPDATE records SET data = %s WHERE stream = 0 AND seq = %s",
+    damage_rows(manager, "UPDATE records SET data = %s WHERE stream = 0 AND seq = %s",
              (b'{"action":"once","approved":false,"input_summary":"","timestamp":"2020-01-01T00:00:00","tool_name":"X"}',
               seq))
     fresh = SyncStateManager(manager.storage)
@@ -85,11 +85,11 @@ def test_a_changed_record_in_any_read_is_detected_and_nothing_of_it_is_returned(
 
 def test_unreadable_or_missing_records_in_a_later_read_are_detected(manager):
     states = long_agent(manager)
-    _execute(manager, "UPDATE records SET data = %s WHERE stream = 1 AND seq = %s", (b"{not json", CHUNK + 1))
+    damage_rows(manager, "UPDATE records SET data = %s WHERE stream = 1 AND seq = %s", (b"{not json", CHUNK + 1))
     fresh = SyncStateManager(manager.storage)
     with pytest.raises(CheckpointCorruptError, match="conversation_history entries do not match"):
         fresh.load_checkpoint(states[-1].checkpoint_id)
-    _execute(manager, "DELETE FROM records WHERE stream = 0 AND seq = %s", (2 * CHUNK + 1,))
+    damage_rows(manager, "DELETE FROM records WHERE stream = 0 AND seq = %s", (2 * CHUNK + 1,))
     with pytest.raises(CheckpointCorruptError, match=f"approval_history has {LONG + 2} stored entries"):
         SyncStateManager(manager.storage).load_checkpoint(states[-1].checkpoint_id)
 
@@ -102,7 +102,7 @@ def test_a_reader_that_loaded_a_long_history_reads_only_what_was_added(manager):
     manager.save_checkpoint(third)
     # a record the reader already holds is damaged behind its back: it keeps its verified copy,
     # the new entries are checked against the new checkpoint's running CRC
-    _execute(manager, "UPDATE records SET data = %s WHERE stream = 0 AND seq = %s", (b'{"x":1}', 0))
+    damage_rows(manager, "UPDATE records SET data = %s WHERE stream = 0 AND seq = %s", (b'{"x":1}', 0))
     assert reader.load_latest("long").approval_history == third.approval_history
     with pytest.raises(DamagedCheckpointError), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -111,9 +111,9 @@ def test_a_reader_that_loaded_a_long_history_reads_only_what_was_added(manager):
 
 def test_records_swapped_between_reads_are_detected(manager):
     states = long_agent(manager)
-    _execute(manager, "UPDATE records SET seq = -1 WHERE stream = 0 AND seq = 1", ())
-    _execute(manager, "UPDATE records SET seq = 1 WHERE stream = 0 AND seq = %s", (CHUNK + 2,))
-    _execute(manager, "UPDATE records SET seq = %s WHERE stream = 0 AND seq = -1", (CHUNK + 2,))
+    damage_rows(manager, "UPDATE records SET seq = -1 WHERE stream = 0 AND seq = 1", ())
+    damage_rows(manager, "UPDATE records SET seq = 1 WHERE stream = 0 AND seq = %s", (CHUNK + 2,))
+    damage_rows(manager, "UPDATE records SET seq = %s WHERE stream = 0 AND seq = -1", (CHUNK + 2,))
     with pytest.raises(CheckpointCorruptError, match="approval_history entries do not match"):
         SyncStateManager(manager.storage).load_checkpoint(states[-1].checkpoint_id)
 

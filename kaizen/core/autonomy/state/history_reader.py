@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import logging
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -34,6 +35,7 @@ from .storage.rows import canonical, check_stream, state_from_parts, verify_chai
 from .types import AgentState, CapturedState
 
 Segment = tuple[str, int, int]  # (lineage id, first seq, stop seq)
+log = logging.getLogger("kaizen.state")
 
 
 @dataclass(frozen=True, init=False)
@@ -185,14 +187,27 @@ class HistoryReader:
 
         They are read (``stream_chunks``) and parsed ``CHUNK`` at a time: the buffers of one chunk
         are freed before the next is read, so a long history is not copied whole three times over,
-        and each chunk is frozen in one C-level pass."""
+        and each chunk is frozen in one C-level pass. A store that keeps record packs (SQLite) is
+        read again from its rows alone when what it gave does not match: a pack is only a copy."""
+        try:
+            return self._read_new(row, stream, known, packed=True)
+        except CheckpointCorruptError:
+            if not hasattr(self.store, "read_stream_chunks"):
+                raise
+        entries = self._read_new(row, stream, known, packed=False)
+        log.warning("checkpoint %s: a record pack of %s does not match its rows; read from the rows "
+                    "(`kaizen vacuum` rewrites the packs)", row.checkpoint_id, stream)
+        return entries
+
+    def _read_new(self, row: CheckpointRow, stream: str, known: KnownEntries, packed: bool) -> list[Any]:
         count, crc = known.count, known.crc
         parsed: list[Any] = []
         freezer = freezer_of(stream)
         unreadable: orjson.JSONDecodeError | None = None
         with collector_paused(row.heads[stream].count - known.count >= _BULK):
             for lineage_id, start, stop in self.segments(row, stream):
-                pieces = stream_chunks(self.store, lineage_id, stream, max(start, known.count), stop, CHUNK)
+                pieces = stream_chunks(self.store, lineage_id, stream, max(start, known.count), stop, CHUNK,
+                                       packed)
                 with closing(pieces):
                     for n, joined in pieces:
                         if not n:

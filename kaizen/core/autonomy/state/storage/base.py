@@ -63,14 +63,16 @@ def joined_stream(records: list[RecordRow]) -> tuple[int, bytes]:
 
 
 def stream_chunks(store: CheckpointStore, lineage_id: str, stream: str, start: int, stop: int,
-                  chunk: int) -> Generator[tuple[int, bytes], None, None]:
-    """``store.read_stream`` of ``[start, stop)`` in pieces of ``chunk`` records, in order, as a load
-    reads a long history (each piece parsed and dropped before the next). A store may offer its own
-    ``read_stream_chunks`` with the same answers (SQLite does, to read with less memory); any other
-    store, a plug-in one included, is read a ``read_stream`` at a time."""
+                  chunk: int, packed: bool = True) -> Generator[tuple[int, bytes], None, None]:
+    """``store.read_stream`` of ``[start, stop)`` in pieces of about ``chunk`` records, in order, as a
+    load reads a long history (each piece parsed and dropped before the next). A store may offer its
+    own ``read_stream_chunks`` with the same answers (SQLite does, to read with less memory and whole
+    blocks from their packs unless ``packed`` is false); any other store, a plug-in one included, is
+    read a ``read_stream`` at a time."""
     own = getattr(store, "read_stream_chunks", None)
     if own is not None:
-        yield from own(lineage_id, stream, start, stop, chunk)
+        yield from (own(lineage_id, stream, start, stop, chunk) if packed
+                    else own(lineage_id, stream, start, stop, chunk, packed=False))
         return
     for first in range(start, stop, chunk):
         yield store.read_stream(lineage_id, stream, first, min(first + chunk, stop))

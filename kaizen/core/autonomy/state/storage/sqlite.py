@@ -29,13 +29,14 @@ from .sql_common import (
     CHECKPOINT_COLUMNS, KAIZEN_TABLES, as_bytes, delete_agent_rows, lineage_from, lineage_values, record_values,
     records_from, row_from,
 )
+from .sqlite_packs import CREATE_PACKS, DELETE_AGENT_PACKS, HAS_PACKS, PACK, fill_packs, read_blocks
 from .sqlite_shared import ProcessSharedWriter
 from .sqlite_writes import (
     INSERT_LINEAGE, SQL, Transaction, insert_checkpoint, insert_unique, open_connection,
 )
 from .state_backend import StateBackendMixin
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: record packs (sqlite_packs.py)
 
 CREATE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS lineages (
@@ -122,6 +123,7 @@ class SQLiteStorage(GroupCommittedWrites, StateBackendMixin):
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         self._ready = False
+        self._packed: bool | None = None  # whether the file has record packs (a store of schema 2 has none)
         path, sync = self.path, self.synchronous  # the committer must not keep this store alive
         self._group = CommitterHandle(
             ("sqlite", os.path.realpath(path), sync),
@@ -193,6 +195,8 @@ class SQLiteStorage(GroupCommittedWrites, StateBackendMixin):
                         conn.execute(statement)
             if version < 2:
                 conn.execute(CREATE_LEASES)
+            if version < 3:  # packs of the blocks already stored are made by ``fill_packs`` (kaizen vacuum)
+                conn.execute(CREATE_PACKS)
             if version < SCHEMA_VERSION:
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._ready = True
@@ -219,6 +223,7 @@ class SQLiteStorage(GroupCommittedWrites, StateBackendMixin):
             self._connections.clear()
         self._local = threading.local()
         self._ready = False
+        self._packed = None
         self._group.release()
 
     # --- writes --------------------------------------------------------------------------
@@ -229,6 +234,7 @@ class SQLiteStorage(GroupCommittedWrites, StateBackendMixin):
     def replace_agent(self, agent_id: str, lineages: list[LineageRow], records: list[RecordRow],
                       rows: list[CheckpointRow]) -> None:
         with self._write(f"rewrite agent {agent_id!r}") as conn:
+            conn.execute(DELETE_AGENT_PACKS, (agent_id,))
             delete_agent_rows(conn, SQL, agent_id)
             _insert_history(conn, lineages, records, rows)
 
@@ -238,7 +244,15 @@ class SQLiteStorage(GroupCommittedWrites, StateBackendMixin):
 
     def delete_agent(self, agent_id: str) -> int:
         with self._write(f"delete agent {agent_id!r}") as conn:
+            conn.execute(DELETE_AGENT_PACKS, (agent_id,))
             return delete_agent_rows(conn, SQL, agent_id)
+
+    def fill_packs(self) -> int:
+        """Give every complete block of every stored history the pack its rows make, where it has
+        none (a store written before packs, a pack write cut short) or a damaged one; returns how
+        many were written."""
+        with self._write("pack stored histories") as conn:
+            return fill_packs(conn, [row[0] for row in conn.execute("SELECT lid FROM lineages")])
 
     def acquire_lease(self, agent_id: str, worker_id: str, ttl: float) -> LeaseRow:
         with self._write(f"take the lease on agent {agent_id!r}") as conn:
@@ -273,9 +287,11 @@ class SQLiteStorage(GroupCommittedWrites, StateBackendMixin):
         count, joined = self._read(SELECT_STREAM, (lineage_id, STREAM_NUMBERS[stream], start, stop))[0]
         return count, as_bytes(joined) if joined is not None else b""
 
-    def read_stream_chunks(self, lineage_id: str, stream: str, start: int, stop: int,
-                           chunk: int) -> Iterator[tuple[int, bytes]]:
-        """``read_stream`` of ``[start, stop)``, ``chunk`` records at a time (see ``base.stream_chunks``).
+    def read_stream_chunks(self, lineage_id: str, stream: str, start: int, stop: int, chunk: int,
+                           packed: bool = True) -> Iterator[tuple[int, bytes]]:
+        """``read_stream`` of ``[start, stop)`` in pieces (see ``base.stream_chunks``): each whole block
+        of ``PACK`` entries from its pack when it has one and ``packed`` (``sqlite_packs.py``), the
+        rest ``chunk`` records at a time.
 
         A long history is read once and its pages are not needed again, so meanwhile the
         connection's page cache holds only a few pages: the ones streamed through are recycled
@@ -289,16 +305,22 @@ class SQLiteStorage(GroupCommittedWrites, StateBackendMixin):
             self.setup()
         conn = self._connect()
         try:
+            found = conn.execute(SELECT_LID, (lineage_id,)).fetchone()
+            if found is None:  # no such lineage: no entries (the caller's count check says what is missing)
+                yield 0, b""
+                return
+            packed = packed and stop - start >= PACK and self._has_packs(conn)
             kept = int(conn.execute("PRAGMA cache_size").fetchone()[0])
             conn.execute(f"PRAGMA cache_size = {STREAMING_CACHE_PAGES}")
         except sqlite3.Error as exc:
             raise StorageError(f"SQLite store {self.path}: {exc}") from exc
-        number = STREAM_NUMBERS[stream]
         try:
-            for first in range(start, stop, chunk):  # the statements of read_stream, on this connection
+            pieces = read_blocks(conn, int(found[0]), STREAM_NUMBERS[stream], start, stop, chunk, packed)
+            while True:
                 try:
-                    count, joined = conn.execute(SELECT_STREAM, (lineage_id, number, first, min(first + chunk, stop))
-                                                 ).fetchone()
+                    count, joined = next(pieces)
+                except StopIteration:
+                    break
                 except sqlite3.Error as exc:
                     raise StorageError(f"SQLite store {self.path}: {exc}") from exc
                 yield count, as_bytes(joined) if joined is not None else b""
@@ -307,6 +329,11 @@ class SQLiteStorage(GroupCommittedWrites, StateBackendMixin):
                 conn.execute(f"PRAGMA cache_size = {kept}")
             except sqlite3.Error:  # a closed connection: nothing left to restore
                 pass
+
+    def _has_packs(self, conn: sqlite3.Connection) -> bool:
+        if self._packed is None:
+            self._packed = conn.execute(HAS_PACKS).fetchone() is not None
+        return self._packed
 
     def latest_checkpoint(self, agent_id: str) -> CheckpointRow | None:
         rows = self._read(SQL.select_latest, (agent_id,))
@@ -332,5 +359,6 @@ def _insert_history(conn: sqlite3.Connection, lineages: list[LineageRow], record
         if record.lineage_id not in lids:
             lids[record.lineage_id] = conn.execute(SELECT_LID, (record.lineage_id,)).fetchone()[0]
     conn.executemany(SQL.insert_record, [record_values(lids[r.lineage_id], r) for r in records])
+    fill_packs(conn, sorted(set(lids.values())))
     for row in rows:
         insert_checkpoint(conn, row)

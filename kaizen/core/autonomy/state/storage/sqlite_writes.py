@@ -22,6 +22,7 @@ from .sql_common import (
     CHECKPOINT_COLUMNS, LINEAGE_COLUMNS, SqlShapes, encode_heads, head_conflict, lineage_values, move_head,
     record_values, row_values,
 )
+from .sqlite_packs import completed_blocks, write_packs
 
 SQL = SqlShapes.for_placeholder("?")
 INSERT_LINEAGE = f"INSERT INTO lineages ({LINEAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?)"
@@ -343,6 +344,13 @@ class SqliteBatchWriter:
                 fcntl.flock(queued, fcntl.LOCK_UN)
 
     def _write_batch(self, conn: sqlite3.Connection, plans: list[SavePlan]) -> list[BaseException | None]:
+        outcomes = self._write_saves(conn, plans)
+        blocks = completed_blocks(plans, outcomes)
+        if blocks:
+            write_packs(conn, blocks)
+        return outcomes
+
+    def _write_saves(self, conn: sqlite3.Connection, plans: list[SavePlan]) -> list[BaseException | None]:
         if len(plans) == 1:
             plan = plans[0]
             if plan.new_lineage is not None:
