@@ -59,8 +59,6 @@ def open_manager(store_url: str, *, read_only: bool = True, must_exist: bool = T
         check_kind(store_url, path)
     if (must_exist or read_only) and path is not None and not path.exists():
         raise CliError(f"no store at {path}; run `kaizen demo` first or pass --store URL")
-    if not read_only and path is not None and path.is_file() and path.stat().st_size > 0:
-        open_store(store_url, read_only=True).close()  # another program's database is refused, not written
     store = open_store(store_url, read_only=read_only)
     manager = SyncStateManager(store)
     context = click.get_current_context(silent=True)

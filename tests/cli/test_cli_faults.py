@@ -310,4 +310,9 @@ def test_an_unreadable_checkpoint_row_is_reported_as_damage(finished_store, tmp_
         conn.execute("UPDATE checkpoints SET heads = X'deadbeefdeadbeef' WHERE rowid = "
                      "(SELECT min(rowid) FROM checkpoints)")
     conn.close()
-    assert_one_line_error(invoke(*command, "--store", f"sqlite:///{db}"), str(db), "damaged", code=EXIT_TAMPERED)
+    with sqlite3.connect(db) as conn:
+        (damaged,) = conn.execute("SELECT checkpoint_id FROM checkpoints WHERE rowid = "
+                                  "(SELECT min(rowid) FROM checkpoints)").fetchone()
+    conn.close()
+    assert_one_line_error(invoke(*command, "--store", f"sqlite:///{db}"), f"checkpoint {damaged!r} is damaged",
+                          "stream heads cannot be decoded", code=EXIT_TAMPERED)

@@ -131,3 +131,42 @@ def test_postgres_read_only_session_and_foreign_schema() -> None:
         reader.close()
     finally:
         drop_schema(schema)
+
+
+def test_another_programs_sqlite_file_is_never_written_into_by_a_writer_either(tmp_path: Path) -> None:
+    """``AutonomousConfig(storage="sqlite:///app.db")`` pointed at the application's own database."""
+    from history_steps import run_steps as save_steps
+
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, total REAL)")
+    conn.close()
+    before = snapshot(tmp_path)
+    manager = SyncStateManager(f"sqlite:///{path}")
+    with pytest.raises(NotAKaizenStoreError, match=r"another program's tables \(orders\); it was left untouched"):
+        save_steps(manager, "agent", 1)
+    manager.close()
+    assert snapshot(tmp_path) == before  # still in its own journal mode: no -wal or -shm beside it
+
+
+def test_a_sqlite_store_damaged_below_its_rows_is_named_damaged(tmp_path: Path) -> None:
+    from kaizen.core.autonomy.state.errors import CheckpointCorruptError, StorageError
+
+    path = tmp_path / "state.db"
+    with SyncStateManager(f"sqlite:///{path}") as writer:
+        run_steps(writer, "agent", 3)
+    with sqlite3.connect(path) as conn:  # a row's heads overwritten by bytes that are not even text
+        (newest,) = conn.execute("SELECT checkpoint_id FROM checkpoints ORDER BY seq DESC LIMIT 1").fetchone()
+        conn.execute("UPDATE checkpoints SET heads = X'deadbeef' WHERE checkpoint_id = ?", (newest,))
+    conn.close()
+    with pytest.raises(CheckpointCorruptError, match=f"{newest}.*stream heads cannot be decoded"):
+        SyncStateManager(open_store(f"sqlite:///{path}", read_only=True)).load_latest("agent")
+    with path.open("r+b") as file:  # half the file gone: SQLite itself finds it malformed
+        file.truncate(path.stat().st_size // 2)
+    with pytest.raises(StorageError, match="is damaged: SQLite finds the file malformed"):
+        SyncStateManager(open_store(f"sqlite:///{path}", read_only=True)).load_latest("agent")
+
+
+def test_a_sqlite_url_naming_a_directory_says_so(tmp_path: Path) -> None:
+    with pytest.raises(StoreNotFoundError, match="is a directory, not a SQLite store"):
+        open_store(f"sqlite:///{tmp_path}", read_only=True)

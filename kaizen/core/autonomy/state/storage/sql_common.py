@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from ..errors import CheckpointConflictError
+from ..errors import CheckpointConflictError, CheckpointCorruptError
 from .base import STREAM_NUMBERS, CheckpointRow, LineageRow, RecordRow, StreamHead, heads_from_json, heads_to_json
 
 CHECKPOINT_COLUMNS = (
@@ -49,10 +49,15 @@ def row_values(row: CheckpointRow) -> tuple[Any, ...]:
 
 
 def row_from(values: tuple[Any, ...]) -> CheckpointRow:
+    """A stored row; one whose per-stream heads cannot even be decoded is damaged (its checksum,
+    which covers them, could not be checked), and says which checkpoint it is."""
     (checkpoint_id, agent_id, lineage_id, parent, step, timestamp, status, heads, body, checksum, size) = values
+    try:
+        decoded = decode_heads(heads)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:  # orjson.JSONDecodeError is a ValueError
+        raise CheckpointCorruptError(str(checkpoint_id), f"its stream heads cannot be decoded ({exc})") from None
     return CheckpointRow(
-        checkpoint_id, agent_id, lineage_id, parent, step, timestamp, status,
-        decode_heads(heads), as_bytes(body), checksum, size,
+        checkpoint_id, agent_id, lineage_id, parent, step, timestamp, status, decoded, as_bytes(body), checksum, size,
     )
 
 

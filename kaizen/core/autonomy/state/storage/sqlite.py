@@ -144,6 +144,9 @@ class SQLiteStorage(GroupCommittedWrites, StateBackendMixin):
         return open_connection(self.path, self.busy_timeout_ms, self.synchronous)
 
     def _open_read_only(self) -> sqlite3.Connection:
+        if self.path.is_dir():
+            raise StoreNotFoundError(f"{self.path} is a directory, not a SQLite store: name a file in it "
+                                     f"(sqlite:///{self.path}/state.db)")
         if not self.path.is_file():
             raise StoreNotFoundError(f"no kaizen store at {self.path}: the file does not exist (opened read-only, "
                                      "so it is not created; check the path or --store)")
@@ -206,7 +209,10 @@ class SQLiteStorage(GroupCommittedWrites, StateBackendMixin):
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             tables = {row[0] for row in conn.execute(SELECT_TABLES)}
-        except sqlite3.DatabaseError as exc:  # "file is not a database"
+        except sqlite3.DatabaseError as exc:
+            if getattr(exc, "sqlite_errorname", "") == "SQLITE_CORRUPT":
+                raise StorageError(f"the store {self.path} is damaged: SQLite finds the file malformed ({exc}); "
+                                   "restore it from a backup") from exc
             raise NotAKaizenStoreError(f"{self.path} is not a kaizen store ({exc}); it was left untouched") from None
         if version < 1 or not set(KAIZEN_TABLES) <= tables:
             raise NotAKaizenStoreError(

@@ -14,12 +14,12 @@ try:
 except ImportError:  # pragma: no cover - not on Windows: writers of several processes poll instead
     fcntl = None  # type: ignore[assignment]
 
-from ..errors import CheckpointConflictError, StorageError
+from ..errors import CheckpointConflictError, NotAKaizenStoreError, StorageError
 import orjson
 
 from .base import STREAM_NUMBERS, CheckpointRow, SavePlan
 from .sql_common import (
-    CHECKPOINT_COLUMNS, LINEAGE_COLUMNS, SqlShapes, encode_heads, head_conflict, lineage_values, move_head,
+    CHECKPOINT_COLUMNS, KAIZEN_TABLES, LINEAGE_COLUMNS, SqlShapes, encode_heads, head_conflict, lineage_values, move_head,
     record_values, row_values,
 )
 from .sqlite_packs import completed_blocks, write_packs
@@ -138,12 +138,26 @@ def open_connection(path: Path, busy_timeout_ms: int, synchronous: str) -> sqlit
             os.close(fd)
         conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        _refuse_foreign(conn, path)  # before anything about the file is changed (WAL is kept in its header)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
     except (OSError, sqlite3.Error) as exc:
         raise StorageError(f"cannot open SQLite store {path}: {exc}{_unwritable_hint(path)}") from exc
     return conn
+
+
+def _refuse_foreign(conn: sqlite3.Connection, path: Path) -> None:
+    """Another program's database (no kaizen schema version, tables of its own) is never written into."""
+    if conn.execute("PRAGMA user_version").fetchone()[0] != 0:
+        return
+    others = sorted({row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                    - {*KAIZEN_TABLES, "leases", "record_packs"})
+    if others:
+        conn.close()
+        raise NotAKaizenStoreError(
+            f"{path} is not a kaizen store: it holds another program's tables ({', '.join(others[:8])}"
+            f"{', ...' if len(others) > 8 else ''}); it was left untouched. Give kaizen a file of its own")
 
 
 def _unwritable_hint(path: Path) -> str:
@@ -185,8 +199,10 @@ class Transaction:
                 self.conn.execute("COMMIT")
                 return
             except sqlite3.Error as commit_error:
-                self.conn.execute("ROLLBACK")
-                raise StorageError(f"SQLite store {self.path}: commit failed: {commit_error}") from commit_error
+                if self.conn.in_transaction:  # (SQLite already rolled back after some errors, e.g. a full disk)
+                    self.conn.execute("ROLLBACK")
+                raise StorageError(f"SQLite store {self.path}: commit failed: {commit_error}"
+                                   f"{_unwritable_hint(self.path)}") from commit_error
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
         if isinstance(exc, sqlite3.Error):
