@@ -426,3 +426,27 @@ def test_the_originals_filesystem_keywords(tmp_path: Path) -> None:
     assert b"orig message" not in stored
     with pytest.raises(StorageError, match="encryption_key"):
         FilesystemStorage(tmp_path / "fs2", encrypt=True)
+
+
+def test_a_directory_of_other_files_is_never_written_into(tmp_path: Path) -> None:
+    from kaizen.core.autonomy.state.errors import NotAKaizenStoreError
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "cat.jpg").write_bytes(b"\xff\xd8")
+    with pytest.raises(NotAKaizenStoreError, match=r"holds other files \(cat.jpg\).*left untouched"):
+        FilesystemStorage(photos).setup()
+    assert sorted(p.name for p in photos.iterdir()) == ["cat.jpg"]
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    with pytest.raises(NotAKaizenStoreError, match="is a file, not a directory"):
+        FilesystemStorage(notes).setup()
+    assert notes.read_text() == "mine"
+
+
+def test_a_first_setup_cut_short_is_finished(tmp_path: Path) -> None:
+    base = tmp_path / "store"
+    for sub in ("_locks", "_index"):  # what a setup killed before writing _format.json leaves
+        (base / sub).mkdir(parents=True)
+    FilesystemStorage(base).setup()
+    assert (base / "_format.json").exists()

@@ -39,6 +39,7 @@ class FilesystemLayout:
             self._check_format()
             self._ready = True
             return
+        self._refuse_foreign()
         try:
             os.makedirs(self.base_dir, mode=0o700, exist_ok=True)
             self._root = Path(os.path.realpath(self.base_dir))
@@ -57,6 +58,22 @@ class FilesystemLayout:
         except OSError as exc:
             raise StorageError(f"cannot set up the filesystem store {self.base_dir}: {exc}") from exc
         self._ready = True
+
+    def _refuse_foreign(self) -> None:
+        """A file, or a directory holding other things and no ``_format.json``, is not ours to write in."""
+        base = self.base_dir
+        if base.exists() and not base.is_dir():
+            raise NotAKaizenStoreError(f"{base} is a file, not a directory: a filesystem store is a directory of "
+                                       "its own; it was left untouched")
+        if not base.is_dir() or (base / "_format.json").exists():
+            return
+        others = sorted(name for name in os.listdir(base)
+                        if name not in ("_locks", "_leases", "_index") and not name.startswith(".trash-"))
+        if others:  # (the three folders alone: a first setup cut short, finished now)
+            raise NotAKaizenStoreError(
+                f"{base} is not a kaizen store: it holds other files ({', '.join(others[:5])}"
+                f"{', ...' if len(others) > 5 else ''}) and no _format.json; it was left untouched. Give the store "
+                "a directory of its own")
 
     def _check_format(self) -> None:
         """Read-only opening: the directory must exist and be a kaizen store this release reads."""
