@@ -540,3 +540,43 @@ def test_a_host_that_stops_while_writing_a_batch_still_answers_it(tmp_path):
         assert outcomes == [None]
         assert client.role == "client"  # answered: it never had to look the save up and write it
         assert manager.load_latest("agent-0").checkpoint_id == plan.row.checkpoint_id
+
+
+@needs_sockets
+def test_a_host_closing_its_store_while_a_batch_arrives_writes_it_after_the_close(tmp_path, monkeypatch):
+    """The host's last store closes (its own agent finished) just as another process hands it a batch:
+    the batch waits for the close, then is written on a connection opened again; it never meets a
+    writer closing under it. Stopping is slowed down so that the batch arrives during the close, and
+    the file is locked so that, were the two to overlap, the batch would still be writing."""
+    from test_group_commit import wait_for, writes_blocked
+
+    from kaizen.core.autonomy.state.storage import sqlite_shared
+
+    stopping = threading.Event()
+    stop = sqlite_shared._Host.stop
+
+    def slow_stop(host: sqlite_shared._Host) -> None:
+        stopping.set()
+        time.sleep(0.3)
+        stop(host)
+
+    monkeypatch.setattr(sqlite_shared._Host, "stop", slow_stop)
+    with host_and_client(tmp_path) as (url, manager, state, client):
+        plan = plan_on_latest(manager, state, 2)
+        outcomes: list[object] = []
+        with writes_blocked(url):
+            closer = threading.Thread(target=manager.close)
+            closer.start()
+            wait_for(stopping.is_set, "the host's store to start closing")
+            forward = threading.Thread(target=lambda: outcomes.extend(client.write_batch([plan])))
+            forward.start()
+            time.sleep(0.1)  # the host has the batch by now
+            closer.join(15)  # the close does not wait for the batch: it comes first
+            closing = closer.is_alive()
+        closer.join(120)
+        forward.join(120)
+        assert not closing, "the store's close waited on the batch handed in meanwhile"
+        assert outcomes == [None]
+        reader = SyncStateManager(url)
+        assert reader.load_latest("agent-0").checkpoint_id == plan.row.checkpoint_id
+        reader.close()

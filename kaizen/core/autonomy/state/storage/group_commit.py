@@ -202,12 +202,19 @@ class GroupCommit:
             raise me.error
 
     def close(self) -> None:
-        """Close the writer's connection now, or when the batch in flight ends."""
+        """Close the writer's connection now, or when the batch in flight ends. Closing takes the
+        lead, so no batch starts while the writer closes (a batch that another process hands this
+        one meanwhile, or a save, waits for it, then opens the writer again)."""
         with self._lock:
             if self._leading:
                 self._close_when_idle = True
                 return
-        self.writer.close()
+            self._leading = True
+        try:
+            self.writer.close()
+        finally:
+            with self._lock:
+                self._hand_on_lead()
 
 
 # This process's id, kept up to date across forks: read on every save, and os.getpid() is a system

@@ -252,6 +252,7 @@ class ProcessSharedWriter:
         self._link: socket.socket | None = None
         self._host_pid = 0  # the process at the other end of _link
         self._look_after = 0.0
+        self._closed = False  # closed with its store: what is still handed to it is written here, no more hosting
         self.forwarded = 0  # batches handed to a host (the rest of the committer's batches were committed here)
         _LIVE.add(self)
 
@@ -265,7 +266,7 @@ class ProcessSharedWriter:
         self._committer = weakref.ref(committer)
 
     def write_batch(self, plans: list[SavePlan]) -> list[BaseException | None]:
-        if self._host is None and AVAILABLE and self.pid == os.getpid():
+        if self._host is None and not self._closed and AVAILABLE and self.pid == os.getpid():
             link = self._link if self._link is not None else self._find_host()
             if link is not None:
                 return self._forward(link, plans)
@@ -420,6 +421,7 @@ class ProcessSharedWriter:
             link.close()
 
     def close(self) -> None:
+        self._closed = True
         host, self._host = self._host, None
         if host is not None:
             host.stop()
