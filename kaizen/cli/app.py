@@ -17,6 +17,13 @@ from .errors import EXIT_INTERRUPTED, errors
 INTERRUPT_LINE = "kaizen.interrupt_line"  # ctx.meta key: a callable giving what Ctrl-C prints
 
 
+class LowercaseLevels(logging.Formatter):
+    """Log lines as the command's own: ``warning: ...``, ``error: ...``."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.message}"
+
+
 class KaizenGroup(click.Group):
     """A group whose commands end quietly on a closed pipe and with one line on Ctrl-C."""
 
@@ -85,7 +92,7 @@ def main() -> None:
     """
     handler = logging.StreamHandler()
     handler.setLevel(logging.WARNING)  # libraries may lower their own loggers' levels; ours stays
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    handler.setFormatter(LowercaseLevels())
     logging.basicConfig(handlers=[handler], level=logging.WARNING)
     logging.getLogger("kailash").setLevel(logging.ERROR)
     # the same warnings reach the log once, and read commands name damaged entries themselves
